@@ -1,0 +1,115 @@
+/**
+ * Server configuration: every option and limit is one row of `OPTIONS`, with
+ * its flag, environment variable, default and the reason for that default.
+ * `--help` prints this table; flags override environment variables.
+ */
+
+type Kind = 'string' | 'int' | 'bool' | 'list'
+
+interface Option {
+  flag: string
+  env: string
+  kind: Kind
+  default: string | number | boolean | string[]
+  help: string
+}
+
+/** Every option the server understands, in `--help` order. */
+export const OPTIONS = {
+  port: { flag: '--port', env: 'PORT', kind: 'int', default: 4444, help: 'TCP port for HTTP and WebSockets (0 picks a free one).' },
+  host: { flag: '--host', env: 'HOST', kind: 'string', default: '0.0.0.0', help: 'Interface to listen on.' },
+  dataDir: { flag: '--data', env: 'MURMUR_DATA_DIR', kind: 'string', default: './data', help: 'Directory holding the SQLite database (murmur.db).' },
+  clientDir: { flag: '--client', env: 'MURMUR_CLIENT_DIR', kind: 'string', default: './dist', help: 'Built client to serve (vite build output).' },
+  logLevel: { flag: '--log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent.' },
+  backup: { flag: '--backup', env: 'MURMUR_BACKUP', kind: 'bool', default: true, help: 'Serve /sync (durable backup and relay). --backup=false makes this a signaling-only server.' },
+  iceServers: { flag: '--ice-servers', env: 'MURMUR_ICE_SERVERS', kind: 'list', default: [], help: 'Comma-separated STUN/TURN URLs handed to clients. None by default: no third party learns who talks to whom unless you choose one.' },
+  turnUrl: { flag: '--turn-url', env: 'MURMUR_TURN_URL', kind: 'list', default: [], help: 'TURN URLs (comma-separated) to issue short-lived credentials for; needs --turn-secret.' },
+  turnSecret: { flag: '--turn-secret', env: 'MURMUR_TURN_SECRET', kind: 'string', default: '', help: 'Shared secret with your TURN server (coturn static-auth-secret).' },
+  turnTtl: { flag: '--turn-ttl', env: 'MURMUR_TURN_TTL', kind: 'int', default: 86400, help: 'Seconds a TURN credential stays valid: a day covers a working session without reissuing.' },
+  authSecret: { flag: '--auth-secret', env: 'MURMUR_AUTH_SECRET', kind: 'string', default: '', help: 'When set, /signal and /sync require a token signed with this secret (mint with `npm run token`). Empty: the server is open to anyone who can reach it.' },
+  trustProxy: { flag: '--trust-proxy', env: 'MURMUR_TRUST_PROXY', kind: 'bool', default: false, help: 'Take the client address from X-Forwarded-For (set behind a reverse proxy, else every client shares the proxy address).' },
+  maxFrameBytes: { flag: '--max-frame-bytes', env: 'MURMUR_MAX_FRAME_BYTES', kind: 'int', default: 16 * 1024 * 1024, help: 'Largest /sync frame. A first sync of a big document is one frame: 16 MiB holds a ~1M-character text with history.' },
+  maxSignalFrameBytes: { flag: '--max-signal-frame-bytes', env: 'MURMUR_MAX_SIGNAL_FRAME_BYTES', kind: 'int', default: 64 * 1024, help: 'Largest /signal frame. SDP offers and ICE candidates are a few KiB; 64 KiB leaves room for encrypted signals.' },
+  maxTopicsPerSocket: { flag: '--max-topics', env: 'MURMUR_MAX_TOPICS', kind: 'int', default: 64, help: 'Signaling topics one socket may subscribe to. A tab subscribes to one per open document.' },
+  maxTopicLength: { flag: '--max-topic-length', env: 'MURMUR_MAX_TOPIC_LENGTH', kind: 'int', default: 256, help: 'Longest topic name: room names are document ids (≤64) plus a prefix.' },
+  maxSignalMessagesPerSecond: { flag: '--max-signal-rate', env: 'MURMUR_MAX_SIGNAL_RATE', kind: 'int', default: 200, help: 'Signaling messages per second per socket (burst of twice that). A browser joining a room of 20 peers sends ~100.' },
+  maxSyncMessagesPerSecond: { flag: '--max-sync-rate', env: 'MURMUR_MAX_SYNC_RATE', kind: 'int', default: 1000, help: 'Sync messages per second per socket (burst of twice that). Fast typing is ~20/s; replaying offline edits is one message.' },
+  maxConnectionsPerIp: { flag: '--max-connections-per-ip', env: 'MURMUR_MAX_CONNECTIONS_PER_IP', kind: 'int', default: 256, help: 'Open WebSockets per client address: a household behind one NAT with many tabs stays far below.' },
+  maxPendingUpdates: { flag: '--max-pending-updates', env: 'MURMUR_MAX_PENDING_UPDATES', kind: 'int', default: 256, help: 'Updates one socket may have waiting for missing dependencies before it is closed (4409).' },
+  pendingTimeoutMs: { flag: '--pending-timeout-ms', env: 'MURMUR_PENDING_TIMEOUT_MS', kind: 'int', default: 30_000, help: 'How long an update may wait for its dependencies before the sender is closed (4409).' },
+  idleUnloadMs: { flag: '--idle-unload-ms', env: 'MURMUR_IDLE_UNLOAD_MS', kind: 'int', default: 30_000, help: 'A document with no connections is unloaded from memory after this long, so memory follows active rooms only.' },
+  compactAfterUpdates: { flag: '--compact-after-updates', env: 'MURMUR_COMPACT_AFTER_UPDATES', kind: 'int', default: 500, help: 'Stored rows per document before they are merged into one snapshot. Loading 500 small rows costs about as much as one snapshot encode, so load time stays flat.' },
+  keepAliveMs: { flag: '--keepalive-ms', env: 'MURMUR_KEEPALIVE_MS', kind: 'int', default: 30_000, help: 'Ping interval; a socket that misses a pong by the next ping is dropped.' },
+  shutdownGraceMs: { flag: '--shutdown-grace-ms', env: 'MURMUR_SHUTDOWN_GRACE_MS', kind: 'int', default: 5_000, help: 'On SIGTERM/SIGINT, time allowed to flush storage before exiting anyway.' },
+} satisfies Record<string, Option>
+
+/** Resolved configuration. */
+export type Config = {
+  [K in keyof typeof OPTIONS]: (typeof OPTIONS)[K]['default'] extends number
+    ? number
+    : (typeof OPTIONS)[K]['default'] extends boolean
+      ? boolean
+      : (typeof OPTIONS)[K]['default'] extends string
+        ? string
+        : string[]
+}
+
+/** Thrown for an unknown flag or a value of the wrong type. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+function parseValue(opt: Option, raw: string, source: string): Config[keyof Config] {
+  switch (opt.kind) {
+    case 'int': {
+      const n = Number(raw)
+      if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${source}: expected a non-negative integer, got "${raw}"`)
+      return n
+    }
+    case 'bool':
+      if (/^(1|true|yes|on)$/i.test(raw)) return true
+      if (/^(0|false|no|off)$/i.test(raw)) return false
+      throw new ConfigError(`${source}: expected true or false, got "${raw}"`)
+    case 'list':
+      return raw.split(',').map((s) => s.trim()).filter(Boolean)
+    default:
+      return raw
+  }
+}
+
+/** Builds the configuration from defaults, then `env`, then `argv` flags. */
+export function parseConfig(argv: string[], env: Record<string, string | undefined> = {}): Config {
+  const config: Record<string, unknown> = {}
+  const entries = Object.entries(OPTIONS) as [keyof Config, Option][]
+  for (const [key, opt] of entries) {
+    const fromEnv = env[opt.env]
+    config[key] = fromEnv !== undefined && fromEnv !== '' ? parseValue(opt, fromEnv, opt.env) : opt.default
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined]
+    const entry = entries.find(([, o]) => o.flag === flag)
+    if (!entry) throw new ConfigError(`unknown option ${flag} (see --help)`)
+    const [key, opt] = entry
+    let raw = inline
+    if (raw === undefined) {
+      if (opt.kind === 'bool' && (argv[i + 1] === undefined || argv[i + 1].startsWith('--'))) raw = 'true'
+      else if (argv[i + 1] === undefined) throw new ConfigError(`${flag} needs a value`)
+      else raw = argv[++i]
+    }
+    config[key] = parseValue(opt, raw, flag)
+  }
+  return config as Config
+}
+
+/** The `--help` text: every option with its environment variable and default. */
+export function helpText(): string {
+  const lines = ['Usage: npm start -- [options]    (or: node --import tsx server/main.ts [options])', '', 'Options (flags override environment variables):']
+  for (const opt of Object.values(OPTIONS) as Option[]) {
+    const def = Array.isArray(opt.default) ? (opt.default.length ? opt.default.join(',') : '(none)') : opt.default === '' ? '(none)' : String(opt.default)
+    lines.push(`  ${opt.flag.padEnd(26)} ${opt.env.padEnd(30)} default: ${def}`)
+    lines.push(`      ${opt.help}`)
+  }
+  lines.push('', 'Commands:', '  token --doc <id> [--mode rw|r] [--ttl <seconds>]   mint an access token (needs MURMUR_AUTH_SECRET or --auth-secret)', '  --help                                            this text')
+  return lines.join('\n')
+}

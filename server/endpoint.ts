@@ -1,0 +1,73 @@
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { WebSocket, WebSocketServer } from 'ws'
+import { CloseCode } from '../src/protocol/messages.ts'
+import type { ServerContext } from './context.ts'
+
+/** A WebSocket endpoint mounted at a path by `http.ts`. */
+export interface Endpoint {
+  /** Takes over an HTTP upgrade whose path belongs to this endpoint. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void
+  /** Closes every socket with 1001 (going away) and flushes pending work. */
+  close(): Promise<void>
+}
+
+/** Reason text for each close code, sent in the close frame. */
+const reasons: Record<number, string> = Object.fromEntries(Object.entries(CloseCode).map(([name, code]) => [code, name]))
+
+/**
+ * Closes `ws` with `code`, logs it once at warn level (bad clients are the
+ * operator's business, not an error) and counts it.
+ */
+export function closeWith(ctx: ServerContext, endpoint: string, ws: WebSocket, code: number, detail: string): void {
+  if (ws.readyState !== ws.OPEN) return
+  ctx.metrics.closes.inc({ endpoint, code: String(code) })
+  ctx.log.warn({ endpoint, code, reason: reasons[code], detail }, 'closing socket')
+  ws.close(code, reasons[code] ?? 'error')
+  // A client that ignores the close handshake is cut off after a grace period.
+  setTimeout(() => ws.terminate(), 2000).unref()
+}
+
+/**
+ * Token bucket: `rate` messages per second with bursts up to twice that.
+ * `take()` returns false when the sender is over the limit.
+ */
+export function tokenBucket(rate: number, now = () => performance.now()) {
+  const capacity = rate * 2
+  let tokens = capacity
+  let last = now()
+  return {
+    take(): boolean {
+      const t = now()
+      tokens = Math.min(capacity, tokens + ((t - last) / 1000) * rate)
+      last = t
+      if (tokens < 1) return false
+      tokens -= 1
+      return true
+    },
+  }
+}
+
+/**
+ * Pings every socket of `wss` each `intervalMs`; a socket that has not
+ * answered the previous ping is terminated. Returns a function that stops it.
+ */
+export function keepAlive(wss: WebSocketServer, intervalMs: number): () => void {
+  const alive = new WeakSet<WebSocket>()
+  wss.on('connection', (ws) => {
+    alive.add(ws)
+    ws.on('pong', () => alive.add(ws))
+  })
+  const timer = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!alive.has(ws)) {
+        ws.terminate()
+        continue
+      }
+      alive.delete(ws)
+      ws.ping()
+    }
+  }, intervalMs)
+  timer.unref()
+  return () => clearInterval(timer)
+}

@@ -1,0 +1,23 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+
+/** Prometheus metrics of one server instance (its own registry, so tests can run several). */
+export function createMetrics() {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 })
+  const endpoint = ['endpoint'] as const
+  return {
+    registry,
+    connections: new Gauge({ name: 'murmur_connections', help: 'Open WebSocket connections', labelNames: endpoint, registers: [registry] }),
+    rooms: new Gauge({ name: 'murmur_rooms_loaded', help: 'Documents loaded in memory', registers: [registry] }),
+    topics: new Gauge({ name: 'murmur_signaling_topics', help: 'Signaling topics with at least one subscriber', registers: [registry] }),
+    messages: new Counter({ name: 'murmur_messages_total', help: 'WebSocket messages', labelNames: ['endpoint', 'direction'] as const, registers: [registry] }),
+    bytes: new Counter({ name: 'murmur_bytes_total', help: 'WebSocket payload bytes', labelNames: ['endpoint', 'direction'] as const, registers: [registry] }),
+    closes: new Counter({ name: 'murmur_closed_by_server_total', help: 'Sockets closed by the server, by close code', labelNames: ['endpoint', 'code'] as const, registers: [registry] }),
+    persistedUpdates: new Counter({ name: 'murmur_persisted_updates_total', help: 'Yjs updates committed to storage', registers: [registry] }),
+    compactions: new Counter({ name: 'murmur_compactions_total', help: 'Document logs merged into a snapshot', registers: [registry] }),
+    storageErrors: new Counter({ name: 'murmur_storage_errors_total', help: 'Failed storage operations', registers: [registry] }),
+  }
+}
+
+/** The metrics object passed to every server module. */
+export type Metrics = ReturnType<typeof createMetrics>

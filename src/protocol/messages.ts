@@ -1,0 +1,48 @@
+/**
+ * Message types of the backup sync channel (`/sync/<docId>`).
+ *
+ * 0–3 are the stock y-websocket types. 100/101 are murmur's durability
+ * extension: a client that wants to know what the server holds durably sends
+ * `[DURABLE_QUERY, nonce]`; once every message the server received on that
+ * socket before the query is committed to storage, the server answers
+ * `[DURABLE_ACK, nonce]`. Stock clients never send the query, so they never
+ * receive a type they do not know.
+ */
+export const MessageType = {
+  sync: 0,
+  awareness: 1,
+  auth: 2,
+  queryAwareness: 3,
+  durableQuery: 100,
+  durableAck: 101,
+} as const
+
+/**
+ * WebSocket close codes the server uses. Every bad input closes only the
+ * socket that sent it, with one of these codes and a short reason.
+ */
+export const CloseCode = {
+  /** Server shutting down (standard). */
+  goingAway: 1001,
+  /** Frame above the configured size cap (standard; sent by ws itself). */
+  tooBig: 1009,
+  /** A frame that is not valid for the protocol: bad JSON, wrong field types, undecodable binary. */
+  badMessage: 4400,
+  /** Missing, malformed, expired or wrong-document access token. */
+  unauthorized: 4401,
+  /** Unknown path or invalid document id. */
+  notFound: 4404,
+  /** Updates whose dependencies never arrived (pending queue overflow or timeout). */
+  missingDependencies: 4409,
+  /** A Yjs update that failed to apply; the document was left unchanged. */
+  badUpdate: 4422,
+  /** Too many topics/rooms on one socket or too many sockets from one address. */
+  tooMany: 4429,
+  /** Message rate above the configured flood limit. */
+  flood: 4430,
+  /** Storage failed; the client should reconnect later. */
+  storageError: 4500,
+} as const
+
+/** Name of a close code, for logs and docs. */
+export type CloseCodeName = keyof typeof CloseCode
