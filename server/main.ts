@@ -1,0 +1,104 @@
+/**
+ * The murmur server's command line: `serve` (default), `token`, `--help`.
+ * Serves the built client, `/signal`, `/sync/<docId>`, `/healthz`,
+ * `/metrics` and `/config.json` on one port; SIGTERM/SIGINT stop accepting,
+ * flush storage and exit 0.
+ */
+import { mkdirSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { pino } from 'pino'
+import { ConfigError, helpText, parseConfig, type Config } from './config.ts'
+import { mintToken } from './auth.ts'
+import { createMetrics } from './metrics.ts'
+import { createHttpServer } from './http.ts'
+import { createSignaling } from './signaling.ts'
+import { createSync } from './sync.ts'
+import { createRooms } from './rooms.ts'
+import { openSqliteStore } from './store/sqlite.ts'
+import type { ServerContext } from './context.ts'
+
+function fail(message: string): never {
+  process.stderr.write(`murmur: ${message}\n`)
+  process.exit(2)
+}
+
+/** `token --doc <id> [--mode rw|r] [--ttl seconds]`: prints a signed access token. */
+function tokenCommand(args: string[]): void {
+  const take = (flag: string) => {
+    const i = args.indexOf(flag)
+    if (i < 0) return undefined
+    const v = args[i + 1]
+    args.splice(i, 2)
+    return v
+  }
+  const doc = take('--doc')
+  const mode = take('--mode') ?? 'rw'
+  const ttl = Number(take('--ttl') ?? 7 * 24 * 3600)
+  const config = parseConfig(args, process.env)
+  if (!config.authSecret) fail('token: set --auth-secret or MURMUR_AUTH_SECRET')
+  if (!doc) fail('token: --doc <docId> is required')
+  if (mode !== 'r' && mode !== 'rw') fail('token: --mode must be r or rw')
+  if (!Number.isInteger(ttl) || ttl <= 0) fail('token: --ttl must be a positive number of seconds')
+  const token = mintToken(config.authSecret, doc, mode, ttl)
+  process.stdout.write(`${token}\n`)
+  process.stderr.write(`open: <server>/d/${doc}#token=${token}\n`)
+}
+
+async function serve(config: Config): Promise<void> {
+  const log = pino({ level: config.logLevel, base: undefined })
+  const metrics = createMetrics()
+  const ctx: ServerContext = { config, log, metrics }
+  const dataDir = resolve(config.dataDir)
+  mkdirSync(dataDir, { recursive: true })
+  const store = openSqliteStore(dataDir, { log })
+  const rooms = createRooms(ctx, store)
+  const signaling = createSignaling(ctx)
+  const sync = config.backup ? createSync(ctx, rooms) : null
+  const server = createHttpServer(ctx, { store, signaling, sync })
+
+  server.on('error', (err) => {
+    log.fatal({ err: err.message }, 'cannot listen')
+    process.exit(1)
+  })
+  server.listen(config.port, config.host, () => {
+    const addr = server.address()
+    const port = typeof addr === 'object' && addr ? addr.port : config.port
+    const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host
+    log.info({ port, host: config.host, dataDir, backup: config.backup, auth: Boolean(config.authSecret) }, 'listening')
+    process.stdout.write(`murmur: serving http://${host}:${port}/ (data in ${dataDir}${config.authSecret ? ', tokens required' : ', open to anyone who can reach it'})\n`)
+  })
+
+  let stopping = false
+  const shutdown = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'shutting down')
+    const force = setTimeout(() => {
+      log.error('shutdown grace period over; exiting with unflushed work')
+      process.exit(1)
+    }, config.shutdownGraceMs)
+    force.unref()
+    server.close()
+    await Promise.allSettled([signaling.close(), sync?.close()])
+    await store.close()
+    server.closeAllConnections()
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+  process.on('uncaughtException', (err) => {
+    // A bug must not take every room down; log it loudly and keep serving.
+    log.error({ err }, 'uncaught exception')
+  })
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'))
+}
+
+const argv = process.argv.slice(2)
+try {
+  if (argv.includes('--help') || argv.includes('-h')) process.stdout.write(helpText() + '\n')
+  else if (argv[0] === 'token') tokenCommand(argv.slice(1))
+  else await serve(parseConfig(argv[0] === 'serve' ? argv.slice(1) : argv, process.env))
+} catch (err) {
+  if (err instanceof ConfigError) fail(err.message)
+  throw err
+}

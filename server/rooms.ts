@@ -1,0 +1,266 @@
+import * as Y from 'yjs'
+import { Awareness, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
+import type { ServerContext } from './context.ts'
+import type { Store } from './store/store.ts'
+
+/** A member of a room: told about every update and awareness change. */
+export interface RoomMember {
+  /** Called with each update integrated into the document (not for its own). */
+  onUpdate(update: Uint8Array, origin: unknown): void
+  /** Called with each encoded awareness update. */
+  onAwareness(update: Uint8Array): void
+}
+
+/**
+ * One loaded document: its Y.Doc, the awareness of its clients, and the
+ * write-behind queue that persists every integrated update.
+ *
+ * Writes are group-committed: updates integrated in the same event-loop turn
+ * go to storage in one transaction. `flushed()` resolves once everything
+ * integrated before the call is committed — the basis of "backed up".
+ */
+export class Room {
+  readonly doc = new Y.Doc({ gc: true })
+  readonly awareness = new Awareness(this.doc)
+  readonly members = new Set<RoomMember>()
+  /** Set when an update failed to integrate: the in-memory document can no longer be trusted. */
+  broken = false
+  private queue: Uint8Array[] = []
+  private enqueued = 0
+  private committed = 0
+  private waiters: { target: number; resolve: () => void }[] = []
+  private writing = false
+  private lastSeq = 0
+  private rowsSinceSnapshot = 0
+  private outbox: Uint8Array[] | null = null
+  private unloadTimer: NodeJS.Timeout | null = null
+  private closed = false
+
+  constructor(
+    readonly docId: string,
+    private readonly ctx: ServerContext,
+    private readonly store: Store,
+  ) {
+    this.awareness.setLocalState(null)
+    this.doc.on('update', this.handleDocUpdate)
+    this.awareness.on('update', this.handleAwarenessUpdate)
+  }
+
+  /** Loads the stored document; compacts at once when the log is long. */
+  async load(): Promise<void> {
+    const stored = await this.store.load(this.docId)
+    this.doc.off('update', this.handleDocUpdate)
+    Y.transact(this.doc, () => {
+      for (const update of stored.updates) {
+        try {
+          Y.applyUpdate(this.doc, update)
+        } catch (err) {
+          this.ctx.log.warn({ doc: this.docId, err: (err as Error).message }, 'skipping stored update that does not apply')
+        }
+      }
+    })
+    this.doc.on('update', this.handleDocUpdate)
+    this.lastSeq = stored.lastSeq
+    this.rowsSinceSnapshot = stored.updates.length
+    if (this.rowsSinceSnapshot > this.ctx.config.compactAfterUpdates) await this.compact()
+  }
+
+  /**
+   * Integrates a validated update from `origin`. Returns false (and leaves
+   * the document and storage unchanged) when Yjs throws while integrating.
+   */
+  apply(update: Uint8Array, origin: unknown): boolean {
+    this.outbox = []
+    try {
+      Y.applyUpdate(this.doc, update, origin)
+    } catch (err) {
+      // Whatever Yjs integrated before throwing stays out of storage and off
+      // the wire; the room is marked broken so its owner reloads it.
+      this.outbox = null
+      this.broken = true
+      this.ctx.log.warn({ doc: this.docId, err: (err as Error).message }, 'update failed to integrate')
+      return false
+    }
+    const out = this.outbox
+    this.outbox = null
+    for (const u of out) this.accept(u, origin)
+    return true
+  }
+
+  /** Resolves once every update integrated before this call is committed to storage. */
+  flushed(): Promise<void> {
+    if (this.committed >= this.enqueued) return Promise.resolve()
+    return new Promise((resolve) => this.waiters.push({ target: this.enqueued, resolve }))
+  }
+
+  /** Adds a member and cancels a pending unload. */
+  join(member: RoomMember): void {
+    this.members.add(member)
+    if (this.unloadTimer) clearTimeout(this.unloadTimer)
+    this.unloadTimer = null
+  }
+
+  /**
+   * Removes a member and the awareness states it controlled; when the room is
+   * empty, schedules `onIdle` after the configured idle time.
+   */
+  leave(member: RoomMember, awarenessClients: Iterable<number>, onIdle: () => void): void {
+    this.members.delete(member)
+    const ids = [...awarenessClients]
+    if (ids.length) removeAwarenessStates(this.awareness, ids, null)
+    if (this.members.size === 0 && !this.closed) {
+      this.unloadTimer = setTimeout(onIdle, this.ctx.config.idleUnloadMs)
+      this.unloadTimer.unref()
+    }
+  }
+
+  /**
+   * Flushes, compacts when anything was written since the last snapshot
+   * (never for a broken room), and frees the document.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.unloadTimer) clearTimeout(this.unloadTimer)
+    await this.flushed()
+    if (this.rowsSinceSnapshot > 1 && !this.broken) await this.compact().catch(() => {})
+    this.awareness.destroy()
+    this.doc.destroy()
+  }
+
+  private handleDocUpdate = (update: Uint8Array, origin: unknown) => {
+    if (this.outbox) this.outbox.push(update)
+    else this.accept(update, origin)
+  }
+
+  private accept(update: Uint8Array, origin: unknown): void {
+    this.queue.push(update)
+    this.enqueued++
+    if (!this.writing) {
+      this.writing = true
+      setImmediate(() => void this.writeLoop())
+    }
+    for (const m of this.members) if (m !== origin) m.onUpdate(update, origin)
+  }
+
+  private handleAwarenessUpdate = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
+    const changed = added.concat(updated, removed)
+    if (changed.length === 0) return
+    const enc = encodeAwarenessUpdate(this.awareness, changed)
+    for (const m of this.members) m.onAwareness(enc)
+    void origin
+  }
+
+  private async writeLoop(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue
+      this.queue = []
+      try {
+        this.lastSeq = await this.store.append(this.docId, batch)
+      } catch (err) {
+        this.ctx.metrics.storageErrors.inc()
+        this.ctx.log.error({ doc: this.docId, err: (err as Error).message }, 'storage append failed; retrying')
+        this.queue = batch.concat(this.queue)
+        await new Promise((r) => setTimeout(r, 1000))
+        continue
+      }
+      this.committed += batch.length
+      this.rowsSinceSnapshot += batch.length
+      this.ctx.metrics.persistedUpdates.inc(batch.length)
+      this.waiters = this.waiters.filter((w) => (w.target <= this.committed ? (w.resolve(), false) : true))
+      if (this.rowsSinceSnapshot > this.ctx.config.compactAfterUpdates && this.queue.length === 0 && !this.broken && !this.closed) {
+        await this.compact().catch(() => {})
+      }
+    }
+    this.writing = false
+  }
+
+  /**
+   * Replaces the stored log with one snapshot of the in-memory document.
+   * Encoding the state costs ~12 ms for a 311 KB document with 260k edits,
+   * whereas `Y.mergeUpdates` grows super-linearly with the number of rows —
+   * so the snapshot comes from the live Y.Doc, which the room holds anyway.
+   */
+  private async compact(): Promise<void> {
+    const upTo = this.lastSeq
+    const snapshot = Y.encodeStateAsUpdate(this.doc)
+    try {
+      await this.store.compact(this.docId, upTo, snapshot)
+      this.rowsSinceSnapshot = 1 + (this.lastSeq - upTo)
+      this.ctx.metrics.compactions.inc()
+    } catch (err) {
+      this.ctx.metrics.storageErrors.inc()
+      this.ctx.log.error({ doc: this.docId, err: (err as Error).message }, 'compaction failed')
+      throw err
+    }
+  }
+}
+
+/**
+ * The set of loaded rooms. `open` loads a document on first use (concurrent
+ * callers share one load); an idle room is flushed and unloaded, so memory
+ * follows active documents, not stored ones.
+ */
+export function createRooms(ctx: ServerContext, store: Store) {
+  const rooms = new Map<string, Promise<Room>>()
+  const closing = new Map<string, Promise<void>>()
+
+  async function unload(docId: string, room: Room): Promise<void> {
+    if (room.members.size > 0) return
+    const p = (async () => {
+      rooms.delete(docId)
+      await room.close()
+      ctx.metrics.rooms.dec()
+    })()
+    closing.set(docId, p)
+    await p.finally(() => closing.delete(docId))
+  }
+
+  return {
+    /** Returns the loaded room for `docId`, loading it first if needed, with `member` joined. */
+    async open(docId: string, member: RoomMember): Promise<Room> {
+      await closing.get(docId)
+      let p = rooms.get(docId)
+      if (!p) {
+        const room = new Room(docId, ctx, store)
+        p = room.load().then(() => room)
+        rooms.set(docId, p)
+        ctx.metrics.rooms.inc()
+        p.catch(() => {
+          rooms.delete(docId)
+          ctx.metrics.rooms.dec()
+        })
+      }
+      const room = await p
+      room.join(member)
+      return room
+    },
+    /**
+     * Unloads a broken room now (its owner has closed its members): the next
+     * `open` loads the document afresh from storage.
+     */
+    async reset(room: Room): Promise<void> {
+      if (rooms.get(room.docId) === undefined) return
+      for (const m of room.members) room.members.delete(m)
+      await unload(room.docId, room)
+    },
+    /** Removes `member`; the room unloads after the idle time once empty. */
+    leave(room: Room, member: RoomMember, awarenessClients: Iterable<number>): void {
+      room.leave(member, awarenessClients, () => void unload(room.docId, room))
+    },
+    /** Number of loaded rooms. */
+    get size() {
+      return rooms.size
+    },
+    /** Flushes and unloads every room (shutdown). */
+    async closeAll(): Promise<void> {
+      const all = await Promise.allSettled(rooms.values())
+      rooms.clear()
+      await Promise.all(all.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)))
+      await Promise.all(closing.values())
+    },
+  }
+}
+
+/** The room registry type. */
+export type Rooms = ReturnType<typeof createRooms>
