@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createHmac } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, writeFileSync, mkdtempSync } from 'node:fs'
+import { join } from 'node:path'
+import { tmpdir } from 'node:os'
+import { startServer, type ServerProcess } from '../helpers/server.ts'
+
+describe('HTTP surface', () => {
+  let server: ServerProcess
+  const client = mkdtempSync(join(tmpdir(), 'murmur-client-'))
+  beforeAll(async () => {
+    mkdirSync(join(client, 'assets'))
+    writeFileSync(join(client, 'index.html'), '<!doctype html><title>murmur</title>')
+    writeFileSync(join(client, 'assets', 'app-abc123.js'), 'console.log(1)')
+    writeFileSync(join(client, 'sw.js'), 'self.addEventListener("fetch", () => {})')
+    server = await startServer({
+      args: ['--client', client, '--ice-servers', 'stun:stun.example.test:3478', '--turn-url', 'turn:turn.example.test:3478', '--turn-secret', 's3cret', '--turn-ttl', '600'],
+    })
+  })
+  afterAll(async () => {
+    expect(await server?.stop('SIGTERM')).toBe(0)
+  })
+
+  it('serves the client with SPA fallback and cache headers', async () => {
+    for (const path of ['/', '/d/abc', '/d/abc-DEF_123']) {
+      const res = await fetch(server.url + path)
+      expect(res.status).toBe(200)
+      expect(await res.text()).toContain('<title>murmur</title>')
+      expect(res.headers.get('cache-control')).toBe('no-cache')
+    }
+    const asset = await fetch(server.url + '/assets/app-abc123.js')
+    expect(asset.headers.get('cache-control')).toContain('immutable')
+    expect(asset.headers.get('content-type')).toContain('javascript')
+    const sw = await fetch(server.url + '/sw.js')
+    expect(sw.headers.get('cache-control')).toBe('no-cache')
+    const again = await fetch(server.url + '/', { headers: { 'if-none-match': (await fetch(server.url + '/')).headers.get('etag')! } })
+    expect(again.status).toBe(304)
+    expect((await fetch(server.url + '/nope.js')).status).toBe(404)
+    expect((await fetch(server.url + '/../../etc/passwd')).status).toBe(404)
+    expect((await fetch(server.url + '/%2e%2e/%2e%2e/etc/passwd')).status).toBe(404)
+  })
+
+  it('answers /healthz, /metrics and /config.json', async () => {
+    const health = await fetch(server.url + '/healthz')
+    expect(health.status).toBe(200)
+    expect(await health.json()).toMatchObject({ ok: true })
+    const metrics = await (await fetch(server.url + '/metrics')).text()
+    for (const name of ['murmur_connections', 'murmur_rooms_loaded', 'murmur_messages_total', 'murmur_persisted_updates_total', 'murmur_storage_errors_total', 'nodejs_eventloop_lag_seconds']) {
+      expect(metrics).toContain(name)
+    }
+    const config = await (await fetch(server.url + '/config.json')).json()
+    expect(config).toMatchObject({ signaling: ['/signal'], backup: true, syncUrl: '/sync', auth: false })
+    expect(config.iceServers[0]).toEqual({ urls: 'stun:stun.example.test:3478' })
+    const turn = config.iceServers[1]
+    expect(turn.urls).toEqual(['turn:turn.example.test:3478'])
+    const [expiry] = turn.username.split(':')
+    expect(Number(expiry) - Date.now() / 1000).toBeGreaterThan(590)
+    expect(Number(expiry) - Date.now() / 1000).toBeLessThanOrEqual(600)
+    expect(turn.credential).toBe(createHmac('sha1', 's3cret').update(turn.username).digest('base64'))
+  })
+
+  it('hands out no ICE servers unless configured', async () => {
+    const bare = await startServer()
+    expect((await (await fetch(bare.url + '/config.json')).json()).iceServers).toEqual([])
+    expect(await bare.stop()).toBe(0)
+  })
+
+  it('documents every option in --help and rejects unknown ones', () => {
+    const help = execFileSync(process.execPath, ['--import', 'tsx', 'server/main.ts', '--help']).toString()
+    for (const flag of ['--port', '--host', '--data', '--ice-servers', '--turn-secret', '--auth-secret', '--max-frame-bytes', '--max-topics', '--idle-unload-ms', '--compact-after-updates', '--max-connections-per-ip', '--log-level']) {
+      expect(help).toContain(flag)
+    }
+    expect(() => execFileSync(process.execPath, ['--import', 'tsx', 'server/main.ts', '--bogus'], { stdio: 'pipe' })).toThrow(/unknown option --bogus/)
+  })
+
+  it('limits connections per address with HTTP 429', async () => {
+    const limited = await startServer({ args: ['--max-connections-per-ip', '2'] })
+    const { default: WebSocket } = await import('ws')
+    const open = (path: string) =>
+      new Promise<{ ws: InstanceType<typeof WebSocket>; status: number }>((res) => {
+        const ws = new WebSocket(limited.wsUrl + path)
+        ws.once('open', () => res({ ws, status: 101 }))
+        ws.once('unexpected-response', (_req, r) => res({ ws, status: r.statusCode ?? 0 }))
+      })
+    const a = await open('/sync/one')
+    const b = await open('/signal')
+    const c = await open('/sync/two')
+    expect([a.status, b.status, c.status]).toEqual([101, 101, 429])
+    a.ws.close()
+    await new Promise((r) => a.ws.once('close', r))
+    // The slot frees up once a socket closes (server side may lag a moment).
+    await expect.poll(async () => (await open('/sync/three')).status, { timeout: 5000 }).toBe(101)
+    b.ws.close()
+    expect(await limited.stop()).toBe(0)
+  })
+})
