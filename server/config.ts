@@ -110,6 +110,6 @@ export function helpText(): string {
     lines.push(`  ${opt.flag.padEnd(26)} ${opt.env.padEnd(30)} default: ${def}`)
     lines.push(`      ${opt.help}`)
   }
-  lines.push('', 'Commands:', '  token --doc <id> [--mode rw|r] [--ttl <seconds>]   mint an access token (needs MURMUR_AUTH_SECRET or --auth-secret)', '  --help                                            this text')
+  lines.push('', 'Commands:', '  token --doc <id> [--mode rw|r] [--ttl <seconds>]   mint an access token (needs MURMUR_AUTH_SECRET or --auth-secret)', '  backup <dest.db> [--data <dir>]                   consistent copy of the database while the server runs', '  --help                                            this text')
   return lines.join('\n')
 }

@@ -1,5 +1,5 @@
 /**
- * The murmur server's command line: `serve` (default), `token`, `--help`.
+ * The murmur server's command line: `serve` (default), `token`, `backup`, `--help`.
  * Serves the built client, `/signal`, `/sync/<docId>`, `/healthz`,
  * `/metrics` and `/config.json` on one port; SIGTERM/SIGINT stop accepting,
  * flush storage and exit 0.
@@ -14,7 +14,7 @@ import { createHttpServer } from './http.ts'
 import { createSignaling } from './signaling.ts'
 import { createSync } from './sync.ts'
 import { createRooms } from './rooms.ts'
-import { openSqliteStore } from './store/sqlite.ts'
+import { backupSqliteStore, openSqliteStore } from './store/sqlite.ts'
 import type { ServerContext } from './context.ts'
 
 function fail(message: string): never {
@@ -42,6 +42,15 @@ function tokenCommand(args: string[]): void {
   const token = mintToken(config.authSecret, doc, mode, ttl)
   process.stdout.write(`${token}\n`)
   process.stderr.write(`open: <server>/d/${doc}#token=${token}\n`)
+}
+
+/** `backup <dest.db> [--data dir]`: a consistent online copy of the database, safe while the server runs. */
+async function backupCommand(args: string[]): Promise<void> {
+  const dest = args.find((a) => !a.startsWith('--') && args[args.indexOf(a) - 1] !== '--data')
+  if (!dest) fail('backup: give a destination file, e.g. npm run backup -- ./murmur-backup.db')
+  const config = parseConfig(args.filter((a) => a !== dest), process.env)
+  await backupSqliteStore(resolve(config.dataDir), resolve(dest))
+  process.stdout.write(`murmur: backed up ${resolve(config.dataDir)} to ${resolve(dest)}\n`)
 }
 
 async function serve(config: Config): Promise<void> {
@@ -97,6 +106,7 @@ const argv = process.argv.slice(2)
 try {
   if (argv.includes('--help') || argv.includes('-h')) process.stdout.write(helpText() + '\n')
   else if (argv[0] === 'token') tokenCommand(argv.slice(1))
+  else if (argv[0] === 'backup') await backupCommand(argv.slice(1))
   else await serve(parseConfig(argv[0] === 'serve' ? argv.slice(1) : argv, process.env))
 } catch (err) {
   if (err instanceof ConfigError) fail(err.message)
