@@ -9,8 +9,9 @@
  * - 4400 badMessage: undecodable frame, unknown message type, bad awareness JSON
  * - 4401 unauthorized: missing/invalid token when `--auth-secret` is set
  * - 4404 notFound: path is not `/sync/<valid docId>`
- * - 4409 missingDependencies: too many updates waiting for dependencies, or
- *   one waited longer than `pendingTimeoutMs`
+ * - 4409 missingDependencies: more than `maxPendingUpdates` updates (or
+ *   `maxFrameBytes` bytes) waiting for dependencies, or one waited longer
+ *   than `pendingTimeoutMs`
  * - 4422 badUpdate: a malformed Yjs update (the document is left unchanged)
  * - 4430 flood: more than `maxSyncMessagesPerSecond`
  * - 1009: frame above `maxFrameBytes` (sent by ws)
@@ -67,7 +68,8 @@ function syncFrame(subtype: number, update: Uint8Array): Uint8Array {
 class SyncConnection implements RoomMember {
   room: Room | null = null
   readonly awarenessClients = new Set<number>()
-  private pending: { update: Uint8Array; since: number }[] = []
+  private pending: Uint8Array[] = []
+  private pendingBytes = 0
   private ackWaiting: number[] = []
   private deniedSent = false
   private readonly bucket
@@ -194,8 +196,9 @@ class SyncConnection implements RoomMember {
       throw err
     }
     if (status === 'missing') {
-      this.pending.push({ update, since: Date.now() })
-      if (this.pending.length > this.ctx.config.maxPendingUpdates) {
+      this.pending.push(update)
+      this.pendingBytes += update.byteLength
+      if (this.pending.length > this.ctx.config.maxPendingUpdates || this.pendingBytes > this.ctx.config.maxFrameBytes) {
         throw new ProtocolError(CloseCode.missingDependencies, 'too many updates waiting for missing dependencies')
       }
       this.armPendingTimer()
@@ -218,9 +221,10 @@ class SyncConnection implements RoomMember {
     while (progressed && this.pending.length) {
       progressed = false
       for (let i = 0; i < this.pending.length; i++) {
-        const status = checkUpdate(this.pending[i].update, stateVectorOf(room.doc))
+        const status = checkUpdate(this.pending[i], stateVectorOf(room.doc))
         if (status === 'missing') continue
-        const [{ update }] = this.pending.splice(i, 1)
+        const [update] = this.pending.splice(i, 1)
+        this.pendingBytes -= update.byteLength
         if (status === 'ready' && !room.apply(update, this)) {
           closeWith(this.ctx, ENDPOINT, this.ws, CloseCode.badUpdate, 'held update failed to integrate')
           return
@@ -271,6 +275,7 @@ class SyncConnection implements RoomMember {
   dispose(): void {
     if (this.pendingTimer) clearTimeout(this.pendingTimer)
     this.pending = []
+    this.pendingBytes = 0
   }
 }
 
@@ -288,7 +293,9 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
     ctx.metrics.connections.inc({ endpoint: ENDPOINT })
     const conn = new SyncConnection(ctx, ws, docId, grant)
     connections.add(conn)
+    // Frames that arrive while the document loads (a client sends step 1 at once), capped in bytes.
     const early: Uint8Array[] = []
+    let earlyBytes = 0
     let closed = false
 
     const process = (data: Uint8Array) => {
@@ -312,8 +319,8 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
       if (!isBinary) return closeWith(ctx, ENDPOINT, ws, CloseCode.badMessage, 'text frame on a binary protocol')
       if (ws.readyState !== ws.OPEN) return
       if (conn.room) process(data)
-      else if (early.length < 64) early.push(data)
-      else closeWith(ctx, ENDPOINT, ws, CloseCode.flood, 'too many messages before the document loaded')
+      else if (early.length < 64 && (earlyBytes += data.byteLength) <= ctx.config.maxFrameBytes) early.push(data)
+      else closeWith(ctx, ENDPOINT, ws, CloseCode.flood, 'too much data before the document loaded')
     })
     ws.on('error', (err) => ctx.log.debug({ err: err.message }, 'sync socket error'))
     ws.on('close', () => {

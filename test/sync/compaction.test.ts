@@ -36,7 +36,7 @@ describe('compaction and unloading', () => {
     }
     expect(sent).toBe(5000)
     expect(await metric(server, 'murmur_persisted_updates_total')).toBe(5000)
-    expect(await metric(server, 'murmur_compactions_total')).toBeGreaterThan(10)
+    expect(await metric(server, 'murmur_compactions_total')).toBeGreaterThanOrEqual(10)
     raw.ws.close()
     // Idle: the room is flushed, compacted and unloaded.
     await expect.poll(() => metric(server, 'murmur_rooms_loaded'), { timeout: 10_000 }).toBe(0)
