@@ -1,0 +1,356 @@
+/**
+ * Shared e2e harness: one Chromium (playwright-core, no downloaded browsers),
+ * one browser context per user (separate BroadcastChannel, IndexedDB and
+ * service worker, like two devices), a murmur server as a child process, and
+ * small helpers that wait on page state instead of sleeping.
+ *
+ * The client directory the server serves defaults to `./dist` (what
+ * `npm run test:e2e` builds). Set `E2E_CLIENT_DIR` to serve another build,
+ * e.g. `npx vite build --outDir /tmp/e2e-dist --emptyOutDir` for iterations
+ * that must not clobber `dist/`.
+ */
+import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { startServer, type ServerProcess } from '../helpers/server.ts'
+
+export const root = resolve(import.meta.dirname, '../..')
+/** Screenshots and timings go here (gitignored; CI keeps it as an artifact). */
+export const RESULTS_DIR = join(root, 'test-results')
+mkdirSync(RESULTS_DIR, { recursive: true })
+
+/** The built client the server serves. */
+export const CLIENT_DIR = resolve(root, process.env.E2E_CLIENT_DIR ?? 'dist')
+
+/** Chromium flags: no sandbox (containers), no GPU, nothing contacting Google, and raw host candidates instead of mDNS names (unresolvable in the sandbox). */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  // Several pages compete for 2 cores: do not let Chromium throttle the ones it thinks are in the background.
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+]
+
+/** Launches the system Chromium (or `CHROMIUM_PATH`). */
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(join(CLIENT_DIR, 'index.html'))) throw new Error(`no built client in ${CLIENT_DIR}: run \`npm run test:e2e\` (builds dist/) or set E2E_CLIENT_DIR`)
+  return chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS })
+}
+
+/** Starts the murmur server serving `CLIENT_DIR`; `port` and `dataDir` allow a restart "in place". */
+export function startE2EServer(opts: { port?: number; dataDir?: string; args?: string[] } = {}): Promise<ServerProcess> {
+  return startServer({ port: opts.port, dataDir: opts.dataDir, args: ['--client', CLIENT_DIR, ...(opts.args ?? [])] })
+}
+
+/**
+ * Restarts a server on the same port and data dir (the pages keep their
+ * origin). Retries briefly: right after a kill the port can still be busy.
+ */
+export async function restartServer(prev: ServerProcess, args: string[] = []): Promise<ServerProcess> {
+  let lastErr: unknown
+  for (let i = 0; i < 20; i++) {
+    try {
+      return await startE2EServer({ port: prev.port, dataDir: prev.dataDir, args })
+    } catch (err) {
+      lastErr = err
+      if (!/EADDRINUSE/.test(String(err))) throw err
+      await new Promise((r) => setTimeout(r, 250))
+    }
+  }
+  throw lastErr
+}
+
+/** Options of a simulated user. */
+export interface UserOptions {
+  /** Display name published in awareness (stored in localStorage before the app starts). */
+  name: string
+  /** Caret colour. */
+  color?: string
+  /** false: the page has no RTCPeerConnection (WebRTC unavailable, like a locked-down browser). */
+  webrtc?: boolean
+}
+
+/** One person: a browser context (their device) with one page. */
+export interface User {
+  name: string
+  context: BrowserContext
+  page: Page
+  /** Console errors and page errors seen so far (for diagnostics). */
+  errors: string[]
+  close(): Promise<void>
+}
+
+const COLORS: Record<string, string> = { Alice: '#c2255c', Bob: '#1971c2', Carol: '#2b8a3e' }
+
+/** Creates a user with a fresh context (empty storage). */
+export async function newUser(browser: Browser, opts: UserOptions): Promise<User> {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 720 }, deviceScaleFactor: 1 })
+  const color = opts.color ?? COLORS[opts.name] ?? '#9c36b5'
+  // The identity the client reads from localStorage (src/session/presence.ts IDENTITY_KEY).
+  await context.addInitScript(
+    ({ name, color }) => {
+      try {
+        if (!localStorage.getItem('murmur:user')) localStorage.setItem('murmur:user', JSON.stringify({ name, color, colorLight: color + '33' }))
+      } catch {
+        // opaque origins (about:blank)
+      }
+    },
+    { name: opts.name, color },
+  )
+  if (opts.webrtc === false) {
+    await context.addInitScript(() => {
+      const w = window as unknown as Record<string, unknown>
+      delete w.RTCPeerConnection
+      delete w.webkitRTCPeerConnection
+      delete w.RTCSessionDescription
+      delete w.RTCIceCandidate
+    })
+  }
+  const page = await context.newPage()
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`))
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console.error: ${m.text()}`)
+  })
+  return {
+    name: opts.name,
+    context,
+    page,
+    errors,
+    close: () => context.close(),
+  }
+}
+
+/** Opens `url` and waits until the document session exists and has loaded its local copy. */
+export async function openDoc(page: Page, url: string): Promise<void> {
+  await page.goto(url)
+  await waitLoaded(page)
+}
+
+/** Waits for `window.__murmur.session` to exist and to have loaded IndexedDB, and for the editor. */
+export async function waitLoaded(page: Page, timeout = 30_000): Promise<void> {
+  await page.waitForFunction(() => (window as any).__murmur?.session?.loaded === true, null, { timeout })
+  await page.locator('.cm-content').waitFor({ state: 'visible', timeout })
+}
+
+/** The current document id of the page's session. */
+export function docIdOf(page: Page): Promise<string> {
+  return page.evaluate(() => (window as any).__murmur.session.docId as string)
+}
+
+/** The Y.Text of the page's session. */
+export function docText(page: Page): Promise<string> {
+  return page.evaluate(() => (window as any).__murmur?.session?.text?.toString() ?? '')
+}
+
+/** What the CodeMirror editor holds (its state, so long documents count too). */
+export function editorText(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const el = document.querySelector('.cm-content') as any
+    if (!el) return ''
+    const view = el.cmTile?.root?.view ?? el.cmView?.view ?? el.cmView?.rootView?.view
+    return view ? (view.state.doc.toString() as string) : (el.innerText as string)
+  })
+}
+
+/** Focuses the editor and moves the cursor to the document end (or start). */
+export async function focusEditor(page: Page, where: 'end' | 'start' = 'end'): Promise<void> {
+  await page.locator('.cm-content').click()
+  await page.keyboard.press(where === 'end' ? 'Control+End' : 'Control+Home')
+}
+
+/** Types like a person (with a small delay per key so two users really interleave). */
+export async function typeText(page: Page, text: string, delay = 15): Promise<void> {
+  await page.keyboard.type(text, { delay })
+}
+
+/** Waits until the page's document text satisfies `pred` (a string: the text contains it). */
+export async function waitForText(page: Page, pred: string | ((t: string) => boolean), timeout = 30_000): Promise<string> {
+  const check = typeof pred === 'string' ? (t: string) => t.includes(pred) : pred
+  const deadline = Date.now() + timeout
+  let last = ''
+  for (;;) {
+    last = await docText(page)
+    if (check(last)) return last
+    if (Date.now() > deadline) throw new Error(`timed out waiting for text (${typeof pred === 'string' ? JSON.stringify(pred) : 'predicate'}); last text: ${JSON.stringify(last.slice(0, 300))}`)
+    await page.waitForTimeout(50)
+  }
+}
+
+/** Waits until every page holds the same text and it satisfies `pred`. Returns that text. */
+export async function waitConverged(pages: Page[], pred: (t: string) => boolean = () => true, timeout = 30_000): Promise<string> {
+  const deadline = Date.now() + timeout
+  let texts: string[] = []
+  for (;;) {
+    texts = await Promise.all(pages.map(docText))
+    if (texts.every((t) => t === texts[0]) && pred(texts[0])) return texts[0]
+    if (Date.now() > deadline) throw new Error(`pages did not converge:\n${texts.map((t, i) => `  [${i}] ${JSON.stringify(t.slice(0, 400))}`).join('\n')}`)
+    await pages[0].waitForTimeout(50)
+  }
+}
+
+/** Facts about the page's WebRTC mesh. */
+export interface RtcFacts {
+  /** y-webrtc room exists. */
+  room: boolean
+  /** Entries in `room.webrtcConns` (real RTCPeerConnections, not BroadcastChannel). */
+  conns: number
+  /** Of those, connected. */
+  connected: number
+  /** BroadcastChannel peers (same browser context). */
+  bcConns: number
+}
+
+/** Reads `session.webrtc.room`. */
+export function rtcFacts(page: Page): Promise<RtcFacts> {
+  return page.evaluate(() => {
+    const room = (window as any).__murmur?.session?.webrtc?.room
+    if (!room) return { room: false, conns: 0, connected: 0, bcConns: 0 }
+    const conns = [...room.webrtcConns.values()] as { connected: boolean; closed: boolean }[]
+    return { room: true, conns: conns.length, connected: conns.filter((c) => c.connected && !c.closed).length, bcConns: room.bcConns.size as number }
+  })
+}
+
+/** Waits until the page has at least `n` connected WebRTC peers. */
+export async function waitDirectPeers(page: Page, n = 1, timeout = 30_000): Promise<RtcFacts> {
+  await page.waitForFunction(
+    (n) => {
+      const room = (window as any).__murmur?.session?.webrtc?.room
+      if (!room) return false
+      let c = 0
+      for (const conn of room.webrtcConns.values()) if (conn.connected && !conn.closed) c++
+      return c >= n
+    },
+    n,
+    { timeout, polling: 100 },
+  )
+  return rtcFacts(page)
+}
+
+/** `data-state` of the server status (off|connecting|backed-up|not-backed-up|offline). */
+export function serverState(page: Page): Promise<string | null> {
+  return page.locator('[data-testid=status-server]').getAttribute('data-state')
+}
+
+/** Waits for the server status to reach `state`. */
+export async function waitServerState(page: Page, state: string, timeout = 30_000): Promise<void> {
+  await page.locator(`[data-testid=status-server][data-state="${state}"]`).waitFor({ state: 'attached', timeout })
+}
+
+/**
+ * Records every `data-state` the server status takes, from now on, in
+ * `window.__e2eServerStates` (survives nothing: install after each load).
+ */
+export async function recordServerStates(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as any
+    const seen: string[] = (w.__e2eServerStates = [])
+    const push = () => {
+      const s = document.querySelector('[data-testid=status-server]')?.getAttribute('data-state') ?? 'missing'
+      if (seen[seen.length - 1] !== s) seen.push(s)
+    }
+    push()
+    new MutationObserver(push).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] })
+  })
+}
+
+/** The states recorded by `recordServerStates`. */
+export function recordedServerStates(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as any).__e2eServerStates ?? [])
+}
+
+/** Peers shown in the peer list: name (text) and `data-via`. */
+export function peerListOf(page: Page): Promise<{ text: string; via: string | null }[]> {
+  return page.locator('[data-testid=peer-list] [data-testid=peer]').evaluateAll((els) => els.map((e) => ({ text: (e.textContent ?? '').trim(), via: e.getAttribute('data-via') })))
+}
+
+/** Waits until the peer list shows a peer whose text contains `name` (with `via`, when given). */
+export async function waitPeer(page: Page, name: string, via?: string, timeout = 30_000): Promise<void> {
+  const sel = via ? `[data-testid=peer-list] [data-testid=peer][data-via="${via}"]` : '[data-testid=peer-list] [data-testid=peer]'
+  await page.locator(sel).filter({ hasText: name }).first().waitFor({ state: 'attached', timeout })
+}
+
+/** Waits for a remote caret labelled `name` that a person can see (rendered, non-zero opacity). */
+export async function waitRemoteCaret(page: Page, name: string, timeout = 30_000): Promise<{ opacity: number; box: { width: number; height: number } | null }> {
+  const info = page.locator('.cm-ySelectionInfo').filter({ hasText: name }).first()
+  await info.waitFor({ state: 'visible', timeout })
+  await page.locator('.cm-ySelectionCaret').first().waitFor({ state: 'visible', timeout })
+  const opacity = await info.evaluate((el) => {
+    let o = 1
+    for (let e: Element | null = el; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity)
+    return o
+  })
+  const bb = await info.boundingBox()
+  return { opacity, box: bb && { width: bb.width, height: bb.height } }
+}
+
+/** Waits until the service worker is active (the app shell is precached). */
+export async function waitServiceWorker(page: Page, timeout = 30_000): Promise<void> {
+  await page.waitForFunction(
+    async () => {
+      if (!('serviceWorker' in navigator)) return false
+      const reg = await navigator.serviceWorker.getRegistration()
+      return !!reg?.active && reg.active.state === 'activated'
+    },
+    null,
+    { timeout, polling: 200 },
+  )
+}
+
+/** Saves `test-results/<name>.png` and returns its path. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  const path = join(RESULTS_DIR, `${name}.png`)
+  await page.screenshot({ path })
+  return path
+}
+
+/** Merges `entries` into `test-results/timings.json` (so each test file adds its own numbers). */
+export function recordTimings(entries: Record<string, unknown>): void {
+  const path = join(RESULTS_DIR, 'timings.json')
+  let prev: Record<string, unknown> = {}
+  try {
+    prev = JSON.parse(readFileSync(path, 'utf8'))
+  } catch {
+    // first writer
+  }
+  writeFileSync(path, JSON.stringify({ ...prev, ...entries }, null, 2) + '\n')
+}
+
+/** Median and percentile of numbers. */
+export function stats(xs: number[]): { n: number; min: number; median: number; p90: number; p99: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b)
+  const q = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]
+  const r = (x: number) => Math.round(x * 100) / 100
+  return { n: s.length, min: r(s[0]), median: r(q(0.5)), p90: r(q(0.9)), p99: r(q(0.99)), max: r(s[s.length - 1]) }
+}
+
+/** A random-looking valid doc id for tests that open a URL directly. */
+export function testDocId(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`
+}
+
+/** Dumps diagnostics for a failed step: errors and session facts of each user. */
+export async function diagnostics(users: User[]): Promise<string> {
+  const parts: string[] = []
+  for (const u of users) {
+    let facts = ''
+    try {
+      facts = await u.page.evaluate(() => {
+        const s = (window as any).__murmur?.session
+        if (!s) return 'no session'
+        return JSON.stringify({ local: s.local, peers: s.peers, signaling: s.signaling, server: s.server, backedUp: s.backedUp, unbacked: s.unbackedChanges, peerList: s.peerList, len: s.text?.length })
+      })
+    } catch (e) {
+      facts = `unavailable (${(e as Error).message})`
+    }
+    parts.push(`${u.name}: ${facts}\n  ${u.errors.slice(-10).join('\n  ')}`)
+  }
+  return parts.join('\n')
+}
