@@ -1,8 +1,44 @@
 import { defineConfig } from 'vitest/config'
 import { svelte } from '@sveltejs/vite-plugin-svelte'
+import { VitePWA } from 'vite-plugin-pwa'
 
 export default defineConfig({
-  plugins: [svelte()],
+  plugins: [
+    svelte(),
+    // Offline app shell: precache the built client; /, /d/<id> fall back to it.
+    // Server endpoints are never answered by the service worker.
+    VitePWA({
+      strategies: 'generateSW',
+      registerType: 'autoUpdate',
+      injectRegister: 'script-defer',
+      includeAssets: ['favicon.svg', 'icon-192.png', 'icon-512.png'],
+      manifest: {
+        name: 'murmur',
+        short_name: 'murmur',
+        description: 'Local-first, peer-to-peer collaborative text editor.',
+        start_url: '/',
+        scope: '/',
+        display: 'standalone',
+        background_color: '#fbfaf8',
+        theme_color: '#fbfaf8',
+        icons: [
+          { src: '/icon-192.png', sizes: '192x192', type: 'image/png' },
+          { src: '/icon-512.png', sizes: '512x512', type: 'image/png' },
+          { src: '/favicon.svg', sizes: 'any', type: 'image/svg+xml' },
+        ],
+      },
+      workbox: {
+        globPatterns: ['**/*.{js,css,html,svg,png,ico,webmanifest}'],
+        navigateFallback: '/index.html',
+        navigateFallbackAllowlist: [/^\/$/, /^\/d\//],
+        navigateFallbackDenylist: [/^\/sync/, /^\/signal/, /^\/config\.json/, /^\/healthz/, /^\/metrics/],
+        cleanupOutdatedCaches: true,
+        clientsClaim: true,
+        skipWaiting: true,
+        maximumFileSizeToCacheInBytes: 5 * 1024 * 1024,
+      },
+    }),
+  ],
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022' },
   server: { port: 5173 },
   test: {

@@ -1,0 +1,67 @@
+/**
+ * The editor's public face: `createEditor` mounts a CodeMirror 6 view bound
+ * to a shared Y.Text. Everything else in this folder is one concept each.
+ */
+import { EditorState } from '@codemirror/state'
+import { EditorView, drawSelection, dropCursor, highlightSpecialChars, placeholder } from '@codemirror/view'
+import type * as Y from 'yjs'
+import type { Awareness } from 'y-protocols/awareness'
+import { collab } from './collab.ts'
+import { crashGuard } from './guard.ts'
+import { murmurKeymap } from './keymap.ts'
+import { markdownSupport } from './markdown.ts'
+import { murmurTheme } from './theme.ts'
+
+export { collab } from './collab.ts'
+export { crashGuard } from './guard.ts'
+export { murmurKeymap } from './keymap.ts'
+export { markdownSupport, markdownHighlight } from './markdown.ts'
+export { murmurTheme } from './theme.ts'
+
+/** What `createEditor` needs. */
+export interface EditorOptions {
+  /** Element the editor is appended to. */
+  parent: HTMLElement
+  /** The shared text. */
+  text: Y.Text
+  /** Presence, for remote carets. */
+  awareness: Awareness
+  /** Focus the editor once mounted. */
+  autofocus?: boolean
+}
+
+/** A mounted editor; `destroy()` removes it and its undo manager. */
+export interface MurmurEditor {
+  view: EditorView
+  destroy(): void
+}
+
+/** Mounts a markdown editor with line wrapping, bound to `text` with yCollab. */
+export function createEditor(opts: EditorOptions): MurmurEditor {
+  const { extension, undoManager } = collab(opts.text, opts.awareness)
+  const state = EditorState.create({
+    doc: opts.text.toString(),
+    extensions: [
+      crashGuard(),
+      murmurKeymap(),
+      highlightSpecialChars(),
+      drawSelection(),
+      dropCursor(),
+      EditorView.lineWrapping,
+      markdownSupport(),
+      placeholder('Start writing… everyone with the link sees it live.'),
+      EditorView.contentAttributes.of({ 'aria-label': 'Document text', spellcheck: 'true', autocapitalize: 'sentences' }),
+      murmurTheme,
+      extension,
+    ],
+  })
+  const view = new EditorView({ state, parent: opts.parent })
+  if (opts.autofocus) view.focus()
+  return {
+    view,
+    destroy() {
+      view.destroy()
+      undoManager.destroy()
+    },
+  }
+}

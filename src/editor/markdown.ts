@@ -1,0 +1,30 @@
+/**
+ * Markdown language support (GitHub flavour) with a quiet highlight style:
+ * headings larger and bold, emphasis styled, syntax marks greyed.
+ */
+import { markdown, markdownLanguage } from '@codemirror/lang-markdown'
+import { HighlightStyle, syntaxHighlighting } from '@codemirror/language'
+import { tags as t } from '@lezer/highlight'
+import type { Extension } from '@codemirror/state'
+
+/** How markdown tokens look. */
+export const markdownHighlight = HighlightStyle.define([
+  { tag: t.heading1, fontSize: '1.6em', fontWeight: '700', lineHeight: '1.3' },
+  { tag: t.heading2, fontSize: '1.35em', fontWeight: '700' },
+  { tag: t.heading3, fontSize: '1.15em', fontWeight: '650' },
+  { tag: [t.heading4, t.heading5, t.heading6], fontWeight: '650' },
+  { tag: t.strong, fontWeight: '700' },
+  { tag: t.emphasis, fontStyle: 'italic' },
+  { tag: t.strikethrough, textDecoration: 'line-through' },
+  { tag: t.link, color: '#0969da' },
+  { tag: t.url, color: '#0969da', textDecoration: 'underline' },
+  { tag: t.monospace, fontFamily: 'var(--font-mono)', fontSize: '0.9em', backgroundColor: '#f3f4f6', borderRadius: '3px' },
+  { tag: t.quote, color: '#57606a', fontStyle: 'italic' },
+  { tag: [t.processingInstruction, t.meta, t.contentSeparator], color: '#9aa3ad' },
+  { tag: t.list, color: '#6e40c9' },
+])
+
+/** Markdown parsing plus `markdownHighlight`. */
+export function markdownSupport(): Extension {
+  return [markdown({ base: markdownLanguage }), syntaxHighlighting(markdownHighlight)]
+}

@@ -1,0 +1,22 @@
+/**
+ * Page-wide session state: the local user and the factory that opens a
+ * document with the browser's real storage, config and token.
+ */
+import { DocSession } from './DocSession.svelte.ts'
+import { getConfig } from './runtime.ts'
+import { safeLocalStorage } from './storage.ts'
+import { tokenFromHash } from './token.ts'
+import { UserStore } from './user.svelte.ts'
+
+/** This browser's user (name + colour), persisted in localStorage. */
+export const user = new UserStore(safeLocalStorage())
+
+/** Opens `docId` with the page's config, the token from `hash`, and the current user. */
+export function openSession(docId: string, hash: string): DocSession {
+  return new DocSession(docId, {
+    config: getConfig(),
+    token: tokenFromHash(hash),
+    identity: user.identity,
+    recent: safeLocalStorage(),
+  })
+}

@@ -1,0 +1,552 @@
+/**
+ * The framework-free heart of a document session: one Y.Doc for one docId,
+ * its IndexedDB copy, its WebRTC mesh, its backup connection, awareness, and
+ * the raw facts the status bar derives from. `DocSession.svelte.ts` wraps it
+ * in runes; unit tests drive it directly in Node.
+ *
+ * Order matters: IndexedDB is loaded first so an offline reload shows the
+ * text at once; only then are network providers created.
+ */
+import * as Y from 'yjs'
+import { Awareness } from 'y-protocols/awareness'
+import { IndexeddbPersistence } from 'y-indexeddb'
+import { WebrtcProvider } from 'y-webrtc'
+import { WebsocketProvider } from 'y-websocket'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import * as bc from 'lib0/broadcastchannel'
+import { MessageType } from '../protocol/messages.ts'
+import { encodeDurableQuery, readDurableNonce } from '../protocol/durable.ts'
+import { resolveConfig, type ConfigSource, type LoadedConfig } from './config.ts'
+import { DurabilityTracker } from './durability.ts'
+import { classifyPeers, samePeers, sanitizeRemoteState, type PeerInfo, type UserIdentity } from './presence.ts'
+import { setRecentTitle, touchRecent } from './recent.ts'
+import type { LocalState, ServerLink, SignalingState } from './status.ts'
+import type { KeyValueStorage } from './storage.ts'
+import { firstLine } from './title.ts'
+
+/** Options of a `SessionCore`. Everything environment-specific is injectable for tests. */
+export interface SessionOptions {
+  /** The server configuration, or a promise of it (the session waits for it after loading IndexedDB). Null: no server at all. */
+  config: LoadedConfig | Promise<LoadedConfig> | null
+  /** Access token from the URL fragment, passed to /signal and /sync. */
+  token?: string | null
+  /** Name and colour published in awareness. */
+  identity: UserIdentity
+  /** Where the recent-documents list lives; null/undefined: not recorded. */
+  recent?: KeyValueStorage | null
+  /** Create the y-webrtc provider (default true). */
+  webrtc?: boolean
+  /** Extra simple-peer options (e.g. `{ wrtc }` in Node). `config.iceServers` is always set from the server config. */
+  peerOpts?: Record<string, unknown>
+  /** WebSocket implementation for y-websocket (browsers have one; Node tests pass `ws`). */
+  WebSocketPolyfill?: unknown
+  /** Clock, for tests. */
+  now?: () => number
+  /** How often peer/signaling state is re-read as a safety net for missed events (ms, default 1000). */
+  pollMs?: number
+  /** Quiet time before the title is recomputed after edits (ms, default 400). */
+  titleDebounceMs?: number
+}
+
+/** Raw facts about a session; `status.ts` turns them into words. */
+export interface SessionFacts {
+  /** This device's copy. */
+  local: LocalState
+  /** IndexedDB finished loading (or failed): the editor may be shown. */
+  loaded: boolean
+  /** First line of the text. */
+  title: string
+  /** Open direct WebRTC connections. */
+  peers: number
+  /** Other tabs of this browser with the same document. */
+  browserPeers: number
+  /** Signaling reachability. */
+  signaling: SignalingState
+  /** Backup connection state. */
+  link: ServerLink
+  /** Why the backup server is unusable, when known (e.g. "access denied"). */
+  serverDetail: string | null
+  /** Server confirmed every local change durable on the current connection. */
+  backedUp: boolean
+  /** Local changes never confirmed durable. */
+  unbackedChanges: number
+  /** Local changes made in this session. */
+  localChanges: number
+  /** Time of the last full backup (ms since epoch), or null. */
+  lastBackupAt: number | null
+  /** Remote participants. */
+  peerList: PeerInfo[]
+  /** Where the server config came from; `pending` until known. */
+  configSource: ConfigSource | 'pending'
+  /** The server requires tokens. */
+  auth: boolean
+}
+
+/** Names for the close codes a user may need to understand. */
+const CLOSE_DETAIL: Record<number, string> = {
+  4401: 'access denied — open the link that includes the access token',
+  4404: 'unknown document path',
+  4429: 'too many connections',
+  4430: 'too many messages',
+  4500: 'server storage error',
+}
+
+const initialFacts = (title: string): SessionFacts => ({
+  local: 'loading',
+  loaded: false,
+  title,
+  peers: 0,
+  browserPeers: 0,
+  signaling: 'none',
+  link: 'off',
+  serverDetail: null,
+  backedUp: false,
+  unbackedChanges: 0,
+  localChanges: 0,
+  lastBackupAt: null,
+  peerList: [],
+  configSource: 'pending',
+  auth: false,
+})
+
+/**
+ * One open document. Create it, await `loaded`, render `text`, read `facts`
+ * (subscribe with `onChange`), and call `destroy()` when leaving: it closes
+ * every provider, timer and listener it created.
+ */
+export class SessionCore {
+  /** The document id (also the IndexedDB database name and the y-webrtc room). */
+  readonly docId: string
+  /** The shared document. */
+  readonly doc: Y.Doc
+  /** The document text (`doc.getText('text')`). */
+  readonly text: Y.Text
+  /** Presence shared by every provider. */
+  readonly awareness: Awareness
+  /** Durability bookkeeping for the backup server. */
+  readonly tracker = new DurabilityTracker()
+  /** IndexedDB persistence (created first). */
+  idb: IndexeddbPersistence | null = null
+  /** y-webrtc provider, once the config is known. */
+  webrtc: WebrtcProvider | null = null
+  /** y-websocket backup provider, when the server offers backup. */
+  websocket: WebsocketProvider | null = null
+  /** Resolves when IndexedDB has loaded (or is known to be unavailable). */
+  readonly loaded: Promise<void>
+  /** Resolves when every provider this session will have has been created. */
+  readonly ready: Promise<void>
+
+  #opts: SessionOptions
+  #now: () => number
+  #facts: SessionFacts
+  #listeners = new Set<(facts: SessionFacts) => void>()
+  #destroyed = false
+  #timers = new Set<ReturnType<typeof setTimeout>>()
+  #poll: ReturnType<typeof setInterval> | null = null
+  #titleTimer: ReturnType<typeof setTimeout> | null = null
+  #serverSeen = new Set<number>()
+  #queryScheduled = false
+  #writeSeq = 0
+  #checkingStore = false
+  #emitScheduled = false
+  #resolveLoaded!: () => void
+
+  constructor(docId: string, opts: SessionOptions) {
+    this.docId = docId
+    this.#opts = opts
+    this.#now = opts.now ?? Date.now
+    this.doc = new Y.Doc()
+    this.text = this.doc.getText('text')
+    this.awareness = new Awareness(this.doc)
+    this.awareness.setLocalStateField('user', { ...opts.identity })
+    this.#facts = initialFacts('')
+    this.doc.on('update', this.#onUpdate)
+    this.awareness.on('change', this.#onAwarenessChange)
+    this.awareness.on('update', this.#onAwarenessUpdate)
+    this.loaded = new Promise((resolve) => (this.#resolveLoaded = resolve))
+    this.ready = this.#open().catch((err) => {
+      console.error('[murmur] opening the document failed', err)
+    })
+  }
+
+  /** The current facts (a new object after every change). */
+  get facts(): Readonly<SessionFacts> {
+    return this.#facts
+  }
+
+  /** True after `destroy()`. */
+  get destroyed(): boolean {
+    return this.#destroyed
+  }
+
+  /** Calls `fn` after facts change (batched to one call per microtask). Returns the unsubscribe function. */
+  onChange(fn: (facts: SessionFacts) => void): () => void {
+    this.#listeners.add(fn)
+    return () => this.#listeners.delete(fn)
+  }
+
+  /** Publishes a new name/colour to every peer. */
+  setUser(identity: UserIdentity): void {
+    if (this.#destroyed) return
+    this.awareness.setLocalStateField('user', { ...identity })
+  }
+
+  /** Replaces the whole text in one local transaction (used by import into an open document). */
+  replaceText(text: string): void {
+    this.doc.transact(() => {
+      this.text.delete(0, this.text.length)
+      this.text.insert(0, text)
+    })
+  }
+
+  async #open(): Promise<void> {
+    // 1. This device first.
+    const idb = new IndexeddbPersistence(this.docId, this.doc)
+    this.idb = idb
+    const opened = (idb as unknown as { _db: Promise<IDBDatabase> })._db
+    const ok = await Promise.race([idb.whenSynced.then(() => true), opened.then(() => new Promise<boolean>(() => {}), () => false)])
+    if (this.#destroyed) return
+    this.#set({ local: ok ? 'saved' : 'unavailable', loaded: true, title: firstLine(this.text) })
+    this.#resolveLoaded()
+    if (this.#opts.recent) touchRecent(this.#opts.recent, this.docId, this.#now())
+    this.#updateRecentTitle()
+
+    // 2. What the server offers (may come from the cache, or be nothing).
+    const loaded = await this.#opts.config
+    if (this.#destroyed) return
+    const resolved = resolveConfig(loaded ?? { source: 'none', config: null, base: '' }, this.#opts.token ?? null)
+    this.#set({ configSource: loaded?.source ?? 'none', auth: resolved.auth })
+
+    // 3. Peers: explicit signaling and ICE servers, never the libraries' public defaults.
+    if (this.#opts.webrtc !== false) {
+      const webrtc = new WebrtcProvider(this.docId, this.doc, {
+        signaling: resolved.signaling,
+        awareness: this.awareness,
+        filterBcConns: true,
+        peerOpts: { ...this.#opts.peerOpts, config: { iceServers: resolved.iceServers } },
+      })
+      this.webrtc = webrtc
+      webrtc.on('status', this.#onWebrtcStatus)
+      webrtc.on('peers', this.#onPeers)
+      webrtc.on('synced', this.#refreshPeers)
+      this.#poll = setInterval(this.#refreshPeers, this.#opts.pollMs ?? 1000)
+      this.#set({ signaling: resolved.signaling.length ? 'connecting' : 'none' })
+    }
+
+    // 4. Backup server.
+    if (resolved.syncUrl) {
+      const ws = new WebsocketProvider(resolved.syncUrl, this.docId, this.doc, {
+        awareness: this.awareness,
+        params: this.#opts.token ? { token: this.#opts.token } : {},
+        disableBc: true, // y-webrtc already syncs tabs of this browser
+        ...(this.#opts.WebSocketPolyfill ? { WebSocketPolyfill: this.#opts.WebSocketPolyfill as typeof WebSocket } : {}),
+      })
+      this.websocket = ws
+      ws.messageHandlers[MessageType.durableAck] = (_encoder: encoding.Encoder, decoder: decoding.Decoder) => {
+        const nonce = readDurableNonce(decoder)
+        if (ws === this.websocket && this.tracker.ack(nonce, this.#now())) this.#syncTracker()
+      }
+      ws.on('status', this.#onWsStatus)
+      ws.on('sync', this.#onWsSync)
+      ws.on('connection-close', this.#onWsClose)
+      ws.on('closed', this.#onWsClosed)
+      this.#set({ link: 'connecting' })
+    }
+  }
+
+  // ---- Y.Doc --------------------------------------------------------------
+
+  #isProviderOrigin(origin: unknown): boolean {
+    return origin !== null && origin !== undefined && (origin === this.idb || origin === this.websocket || (this.webrtc !== null && origin === this.webrtc.room))
+  }
+
+  #onUpdate = (_update: Uint8Array, origin: unknown) => {
+    if (!this.#isProviderOrigin(origin)) {
+      this.tracker.localChange()
+      this.#scheduleQuery()
+      this.#syncTracker()
+    }
+    if (origin !== this.idb) this.#trackStore()
+    this.#scheduleTitle()
+  }
+
+  /**
+   * y-indexeddb writes each update in its own readwrite transaction without
+   * exposing a promise. A readonly transaction on the same store created
+   * afterwards cannot start before those writes finish, so its `complete`
+   * event means "everything so far is on disk".
+   */
+  #trackStore() {
+    if (!this.idb?.db) return
+    this.#writeSeq++
+    if (this.#facts.local === 'saved') this.#set({ local: 'saving' })
+    if (!this.#checkingStore) {
+      this.#checkingStore = true
+      queueMicrotask(this.#checkStored)
+    }
+  }
+
+  #checkStored = () => {
+    const db = this.idb?.db
+    if (!db || this.#destroyed) return
+    const seq = this.#writeSeq
+    let tx: IDBTransaction
+    try {
+      tx = db.transaction(['updates'], 'readonly')
+    } catch {
+      this.#checkingStore = false
+      return
+    }
+    tx.oncomplete = () => {
+      if (this.#destroyed) return
+      if (seq === this.#writeSeq) {
+        this.#checkingStore = false
+        this.#set({ local: 'saved' })
+      } else this.#checkStored()
+    }
+    tx.onabort = () => {
+      this.#checkingStore = false
+    }
+  }
+
+  #scheduleTitle() {
+    if (this.#titleTimer !== null) clearTimeout(this.#titleTimer)
+    this.#titleTimer = setTimeout(() => {
+      this.#titleTimer = null
+      if (this.#destroyed) return
+      const title = firstLine(this.text)
+      if (title !== this.#facts.title) {
+        this.#set({ title })
+        this.#updateRecentTitle()
+      }
+    }, this.#opts.titleDebounceMs ?? 400)
+  }
+
+  #updateRecentTitle() {
+    if (this.#opts.recent) setRecentTitle(this.#opts.recent, this.docId, this.#facts.title)
+  }
+
+  // ---- Awareness ----------------------------------------------------------
+
+  #onAwarenessChange = ({ added, updated }: { added: number[]; updated: number[] }) => {
+    const states = this.awareness.getStates()
+    for (const id of [...added, ...updated]) {
+      if (id !== this.doc.clientID) sanitizeRemoteState(states.get(id) as Record<string, unknown> | undefined)
+    }
+    this.#refreshPeers()
+  }
+
+  #onAwarenessUpdate = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
+    if (origin !== this.websocket || origin === null) return
+    for (const id of added) this.#serverSeen.add(id)
+    for (const id of updated) this.#serverSeen.add(id)
+    for (const id of removed) this.#serverSeen.delete(id)
+    this.#refreshPeers()
+  }
+
+  // ---- WebRTC -------------------------------------------------------------
+
+  #onWebrtcStatus = () => {
+    const room = this.webrtc?.room
+    if (room && !this.#destroyed && this.awareness.getLocalState()?.peerId !== room.peerId) this.awareness.setLocalStateField('peerId', room.peerId)
+    this.#refreshPeers()
+  }
+
+  #onPeers = ({ added }: { added: string[] }) => {
+    const room = this.webrtc?.room
+    for (const id of added) {
+      const peer = room?.webrtcConns.get(id)?.peer as { once?: (ev: string, fn: () => void) => void } | undefined
+      peer?.once?.('connect', this.#refreshPeers)
+    }
+    this.#refreshPeers()
+  }
+
+  #refreshPeers = () => {
+    if (this.#destroyed) return
+    const webrtc = this.webrtc
+    const room = webrtc?.room ?? null
+    const direct = new Set<string>()
+    if (room) for (const [id, conn] of room.webrtcConns) if (conn.connected && !conn.closed) direct.add(id)
+    const browser: ReadonlySet<string> = room ? room.bcConns : new Set()
+    const signaling: SignalingState = !webrtc || webrtc.signalingUrls.length === 0 ? 'none' : webrtc.signalingConns.some((c: { connected: boolean }) => c.connected) ? 'connected' : 'connecting'
+    const peerList = classifyPeers(this.awareness.getStates() as Map<number, Record<string, unknown>>, this.doc.clientID, { direct, browser, server: this.#serverSeen })
+    const f = this.#facts
+    if (f.peers !== direct.size || f.browserPeers !== browser.size || f.signaling !== signaling || !samePeers(f.peerList, peerList)) {
+      this.#set({ peers: direct.size, browserPeers: browser.size, signaling, peerList: samePeers(f.peerList, peerList) ? f.peerList : peerList })
+    }
+  }
+
+  /** Asks every directly connected peer for its awareness (after the server dropped states it relayed). */
+  #requestAwareness() {
+    const room = this.webrtc?.room
+    if (!room) return
+    const e = encoding.createEncoder()
+    encoding.writeVarUint(e, MessageType.queryAwareness)
+    const msg = encoding.toUint8Array(e)
+    for (const conn of room.webrtcConns.values()) {
+      try {
+        if (conn.connected) (conn.peer as { send(m: Uint8Array): void }).send(msg)
+      } catch {
+        // a closing peer: its own close event follows
+      }
+    }
+    if (room.bcconnected) bc.publish(room.name, msg)
+  }
+
+  // ---- Backup -------------------------------------------------------------
+
+  #onWsStatus = ({ status }: { status: 'connected' | 'disconnected' | 'connecting' }) => {
+    if (status === 'connected') {
+      this.tracker.connectionOpened()
+      this.#set({ link: 'connecting', serverDetail: null })
+      this.#syncTracker()
+    }
+  }
+
+  #onWsSync = (synced: boolean) => {
+    if (!synced) return
+    this.tracker.synced()
+    this.#set({ link: 'synced' })
+    this.#syncTracker()
+    this.#scheduleQuery()
+  }
+
+  #onWsClose = () => {
+    if (this.#destroyed) return
+    const hadStates = this.#serverSeen.size > 0
+    this.tracker.connectionClosed()
+    this.#serverSeen.clear()
+    this.#set({ link: 'offline' })
+    this.#syncTracker()
+    // y-websocket drops every remote awareness state on close, including peers we reach directly.
+    if (hadStates) this.#requestAwareness()
+    this.#refreshPeers()
+  }
+
+  #onWsClosed = ({ code }: { code: number; reason: string }) => {
+    this.#set({ link: 'offline', serverDetail: CLOSE_DETAIL[code] ?? `closed by server (${code})` })
+  }
+
+  /** Sends `[durableQuery, localChanges]` once per microtask, after y-websocket has sent the updates themselves. */
+  #scheduleQuery() {
+    if (this.#queryScheduled) return
+    this.#queryScheduled = true
+    queueMicrotask(() => {
+      this.#queryScheduled = false
+      const ws = this.websocket
+      const socket = ws?.ws
+      if (this.#destroyed || !ws || !ws.synced || !socket || socket.readyState !== 1) return
+      try {
+        socket.send(encodeDurableQuery(this.tracker.localChanges))
+      } catch {
+        // the close handler takes over
+      }
+    })
+  }
+
+  #syncTracker() {
+    const t = this.tracker
+    const f = this.#facts
+    if (f.backedUp !== t.backedUp || f.unbackedChanges !== t.unbacked || f.localChanges !== t.localChanges || f.lastBackupAt !== t.lastBackupAt) {
+      this.#set({ backedUp: t.backedUp, unbackedChanges: t.unbacked, localChanges: t.localChanges, lastBackupAt: t.lastBackupAt })
+    }
+  }
+
+  // ---- plumbing -----------------------------------------------------------
+
+  #set(patch: Partial<SessionFacts>) {
+    if (this.#destroyed) return
+    let changed = false
+    for (const k in patch) {
+      if ((this.#facts as unknown as Record<string, unknown>)[k] !== (patch as Record<string, unknown>)[k]) {
+        changed = true
+        break
+      }
+    }
+    if (!changed) return
+    this.#facts = { ...this.#facts, ...patch }
+    if (!this.#emitScheduled) {
+      this.#emitScheduled = true
+      queueMicrotask(() => {
+        this.#emitScheduled = false
+        if (this.#destroyed) return
+        for (const fn of this.#listeners) {
+          try {
+            fn(this.#facts)
+          } catch (err) {
+            console.error('[murmur] session listener failed', err)
+          }
+        }
+      })
+    }
+  }
+
+  /**
+   * Closes every provider, timer and listener. Our awareness state is
+   * cleared first so peers see us leave. Resolves once IndexedDB is closed
+   * (pending writes complete first).
+   */
+  async destroy(): Promise<void> {
+    if (this.#destroyed) return
+    // Final title for the recent list before going away.
+    if (this.#titleTimer !== null && this.#facts.loaded) {
+      const title = firstLine(this.text)
+      if (title !== this.#facts.title) {
+        this.#facts = { ...this.#facts, title }
+        this.#updateRecentTitle()
+      }
+    }
+    this.#destroyed = true
+    this.#resolveLoaded()
+    if (this.#titleTimer !== null) clearTimeout(this.#titleTimer)
+    if (this.#poll !== null) clearInterval(this.#poll)
+    for (const t of this.#timers) clearTimeout(t)
+    this.#listeners.clear()
+    this.awareness.setLocalState(null)
+    this.doc.off('update', this.#onUpdate)
+    this.awareness.off('change', this.#onAwarenessChange)
+    this.awareness.off('update', this.#onAwarenessUpdate)
+    const webrtc = this.webrtc
+    if (webrtc) {
+      webrtc.off('status', this.#onWebrtcStatus)
+      webrtc.off('peers', this.#onPeers)
+      webrtc.off('synced', this.#refreshPeers)
+      // y-webrtc's destroy() leaves the shared signaling sockets running; disconnect() releases them.
+      webrtc.disconnect()
+      webrtc.destroy()
+      releaseBroadcastChannel(this.docId)
+    }
+    const ws = this.websocket
+    if (ws) {
+      ws.off('status', this.#onWsStatus)
+      ws.off('sync', this.#onWsSync)
+      ws.off('connection-close', this.#onWsClose)
+      ws.off('closed', this.#onWsClosed)
+      ws.destroy()
+    }
+    this.awareness.destroy()
+    const idb = this.idb
+    try {
+      if (idb) await idb.destroy()
+    } catch {
+      // database never opened
+    }
+    this.doc.destroy()
+  }
+}
+
+/**
+ * y-webrtc publishes a last "peer left" message on the room's
+ * BroadcastChannel after unsubscribing, which makes lib0 re-create the
+ * channel and keep it open forever. Once that message is out, subscribe and
+ * unsubscribe a no-op so lib0 closes the channel (a no-op when another
+ * subscriber exists).
+ */
+function releaseBroadcastChannel(room: string): void {
+  setTimeout(() => {
+    const noop = () => {}
+    bc.subscribe(room, noop)
+    bc.unsubscribe(room, noop)
+  }, 50)
+}

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest'
+import { formatTime, localLabel, peersLabel, serverLabel, serverState, shouldWarnBeforeUnload } from '../../src/session/status.ts'
+
+describe('status derivation', () => {
+  it('maps link + durability to the five server states', () => {
+    expect(serverState('off', false)).toBe('off')
+    expect(serverState('connecting', true)).toBe('connecting')
+    expect(serverState('offline', true)).toBe('offline')
+    expect(serverState('synced', false)).toBe('not-backed-up')
+    expect(serverState('synced', true)).toBe('backed-up')
+  })
+
+  it('labels say where the work is', () => {
+    expect(localLabel('saved')).toMatch(/saved on this device/i)
+    expect(localLabel('loading')).not.toMatch(/saved/i)
+    expect(peersLabel(0, 0, 'connected')).toBe('0 peers connected')
+    expect(peersLabel(1, 0, 'connected')).toBe('1 peer connected')
+    expect(peersLabel(2, 1, 'connected')).toBe('2 peers connected · 1 other tab')
+    expect(peersLabel(0, 0, 'none')).toMatch(/^0 peers connected.*this browser only/)
+    const t = new Date(2024, 0, 2, 9, 5, 7).getTime()
+    expect(formatTime(t)).toBe('09:05:07')
+    expect(serverLabel('backed-up', t)).toBe('Backed up · last backup 09:05:07')
+    expect(serverLabel('not-backed-up', null)).toBe('Not yet backed up')
+    expect(serverLabel('offline', null, 'access denied')).toBe('Backup server not reachable (access denied)')
+    expect(serverLabel('off', t)).toBe('Backup off')
+  })
+
+  it('warns before unload only when changes exist nowhere else', () => {
+    expect(shouldWarnBeforeUnload({ unbacked: 0, peers: 0, backedUp: false })).toBe(false)
+    expect(shouldWarnBeforeUnload({ unbacked: 2, peers: 0, backedUp: false })).toBe(true)
+    expect(shouldWarnBeforeUnload({ unbacked: 2, peers: 1, backedUp: false })).toBe(false)
+    expect(shouldWarnBeforeUnload({ unbacked: 2, peers: 0, backedUp: true })).toBe(false)
+  })
+})
