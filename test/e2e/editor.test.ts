@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { Browser } from 'playwright-core'
 import type { ServerProcess } from '../helpers/server.ts'
+import { snapshotOf } from '../helpers/clients.ts'
 import {
   diagnostics,
   docText,
@@ -26,6 +27,7 @@ import {
   waitForText,
   waitLoaded,
   waitRemoteCaret,
+  waitServerState,
   waitServiceWorker,
   type User,
 } from './harness.ts'
@@ -102,7 +104,8 @@ describe('the editor', () => {
   test('offline: edits survive a server outage and a reload, and merge when the server returns', async () => {
     const alice = await user('Alice')
     const bob = await user('Bob')
-    const url = `${server.url}/d/${testDocId('offline')}`
+    const docId = testDocId('offline')
+    const url = `${server.url}/d/${docId}`
     await Promise.all([openDoc(alice.page, url), openDoc(bob.page, url)])
     await waitServiceWorker(alice.page)
 
@@ -133,6 +136,10 @@ describe('the editor', () => {
       },
     )
     expect(text.indexOf('Written before the outage.')).toBe(0)
+
+    // And the backup catches up: both report backed up, and the server holds the merged text.
+    await Promise.all([waitServerState(alice.page, 'backed-up', 60_000), waitServerState(bob.page, 'backed-up', 60_000)])
+    expect((await snapshotOf(server.wsUrl, docId)).text).toBe(text)
     await screenshot(alice.page, 'offline-merged')
   })
 })
