@@ -17,7 +17,7 @@ import * as decoding from 'lib0/decoding'
 import * as bc from 'lib0/broadcastchannel'
 import { MessageType } from '../protocol/messages.ts'
 import { encodeDurableQuery, readDurableNonce } from '../protocol/durable.ts'
-import { resolveConfig, type ConfigSource, type LoadedConfig } from './config.ts'
+import { resolveConfig, type ConfigSource, type LoadedConfig, type ResolvedConfig } from './config.ts'
 import { DurabilityTracker } from './durability.ts'
 import { classifyPeers, samePeers, sanitizeRemoteState, type PeerInfo, type UserIdentity } from './presence.ts'
 import { setRecentTitle, touchRecent } from './recent.ts'
@@ -151,6 +151,8 @@ export class SessionCore {
   #checkingStore = false
   #emitScheduled = false
   #resolveLoaded!: () => void
+  #resolveDestroyed!: (v: false) => void
+  #whenDestroyed = new Promise<false>((resolve) => (this.#resolveDestroyed = resolve))
 
   constructor(docId: string, opts: SessionOptions) {
     this.docId = docId
@@ -205,7 +207,7 @@ export class SessionCore {
     const idb = new IndexeddbPersistence(this.docId, this.doc)
     this.idb = idb
     const opened = (idb as unknown as { _db: Promise<IDBDatabase> })._db
-    const ok = await Promise.race([idb.whenSynced.then(() => true), opened.then(() => new Promise<boolean>(() => {}), () => false)])
+    const ok = await Promise.race([idb.whenSynced.then(() => true), opened.then(() => this.#whenDestroyed, () => false), this.#whenDestroyed])
     if (this.#destroyed) return
     this.#set({ local: ok ? 'saved' : 'unavailable', loaded: true, title: firstLine(this.text) })
     this.#resolveLoaded()
@@ -219,40 +221,52 @@ export class SessionCore {
     this.#set({ configSource: loaded?.source ?? 'none', auth: resolved.auth })
 
     // 3. Peers: explicit signaling and ICE servers, never the libraries' public defaults.
-    if (this.#opts.webrtc !== false) {
-      const webrtc = new WebrtcProvider(this.docId, this.doc, {
-        signaling: resolved.signaling,
-        awareness: this.awareness,
-        filterBcConns: true,
-        peerOpts: { ...this.#opts.peerOpts, config: { iceServers: resolved.iceServers } },
-      })
-      this.webrtc = webrtc
-      webrtc.on('status', this.#onWebrtcStatus)
-      webrtc.on('peers', this.#onPeers)
-      webrtc.on('synced', this.#refreshPeers)
-      this.#poll = setInterval(this.#refreshPeers, this.#opts.pollMs ?? 1000)
-      this.#set({ signaling: resolved.signaling.length ? 'connecting' : 'none' })
-    }
-
+    if (this.#opts.webrtc !== false) this.#guard('WebRTC', () => this.#openWebrtc(resolved))
     // 4. Backup server.
-    if (resolved.syncUrl) {
-      const ws = new WebsocketProvider(resolved.syncUrl, this.docId, this.doc, {
-        awareness: this.awareness,
-        params: this.#opts.token ? { token: this.#opts.token } : {},
-        disableBc: true, // y-webrtc already syncs tabs of this browser
-        ...(this.#opts.WebSocketPolyfill ? { WebSocketPolyfill: this.#opts.WebSocketPolyfill as typeof WebSocket } : {}),
-      })
-      this.websocket = ws
-      ws.messageHandlers[MessageType.durableAck] = (_encoder: encoding.Encoder, decoder: decoding.Decoder) => {
-        const nonce = readDurableNonce(decoder)
-        if (ws === this.websocket && this.tracker.ack(nonce, this.#now())) this.#syncTracker()
-      }
-      ws.on('status', this.#onWsStatus)
-      ws.on('sync', this.#onWsSync)
-      ws.on('connection-close', this.#onWsClose)
-      ws.on('closed', this.#onWsClosed)
-      this.#set({ link: 'connecting' })
+    if (resolved.syncUrl) this.#guard('backup', () => this.#openBackup(resolved.syncUrl!))
+  }
+
+  /** Runs one provider's setup; a failing provider is logged and the others still start. */
+  #guard(what: string, fn: () => void) {
+    try {
+      fn()
+    } catch (err) {
+      console.error(`[murmur] ${what} provider failed to start`, err)
     }
+  }
+
+  #openWebrtc(resolved: ResolvedConfig) {
+    const webrtc = new WebrtcProvider(this.docId, this.doc, {
+      signaling: resolved.signaling,
+      awareness: this.awareness,
+      filterBcConns: true,
+      peerOpts: { ...this.#opts.peerOpts, config: { iceServers: resolved.iceServers } },
+    })
+    this.webrtc = webrtc
+    webrtc.on('status', this.#onWebrtcStatus)
+    webrtc.on('peers', this.#onPeers)
+    webrtc.on('synced', this.#refreshPeers)
+    this.#poll = setInterval(this.#refreshPeers, this.#opts.pollMs ?? 1000)
+    this.#set({ signaling: resolved.signaling.length ? 'connecting' : 'none' })
+  }
+
+  #openBackup(syncUrl: string) {
+    const ws = new WebsocketProvider(syncUrl, this.docId, this.doc, {
+      awareness: this.awareness,
+      params: this.#opts.token ? { token: this.#opts.token } : {},
+      disableBc: true, // y-webrtc already syncs tabs of this browser
+      ...(this.#opts.WebSocketPolyfill ? { WebSocketPolyfill: this.#opts.WebSocketPolyfill as typeof WebSocket } : {}),
+    })
+    this.websocket = ws
+    ws.messageHandlers[MessageType.durableAck] = (_encoder: encoding.Encoder, decoder: decoding.Decoder) => {
+      const nonce = readDurableNonce(decoder)
+      if (ws === this.websocket && this.tracker.ack(nonce, this.#now())) this.#syncTracker()
+    }
+    ws.on('status', this.#onWsStatus)
+    ws.on('sync', this.#onWsSync)
+    ws.on('connection-close', this.#onWsClose)
+    ws.on('closed', this.#onWsClosed)
+    this.#set({ link: 'connecting' })
   }
 
   // ---- Y.Doc --------------------------------------------------------------
@@ -499,6 +513,7 @@ export class SessionCore {
     }
     this.#destroyed = true
     this.#resolveLoaded()
+    this.#resolveDestroyed(false)
     if (this.#titleTimer !== null) clearTimeout(this.#titleTimer)
     if (this.#poll !== null) clearInterval(this.#poll)
     for (const t of this.#timers) clearTimeout(t)

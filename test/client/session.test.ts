@@ -1,0 +1,219 @@
+import 'fake-indexeddb/auto'
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest'
+import * as Y from 'yjs'
+import { SessionCore, type SessionFacts, type SessionOptions } from '../../src/session/core.ts'
+import { readRecent } from '../../src/session/recent.ts'
+import { memoryStorage } from '../../src/session/storage.ts'
+import { createDocumentWithText } from '../../src/session/runtime.ts'
+
+const identity = { name: 'Tester', color: '#1971c2', colorLight: '#1971c233' }
+let n = 0
+const freshId = (p = 'doc') => `${p}-${process.pid}-${Date.now().toString(36)}-${n++}`
+
+const open: SessionCore[] = []
+function session(docId: string, opts: Partial<SessionOptions> = {}): SessionCore {
+  const s = new SessionCore(docId, { config: null, identity, titleDebounceMs: 10, ...opts })
+  open.push(s)
+  return s
+}
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.destroy()))
+})
+
+/** Resolves when `check(facts)` holds, re-checking on every change. */
+function until(s: SessionCore, check: (f: SessionFacts) => boolean, what: string, ms = 10_000): Promise<SessionFacts> {
+  if (check(s.facts)) return Promise.resolve(s.facts)
+  return new Promise((res, rej) => {
+    const timer = setTimeout(() => (off(), rej(new Error(`timed out waiting for ${what}; facts: ${JSON.stringify(s.facts)}`))), ms)
+    const off = s.onChange((f) => {
+      if (check(f)) {
+        clearTimeout(timer)
+        off()
+        res(f)
+      }
+    })
+  })
+}
+
+describe('SessionCore with IndexedDB', () => {
+  it('open → edit → destroy → reopen shows the same text', async () => {
+    const id = freshId()
+    const a = session(id)
+    await a.loaded
+    expect(a.facts).toMatchObject({ loaded: true, local: 'saved' })
+    a.text.insert(0, 'Hello murmur\nsecond line')
+    a.text.insert(5, ',')
+    await until(a, (f) => f.local === 'saved' && f.localChanges === 2, 'local save')
+    await a.destroy()
+    expect(a.doc.isDestroyed).toBe(true)
+
+    const b = session(id)
+    await b.loaded
+    expect(b.text.toString()).toBe('Hello, murmur\nsecond line')
+    expect(b.facts.title).toBe('Hello, murmur')
+    expect(b.facts.localChanges).toBe(0) // loading from IndexedDB is not a local change
+  })
+
+  it('reports saving until IndexedDB has committed, then saved', async () => {
+    const s = session(freshId())
+    await s.loaded
+    const seen: string[] = []
+    s.onChange((f) => seen.push(f.local))
+    s.text.insert(0, 'x')
+    expect(s.facts.local).toBe('saving')
+    await until(s, (f) => f.local === 'saved', 'saved')
+    expect(seen).toContain('saved')
+  })
+
+  it('records the document in the recent list with its first line as title', async () => {
+    const recent = memoryStorage()
+    const id = freshId()
+    const s = session(id, { recent, now: () => 1234 })
+    await s.loaded
+    expect(readRecent(recent)).toEqual([{ id, title: '', openedAt: 1234 }])
+    s.text.insert(0, '# Meeting notes\n- item')
+    await until(s, (f) => f.title === 'Meeting notes', 'title')
+    expect(readRecent(recent)[0].title).toBe('Meeting notes')
+  })
+
+  it('counts only local transactions as local changes', async () => {
+    const s = session(freshId())
+    await s.loaded
+    s.text.insert(0, 'abc')
+    s.doc.transact(() => s.text.insert(0, 'z'), 'some-local-origin')
+    const remote = new Y.Doc()
+    remote.getText('text').insert(0, 'remote ')
+    Y.applyUpdate(s.doc, Y.encodeStateAsUpdate(remote), s.idb) // as if loaded from storage
+    await until(s, (f) => f.localChanges === 2, 'two local changes')
+    expect(s.facts.unbackedChanges).toBe(2)
+    expect(s.tracker.localChanges).toBe(2)
+  })
+
+  it('imported text is on disk before the document is opened', async () => {
+    const id = freshId('import')
+    await createDocumentWithText(id, '# Imported\nbody')
+    const s = session(id)
+    await s.loaded
+    expect(s.text.toString()).toBe('# Imported\nbody')
+  })
+
+  it('never uses public signaling or STUN defaults', async () => {
+    const s = session(freshId())
+    await s.ready
+    expect(s.webrtc).not.toBeNull()
+    expect(s.webrtc!.signalingUrls).toEqual([])
+    expect(s.webrtc!.peerOpts).toMatchObject({ config: { iceServers: [] } })
+    expect(s.websocket).toBeNull()
+    expect(s.facts).toMatchObject({ configSource: 'none', link: 'off', signaling: 'none' })
+    await until(s, () => typeof s.awareness.getLocalState()?.peerId === 'string', 'peerId in awareness')
+    expect(s.awareness.getLocalState()?.peerId).toBe(s.webrtc!.room!.peerId)
+    expect(s.awareness.getLocalState()?.user).toEqual(identity)
+  })
+
+  it('uses the configured signaling and ICE servers, with the token on every signaling URL', async () => {
+    // y-webrtc's signaling client needs a global WebSocket (browsers have one; Node 20 does not).
+    const g = globalThis as { WebSocket?: unknown }
+    const hadWebSocket = 'WebSocket' in g
+    if (!hadWebSocket) g.WebSocket = (await import('ws')).WebSocket
+    onTestFinished(() => {
+      if (!hadWebSocket) delete g.WebSocket
+    })
+    const s = session(freshId(), {
+      token: 'tok123',
+      config: {
+        source: 'server',
+        base: 'http://127.0.0.1:9',
+        config: { signaling: ['/signal', 'wss://127.0.0.1:9/s'], iceServers: [{ urls: 'stun:127.0.0.1:9' }], backup: false, syncUrl: '/sync', auth: true },
+      },
+    })
+    await s.ready
+    expect(s.webrtc!.signalingUrls).toEqual(['ws://127.0.0.1:9/signal?token=tok123', 'wss://127.0.0.1:9/s?token=tok123'])
+    expect(s.webrtc!.peerOpts).toMatchObject({ config: { iceServers: [{ urls: 'stun:127.0.0.1:9' }] } })
+    expect(s.facts).toMatchObject({ auth: true, signaling: 'connecting', link: 'off' })
+  })
+
+  it('shows two tabs of one browser to each other (BroadcastChannel) as "browser" peers', async () => {
+    // y-webrtc allows one room per process, so the second "tab" uses a different room
+    // and we check the route classification through the first session's awareness.
+    const s = session(freshId())
+    await s.ready
+    await until(s, () => s.webrtc?.room !== null, 'room')
+    const room = s.webrtc!.room!
+    room.bcConns.add('other-tab-peer')
+    const remote = new Y.Doc()
+    const { Awareness, encodeAwarenessUpdate, applyAwarenessUpdate } = await import('y-protocols/awareness')
+    const ra = new Awareness(remote)
+    ra.setLocalState({ user: { name: 'Other tab', color: '#e8590c' }, peerId: 'other-tab-peer' })
+    applyAwarenessUpdate(s.awareness, encodeAwarenessUpdate(ra, [remote.clientID]), room)
+    const f = await until(s, (f) => f.peerList.length === 1, 'peer listed')
+    expect(f.peerList[0]).toMatchObject({ name: 'Other tab', via: 'browser' })
+    ra.destroy()
+  })
+})
+
+describe('SessionCore lifecycle', () => {
+  it('destroying many sessions leaves no listeners, timers or channels behind', async () => {
+    // Warm up once so lazily created module-level resources are not counted.
+    const warm = session(freshId('warm'))
+    await warm.ready
+    await warm.destroy()
+    await new Promise((r) => setTimeout(r, 120))
+    const exitBefore = process.listenerCount('exit')
+    const resourcesBefore = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length
+
+    const docs: Y.Doc[] = []
+    for (let i = 0; i < 25; i++) {
+      const s = session(freshId('leak'))
+      await s.ready
+      s.text.insert(0, `doc ${i}`)
+      docs.push(s.doc)
+      const updateObservers = () => (s.doc as unknown as { _observers: Map<string, Set<unknown>> })._observers.get('update')?.size ?? 0
+      expect(updateObservers()).toBeGreaterThanOrEqual(3) // ours, IndexedDB, y-webrtc room
+      await s.destroy()
+      expect(updateObservers()).toBe(0)
+      expect(s.awareness.getLocalState()).toBeNull()
+    }
+    open.splice(0)
+    await new Promise((r) => setTimeout(r, 150))
+    expect(docs.every((d) => d.isDestroyed)).toBe(true)
+    expect(process.listenerCount('exit')).toBe(exitBefore)
+    const resourcesAfter = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length
+    expect(resourcesAfter).toBeLessThanOrEqual(resourcesBefore)
+  })
+
+  it('destroy() right after construction (before IndexedDB loaded) is clean', async () => {
+    const s = session(freshId())
+    await s.destroy()
+    await s.ready
+    expect(s.destroyed).toBe(true)
+    expect(s.webrtc).toBeNull()
+    expect(s.doc.isDestroyed).toBe(true)
+  })
+})
+
+describe('DocSession (runes wrapper)', () => {
+  it('mirrors the core facts into its fields', async () => {
+    const { DocSession } = await import('../../src/session/DocSession.svelte.ts')
+    const id = freshId('runes')
+    const s = new DocSession(id, { config: null, identity, titleDebounceMs: 10 })
+    try {
+      await s.core.loaded
+      s.text.insert(0, 'Runes title\nbody')
+      await until(s.core, (f) => f.title === 'Runes title' && f.local === 'saved', 'title')
+      await new Promise((r) => setTimeout(r, 0))
+      expect(s.loaded).toBe(true)
+      expect(s.local).toBe('saved')
+      expect(s.title).toBe('Runes title')
+      expect(s.serverState).toBe('off')
+      expect(s.unbackedChanges).toBe(1)
+      expect(s.warnOnLeave).toBe(true)
+      expect(s.doc).toBe(s.core.doc)
+    } finally {
+      await s.destroy()
+    }
+    const again = new DocSession(id, { config: null, identity })
+    await again.core.loaded
+    expect(again.text.toString()).toBe('Runes title\nbody')
+    await again.destroy()
+  })
+})
