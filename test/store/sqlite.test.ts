@@ -193,10 +193,10 @@ describe('SQLite store', () => {
     const store = open(dir)
     const { doc, updates } = typingSession(SEED, 5000)
     const keepLater = 10
-    // Appended as a live room would: small batches.
+    // Appended as a live room would: in batches of whatever arrived during the previous commit.
     const rand = prng(SEED + 7)
     for (let i = 0; i < updates.length; ) {
-      const n = 1 + Math.floor(rand() * 4)
+      const n = 1 + Math.floor(rand() * 20)
       await store.append('doc', updates.slice(i, i + n))
       i += n
     }
