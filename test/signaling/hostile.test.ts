@@ -6,7 +6,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { mintToken } from '../../server/auth.ts'
 import { CloseCode } from '../../src/protocol/messages.ts'
-import type { ServerProcess } from '../helpers/server.ts'
 import { Client, startSignalServer } from './helpers.ts'
 
 /** A server plus a subscriber/publisher pair that must stay unaffected. */
