@@ -304,6 +304,36 @@ export async function waitServiceWorker(page: Page, timeout = 30_000): Promise<v
   )
 }
 
+/**
+ * Records, on every page load of `context`, when the app reached each
+ * milestone (ms on the page clock, since navigation start) in
+ * `window.__e2eMilestones`: session created, IndexedDB loaded, backup socket
+ * open, first text, backup synced, text in the editor DOM.
+ */
+export async function installMilestones(context: BrowserContext): Promise<void> {
+  await context.addInitScript(() => {
+    const m: Record<string, number> = {}
+    ;(window as any).__e2eMilestones = m
+    const tick = () => {
+      const s = (window as any).__murmur?.session
+      const now = Math.round(performance.now())
+      if (s && m.session === undefined) m.session = now
+      if (s?.loaded && m.loaded === undefined) m.loaded = now
+      if (s?.websocket?.wsconnected && m.socketOpen === undefined) m.socketOpen = now
+      if (s?.text?.length > 0 && m.firstText === undefined) m.firstText = now
+      if (s?.websocket?.synced && m.synced === undefined) m.synced = now
+      if (document.querySelector('.cm-content')?.textContent && m.shown === undefined) m.shown = now
+      if (performance.now() < 120_000) requestAnimationFrame(tick)
+    }
+    requestAnimationFrame(tick)
+  })
+}
+
+/** The milestones recorded by `installMilestones` for the current page load. */
+export function milestones(page: Page): Promise<Record<string, number>> {
+  return page.evaluate(() => ({ ...((window as any).__e2eMilestones ?? {}) }))
+}
+
 /** Saves `test-results/<name>.png` and returns its path. */
 export async function screenshot(page: Page, name: string): Promise<string> {
   const path = join(RESULTS_DIR, `${name}.png`)
