@@ -10,7 +10,6 @@ import type { ServerProcess } from '../helpers/server.ts'
 import { snapshotOf } from '../helpers/clients.ts'
 import {
   diagnostics,
-  docIdOf,
   docText,
   editorText,
   focusEditor,
@@ -28,7 +27,6 @@ import {
   testDocId,
   typeText,
   waitConverged,
-  waitDirectPeers,
   waitForText,
   waitLoaded,
   waitPeer,
