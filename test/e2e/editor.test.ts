@@ -26,6 +26,7 @@ import {
   waitDirectPeers,
   waitForText,
   waitLoaded,
+  waitPeer,
   waitRemoteCaret,
   waitServerState,
   waitServiceWorker,
@@ -66,6 +67,8 @@ describe('the editor', () => {
     expect(ra.bcConns).toBe(0)
     expect(rb.bcConns).toBe(0)
     await expect.poll(() => alice.page.locator('[data-testid=status-peers]').textContent()).toMatch(/\b1\b/)
+    await waitPeer(alice.page, 'Bob', 'direct')
+    await waitPeer(bob.page, 'Alice', 'direct')
 
     // A heading both then write under, at different places, at the same time.
     await focusEditor(alice.page)

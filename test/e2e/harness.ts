@@ -38,10 +38,22 @@ export const CHROMIUM_ARGS = [
   '--disable-backgrounding-occluded-windows',
 ]
 
-/** Launches the system Chromium (or `CHROMIUM_PATH`). */
+/** `CHROMIUM_PATH`, else a browser Playwright installed, else the system Chromium. */
+export function chromiumPath(): string {
+  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH
+  try {
+    const installed = chromium.executablePath()
+    if (installed && existsSync(installed)) return installed
+  } catch {
+    // no Playwright-managed browser
+  }
+  return '/usr/bin/chromium'
+}
+
+/** Launches Chromium (see `chromiumPath`). Never downloads anything. */
 export async function launchBrowser(): Promise<Browser> {
   if (!existsSync(join(CLIENT_DIR, 'index.html'))) throw new Error(`no built client in ${CLIENT_DIR}: run \`npm run test:e2e\` (builds dist/) or set E2E_CLIENT_DIR`)
-  return chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS })
+  return chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS })
 }
 
 /** Starts the murmur server serving `CLIENT_DIR`; `port` and `dataDir` allow a restart "in place". */

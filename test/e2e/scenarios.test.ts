@@ -107,7 +107,14 @@ describe('scenarios', () => {
     expect(text.startsWith('# Trip plan\n')).toBe(true)
     expect(await editorText(bob.page)).toBe(text)
     await waitRemoteCaret(alice.page, 'Bob')
+
+    // Bob renames himself; Alice sees the new name in the peer list and on his caret.
+    await bob.page.locator('[data-testid=user-name]').fill('Bob Builder')
+    await bob.page.locator('[data-testid=user-name]').press('Enter')
+    await explain(waitPeer(alice.page, 'Bob Builder'), [alice, bob])
+    await waitRemoteCaret(alice.page, 'Bob Builder')
     await screenshot(bob.page, 'share-url')
+    await screenshot(alice.page, 'share-url-alice')
   })
 
   test('b. durable backup: the server alone restores the text after kill -9, to a browser with empty storage', async () => {
