@@ -51,20 +51,25 @@ export function tokenBucket(rate: number, now = () => performance.now()) {
 /**
  * Pings every socket of `wss` each `intervalMs`; a socket that has not
  * answered the previous ping is terminated. Returns a function that stops it.
+ *
+ * Sockets are found through `wss.clients` on each tick, so this works for
+ * endpoints that take sockets from `wss.handleUpgrade` without emitting
+ * 'connection'. A socket first seen on a tick is pinged and has until the
+ * next tick to answer.
  */
 export function keepAlive(wss: WebSocketServer, intervalMs: number): () => void {
-  const alive = new WeakSet<WebSocket>()
-  wss.on('connection', (ws) => {
-    alive.add(ws)
-    ws.on('pong', () => alive.add(ws))
-  })
+  const watched = new WeakSet<WebSocket>()
+  const awaitingPong = new WeakSet<WebSocket>()
   const timer = setInterval(() => {
     for (const ws of wss.clients) {
-      if (!alive.has(ws)) {
+      if (!watched.has(ws)) {
+        watched.add(ws)
+        ws.on('pong', () => awaitingPong.delete(ws))
+      } else if (awaitingPong.has(ws)) {
         ws.terminate()
         continue
       }
-      alive.delete(ws)
+      awaitingPong.add(ws)
       ws.ping()
     }
   }, intervalMs)

@@ -3,7 +3,7 @@
  * from /proc, CPU pinning, and a JSON-lines child runner.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { cpus } from 'node:os'
 import { resolve } from 'node:path'
@@ -31,16 +31,22 @@ export function rssKiB(pid: number): number {
   return Number(m[1])
 }
 
-/** CPU time (user + system) process `pid` has used so far, in seconds (from /proc/<pid>/stat). */
+/**
+ * CPU time process `pid` has used so far, all threads, user and system, in
+ * seconds: the run time from /proc/<pid>/task/<tid>/schedstat, in nanoseconds
+ * (the clock-tick counters of /proc/<pid>/stat are too coarse for short runs).
+ */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  // fields[0] is field 3 (state): utime is field 14, stime field 15.
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+  let ns = 0
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return ns / 1e9
 }
-
-/** Clock ticks per second for /proc times (USER_HZ, 100 on Linux). */
-const CLK_TCK = 100
 
 /** Cores the benchmark may pin to: server on the first, load on the second (when there are two). */
 export const cores = cpus().length
