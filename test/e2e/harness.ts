@@ -148,8 +148,18 @@ export async function openDoc(page: Page, url: string): Promise<void> {
 
 /** Waits for `window.__murmur.session` to exist and to have loaded IndexedDB, and for the editor. */
 export async function waitLoaded(page: Page, timeout = 30_000): Promise<void> {
-  await page.waitForFunction(() => (window as any).__murmur?.session?.loaded === true, null, { timeout })
-  await page.locator('.cm-content').waitFor({ state: 'visible', timeout })
+  try {
+    await page.waitForFunction(() => (window as any).__murmur?.session?.loaded === true, null, { timeout })
+    await page.locator('.cm-content').waitFor({ state: 'visible', timeout })
+  } catch (err) {
+    const state = await page
+      .evaluate(() => {
+        const s = (window as any).__murmur?.session
+        return JSON.stringify({ href: location.href, murmur: !!(window as any).__murmur, session: !!s, loaded: s?.loaded, local: s?.local, sw: !!navigator.serviceWorker?.controller, body: document.body?.innerText.slice(0, 200) })
+      })
+      .catch((e) => `unavailable: ${(e as Error).message}`)
+    throw new Error(`document did not load: ${(err as Error).message}\npage state: ${state}`)
+  }
 }
 
 /** The current document id of the page's session. */
