@@ -12,7 +12,9 @@ import { murmurKeymap } from './keymap.ts'
 import { markdownSupport } from './markdown.ts'
 import { murmurTheme } from './theme.ts'
 
-export { collab } from './collab.ts'
+export { collab, FastYSyncConfig } from './collab.ts'
+export { PositionIndex } from './positions.ts'
+export { remoteCarets } from './remote-carets.ts'
 export { crashGuard } from './guard.ts'
 export { murmurKeymap } from './keymap.ts'
 export { markdownSupport, markdownHighlight } from './markdown.ts'
@@ -38,7 +40,7 @@ export interface MurmurEditor {
 
 /** Mounts a markdown editor with line wrapping, bound to `text` with yCollab. */
 export function createEditor(opts: EditorOptions): MurmurEditor {
-  const { extension, undoManager } = collab(opts.text, opts.awareness)
+  const binding = collab(opts.text, opts.awareness)
   const state = EditorState.create({
     doc: opts.text.toString(),
     extensions: [
@@ -52,7 +54,7 @@ export function createEditor(opts: EditorOptions): MurmurEditor {
       placeholder('Start writing… everyone with the link sees it live.'),
       EditorView.contentAttributes.of({ 'aria-label': 'Document text', spellcheck: 'true', autocapitalize: 'sentences' }),
       murmurTheme,
-      extension,
+      binding.extension,
     ],
   })
   const view = new EditorView({ state, parent: opts.parent })
@@ -61,7 +63,7 @@ export function createEditor(opts: EditorOptions): MurmurEditor {
     view,
     destroy() {
       view.destroy()
-      undoManager.destroy()
+      binding.destroy()
     },
   }
 }

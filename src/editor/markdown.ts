@@ -1,6 +1,7 @@
 /**
  * Markdown language support (GitHub flavour) with a quiet highlight style:
- * headings larger and bold, emphasis styled, syntax marks greyed.
+ * headings larger and bold, emphasis styled, syntax marks (`#`, `**`, list
+ * bullets) greyed.
  */
 import { markdown, markdownLanguage } from '@codemirror/lang-markdown'
 import { HighlightStyle, syntaxHighlighting } from '@codemirror/language'
@@ -21,10 +22,13 @@ export const markdownHighlight = HighlightStyle.define([
   { tag: t.monospace, fontFamily: 'var(--font-mono)', fontSize: '0.9em', backgroundColor: '#f3f4f6', borderRadius: '3px' },
   { tag: t.quote, color: '#57606a', fontStyle: 'italic' },
   { tag: [t.processingInstruction, t.meta, t.contentSeparator], color: '#9aa3ad' },
-  { tag: t.list, color: '#6e40c9' },
 ])
 
-/** Markdown parsing plus `markdownHighlight`. */
+/**
+ * Markdown parsing plus `markdownHighlight`. Enter and Backspace keep their
+ * plain meaning (no automatic list continuation): what you type is what
+ * everyone gets.
+ */
 export function markdownSupport(): Extension {
-  return [markdown({ base: markdownLanguage }), syntaxHighlighting(markdownHighlight)]
+  return [markdown({ base: markdownLanguage, addKeymap: false }), syntaxHighlighting(markdownHighlight)]
 }

@@ -6,10 +6,7 @@ import { DocSession } from './DocSession.svelte.ts'
 import { getConfig } from './runtime.ts'
 import { safeLocalStorage } from './storage.ts'
 import { tokenFromHash } from './token.ts'
-import { UserStore } from './user.svelte.ts'
-
-/** This browser's user (name + colour), persisted in localStorage. */
-export const user = new UserStore(safeLocalStorage())
+import { user } from './me.svelte.ts'
 
 /** Opens `docId` with the page's config, the token from `hash`, and the current user. */
 export function openSession(docId: string, hash: string): DocSession {

@@ -214,8 +214,10 @@ export class SessionCore {
     if (this.#opts.recent) touchRecent(this.#opts.recent, this.docId, this.#now())
     this.#updateRecentTitle()
 
-    // 2. What the server offers (may come from the cache, or be nothing).
+    // 2. What the server offers (may come from the cache, or be nothing). Let the
+    // text paint first: starting providers encodes the whole document once.
     const loaded = await this.#opts.config
+    await afterPaint()
     if (this.#destroyed) return
     const resolved = resolveConfig(loaded ?? { source: 'none', config: null, base: '' }, this.#opts.token ?? null)
     this.#set({ configSource: loaded?.source ?? 'none', auth: resolved.auth })
@@ -363,7 +365,10 @@ export class SessionCore {
 
   #onWebrtcStatus = () => {
     const room = this.webrtc?.room
-    if (room && !this.#destroyed && this.awareness.getLocalState()?.peerId !== room.peerId) this.awareness.setLocalStateField('peerId', room.peerId)
+    if (room && !this.#destroyed) {
+      ignoreOwnBroadcasts(room)
+      if (this.awareness.getLocalState()?.peerId !== room.peerId) this.awareness.setLocalStateField('peerId', room.peerId)
+    }
     this.#refreshPeers()
   }
 
@@ -549,6 +554,43 @@ export class SessionCore {
     }
     this.doc.destroy()
   }
+}
+
+const filtered = new WeakSet<object>()
+
+/**
+ * lib0's `broadcastchannel.publish` also calls the subscribers of the same
+ * tab, so a y-webrtc room re-decodes every update it broadcasts — including
+ * the whole document on the first sync of a big one (about a second for a
+ * 2 MB history). Messages from other tabs arrive with origin
+ * `'broadcastchannel'`; the room's subscriber is swapped for one that only
+ * takes those. Subscribe first, then unsubscribe, so lib0 never closes the
+ * channel in between; y-webrtc's own disconnect/connect use the new function.
+ */
+function ignoreOwnBroadcasts(room: NonNullable<WebrtcProvider['room']>): void {
+  const r = room as unknown as { _bcSubscriber?: (data: ArrayBuffer, origin?: unknown) => unknown; bcconnected: boolean; name: string }
+  const original = r._bcSubscriber
+  if (typeof original !== 'function' || filtered.has(r)) return
+  filtered.add(r)
+  const onlyOtherTabs = (data: ArrayBuffer, origin?: unknown) => (origin === 'broadcastchannel' ? original(data, origin) : undefined)
+  r._bcSubscriber = onlyOtherTabs
+  if (r.bcconnected) {
+    bc.subscribe(r.name, onlyOtherTabs)
+    bc.unsubscribe(r.name, original)
+  }
+}
+
+/** Resolves after the browser had a chance to render (next frame, or 100 ms in background tabs; a macrotask in Node). */
+function afterPaint(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => setTimeout(resolve, 0)
+    if (typeof requestAnimationFrame !== 'function') return done()
+    const timer = setTimeout(done, 100)
+    requestAnimationFrame(() => {
+      clearTimeout(timer)
+      done()
+    })
+  })
 }
 
 /**

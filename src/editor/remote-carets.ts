@@ -1,0 +1,205 @@
+/**
+ * Remote carets and selections from awareness, and publishing our own cursor —
+ * a replacement for y-codemirror.next's `yRemoteSelections` that does no work
+ * proportional to the document per keystroke:
+ *
+ * - our cursor is converted to a relative position only when *we* moved it or
+ *   edited (remote edits do not move a relative position), via `PositionIndex`;
+ * - remote carets are re-resolved only when that peer's awareness changed
+ *   (batched to one pass per animation frame); on document changes the
+ *   existing decorations are mapped through the change.
+ *
+ * Uses the same CSS classes as y-codemirror.next (`cm-ySelection`,
+ * `cm-ySelectionCaret`, `cm-ySelectionInfo`, …) so its theme applies.
+ */
+import { StateEffect, type Extension, type Range } from '@codemirror/state'
+import { Decoration, EditorView, ViewPlugin, WidgetType, type DecorationSet, type ViewUpdate } from '@codemirror/view'
+import * as Y from 'yjs'
+import type { Awareness } from 'y-protocols/awareness'
+import { ySyncAnnotation, yRemoteSelectionsTheme } from 'y-codemirror.next'
+import type { PositionIndex } from './positions.ts'
+
+/** Forces a rebuild of remote decorations from awareness. */
+const refreshRemote = StateEffect.define<null>()
+
+/** A remote caret: a coloured bar with the peer's name above it. */
+class CaretWidget extends WidgetType {
+  constructor(
+    readonly color: string,
+    readonly name: string,
+  ) {
+    super()
+  }
+
+  toDOM(): HTMLElement {
+    // No text nodes: the name is drawn by CSS (`::after { content: attr(data-name) }`), so
+    // remote carets never show up in the editor's textContent, selections or copies.
+    const caret = document.createElement('span')
+    caret.className = 'cm-ySelectionCaret'
+    caret.style.backgroundColor = this.color
+    caret.style.borderColor = this.color
+    const info = document.createElement('span')
+    info.className = 'cm-ySelectionInfo'
+    info.dataset.name = this.name
+    caret.append(info)
+    return caret
+  }
+
+  eq(other: CaretWidget): boolean {
+    return other.color === this.color && other.name === this.name
+  }
+
+  get estimatedHeight(): number {
+    return -1
+  }
+
+  ignoreEvent(): boolean {
+    return true
+  }
+}
+
+interface RemoteCursor {
+  anchor: number
+  head: number
+  color: string
+  colorLight: string
+  name: string
+}
+
+type AwarenessState = { cursor?: { anchor?: unknown; head?: unknown } | null; user?: { name?: string; color?: string; colorLight?: string } }
+
+/** Options of `remoteCarets`. */
+export interface RemoteCaretsConfig {
+  ytext: Y.Text
+  awareness: Awareness
+  positions: PositionIndex
+}
+
+/** The remote carets/selections extension (plus y-codemirror.next's caret theme). */
+export function remoteCarets(config: RemoteCaretsConfig): Extension {
+  const { ytext, awareness, positions } = config
+
+  const plugin = ViewPlugin.fromClass(
+    class {
+      decorations: DecorationSet = Decoration.none
+      cursors = new Map<number, RemoteCursor>()
+      dirty = new Set<number>()
+      frame: number | null = null
+      publishTimer: ReturnType<typeof setTimeout> | null = null
+      view: EditorView
+
+      constructor(view: EditorView) {
+        this.view = view
+        awareness.on('change', this.onAwareness)
+        for (const id of awareness.getStates().keys()) if (id !== awareness.clientID) this.dirty.add(id)
+        this.resolveDirty()
+        this.decorations = this.build()
+      }
+
+      onAwareness = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }) => {
+        let any = false
+        for (const id of [...added, ...updated, ...removed]) {
+          if (id === awareness.clientID) continue
+          this.dirty.add(id)
+          any = true
+        }
+        if (any && this.frame === null) {
+          const schedule = typeof requestAnimationFrame === 'function' ? requestAnimationFrame : (f: () => void) => setTimeout(f, 16) as unknown as number
+          this.frame = schedule(() => {
+            this.frame = null
+            this.view.dispatch({ effects: refreshRemote.of(null) })
+          })
+        }
+      }
+
+      /** Re-resolves the remote peers whose awareness changed. */
+      resolveDirty() {
+        const states = awareness.getStates() as Map<number, AwarenessState>
+        for (const id of this.dirty) {
+          const state = states.get(id)
+          const c = state?.cursor
+          if (!state || !c || c.anchor == null || c.head == null) {
+            this.cursors.delete(id)
+            continue
+          }
+          try {
+            const anchor = positions.toIndex(Y.createRelativePositionFromJSON(c.anchor))
+            const head = positions.toIndex(Y.createRelativePositionFromJSON(c.head))
+            const len = this.view.state.doc.length
+            if (anchor === null || head === null || anchor > len || head > len) {
+              this.cursors.delete(id)
+              continue
+            }
+            const color = state.user?.color ?? '#30bced'
+            this.cursors.set(id, { anchor, head, color, colorLight: state.user?.colorLight ?? color + '33', name: state.user?.name ?? 'Anonymous' })
+          } catch {
+            this.cursors.delete(id)
+          }
+        }
+        this.dirty.clear()
+      }
+
+      build(): DecorationSet {
+        const decos: Range<Decoration>[] = []
+        for (const c of this.cursors.values()) {
+          const from = Math.min(c.anchor, c.head)
+          const to = Math.max(c.anchor, c.head)
+          if (from < to) decos.push(Decoration.mark({ class: 'cm-ySelection', attributes: { style: `background-color: ${c.colorLight}` } }).range(from, to))
+          decos.push(Decoration.widget({ side: c.head - c.anchor > 0 ? -1 : 1, widget: new CaretWidget(c.color, c.name) }).range(c.head))
+        }
+        return Decoration.set(decos, true)
+      }
+
+      update(update: ViewUpdate) {
+        const remote = update.transactions.some((tr) => tr.annotation(ySyncAnnotation) !== undefined)
+        if (update.docChanged) {
+          for (const c of this.cursors.values()) {
+            c.anchor = update.changes.mapPos(c.anchor, 1)
+            c.head = update.changes.mapPos(c.head, 1)
+          }
+        }
+        const refresh = update.transactions.some((tr) => tr.effects.some((e) => e.is(refreshRemote)))
+        if (refresh) this.resolveDirty()
+        if (refresh || update.docChanged) this.decorations = this.build()
+        // Publish our cursor when we moved it or edited (remote edits leave relative positions valid).
+        if ((update.selectionSet || update.docChanged || update.focusChanged) && !(remote && !update.selectionSet)) this.schedulePublish()
+      }
+
+      schedulePublish() {
+        if (this.publishTimer !== null) return
+        this.publishTimer = setTimeout(() => {
+          this.publishTimer = null
+          this.publish()
+        }, 0)
+      }
+
+      publish() {
+        const local = awareness.getLocalState() as AwarenessState | null
+        if (local === null) return
+        const view = this.view
+        const focused = view.hasFocus && view.dom.ownerDocument.hasFocus()
+        if (!focused) return // keep showing where we were, like y-codemirror.next
+        const sel = view.state.selection.main
+        if (ytext.length !== view.state.doc.length) return // mid-sync: the next update publishes
+        const anchor = positions.toRelative(sel.anchor)
+        const head = sel.head === sel.anchor ? anchor : positions.toRelative(sel.head)
+        const cur = local.cursor
+        const same =
+          cur != null &&
+          cur.anchor != null &&
+          cur.head != null &&
+          Y.compareRelativePositions(Y.createRelativePositionFromJSON(cur.anchor), anchor) &&
+          Y.compareRelativePositions(Y.createRelativePositionFromJSON(cur.head), head)
+        if (!same) awareness.setLocalStateField('cursor', { anchor, head })
+      }
+
+      destroy() {
+        awareness.off('change', this.onAwareness)
+        if (this.frame !== null) (typeof cancelAnimationFrame === 'function' ? cancelAnimationFrame : clearTimeout)(this.frame)
+        if (this.publishTimer !== null) clearTimeout(this.publishTimer)
+      }
+    },
+    { decorations: (v) => v.decorations },
+  )
+  return [yRemoteSelectionsTheme, plugin]
+}
