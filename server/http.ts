@@ -32,6 +32,15 @@ function clientAddress(ctx: ServerContext, req: IncomingMessage): string {
   return req.socket.remoteAddress ?? 'unknown'
 }
 
+/** The request target as a URL, or null when it does not parse (e.g. `//`). */
+function parseTarget(target: string | undefined): URL | null {
+  try {
+    return new URL(target ?? '/', 'http://x')
+  } catch {
+    return null
+  }
+}
+
 function json(res: ServerResponse, status: number, body: unknown, cache = 'no-store'): void {
   const text = JSON.stringify(body)
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': cache, 'Content-Length': Buffer.byteLength(text) })
@@ -48,7 +57,11 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
   const perIp = new Map<string, number>()
 
   const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x')
+    const url = parseTarget(req.url)
+    if (!url) {
+      res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' }).end('bad request target\n')
+      return
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end()
       return
@@ -83,9 +96,9 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
 
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy())
-    const url = new URL(req.url ?? '/', 'http://x')
-    const endpoint = url.pathname === '/signal' ? deps.signaling : url.pathname.startsWith('/sync/') ? deps.sync : null
-    if (!endpoint) {
+    const url = parseTarget(req.url)
+    const endpoint = !url ? null : url.pathname === '/signal' ? deps.signaling : url.pathname.startsWith('/sync/') ? deps.sync : null
+    if (!endpoint || !url) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
     }

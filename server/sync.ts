@@ -6,12 +6,14 @@
  * relays updates and awareness between the clients of one document.
  *
  * Every frame is untrusted. Close codes (see `CloseCode`):
- * - 4400 badMessage: undecodable frame, unknown message type, bad awareness JSON
+ * - 4400 badMessage: undecodable frame, unknown message type, bad awareness
+ *   JSON or an awareness state above `maxAwarenessStateBytes`
  * - 4401 unauthorized: missing/invalid token when `--auth-secret` is set
  * - 4404 notFound: path is not `/sync/<valid docId>`
  * - 4409 missingDependencies: more than `maxPendingUpdates` updates (or
  *   `maxFrameBytes` bytes) waiting for dependencies, or one waited longer
  *   than `pendingTimeoutMs`
+ * - 4429 tooMany: awareness for more than `maxAwarenessClients` client ids
  * - 4422 badUpdate: a malformed Yjs update (the document is left unchanged)
  * - 4430 flood: more than `maxSyncMessagesPerSecond`
  * - 1009: frame above `maxFrameBytes` (sent by ws)
@@ -253,22 +255,27 @@ class SyncConnection implements RoomMember {
 
   private receiveAwareness(update: Uint8Array): void {
     const room = this.room!
-    // Learn which awareness clients this socket speaks for, so they are removed when it closes.
+    const { maxAwarenessClients, maxAwarenessStateBytes } = this.ctx.config
+    // Learn which awareness clients this socket speaks for (removed when it
+    // closes), and bound what one socket can make the room hold.
     let clients: number[]
     try {
       const dec = decoding.createDecoder(update)
       const n = decoding.readVarUint(dec)
       clients = []
-      for (let i = 0; i < n; i++) {
+      for (let i = 0; i < n && i <= maxAwarenessClients; i++) {
         clients.push(decoding.readVarUint(dec))
         decoding.readVarUint(dec)
-        JSON.parse(decoding.readVarString(dec))
+        const state = decoding.readVarString(dec)
+        if (state.length > maxAwarenessStateBytes) throw new ProtocolError(CloseCode.badMessage, 'awareness state too large')
+        JSON.parse(state)
       }
-    } catch {
+    } catch (err) {
+      if (err instanceof ProtocolError) throw err
       throw new ProtocolError(CloseCode.badMessage, 'undecodable awareness update')
     }
-    if (clients.length > 64) throw new ProtocolError(CloseCode.badMessage, 'awareness update for too many clients')
     for (const c of clients) this.awarenessClients.add(c)
+    if (this.awarenessClients.size > maxAwarenessClients) throw new ProtocolError(CloseCode.tooMany, 'awareness for too many clients')
     applyAwarenessUpdate(room.awareness, update, this)
   }
 
@@ -357,7 +364,12 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
 
   return {
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) {
-      const docId = decodeURIComponent(url.pathname.slice('/sync/'.length))
+      let docId = ''
+      try {
+        docId = decodeURIComponent(url.pathname.slice('/sync/'.length))
+      } catch {
+        // malformed percent-encoding: not a valid id either
+      }
       let refusal: [number, string] | null = null
       let grant: Grant | null = null
       if (!isValidDocId(docId)) refusal = [CloseCode.notFound, 'invalid document id']

@@ -60,6 +60,18 @@ describe('HTTP surface', () => {
     expect(turn.credential).toBe(createHmac('sha1', 's3cret').update(turn.username).digest('base64'))
   })
 
+  it('answers unparseable request targets with 400 instead of hanging', async () => {
+    const { connect } = await import('node:net')
+    const reply = await new Promise<string>((res, rej) => {
+      const s = connect(server.port, '127.0.0.1', () => s.write('GET // HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
+      let out = ''
+      s.on('data', (d) => (out += d))
+      s.on('end', () => res(out))
+      s.on('error', rej)
+    })
+    expect(reply).toMatch(/^HTTP\/1.1 400/)
+  })
+
   it('hands out no ICE servers unless configured', async () => {
     const bare = await startServer()
     expect((await (await fetch(bare.url + '/config.json')).json()).iceServers).toEqual([])

@@ -139,6 +139,27 @@ describe('backup sync under hostile input', () => {
     await expectUnharmed()
   })
 
+  it('bounds awareness: too many client ids (4429) or an oversized state (4400)', async () => {
+    const awareness = (states: [number, string][]) => {
+      const inner = encoding.createEncoder()
+      encoding.writeVarUint(inner, states.length)
+      for (const [id, json] of states) {
+        encoding.writeVarUint(inner, id)
+        encoding.writeVarUint(inner, 1)
+        encoding.writeVarString(inner, json)
+      }
+      const enc = encoding.createEncoder()
+      encoding.writeVarUint(enc, MessageType.awareness)
+      encoding.writeVarUint8Array(enc, encoding.toUint8Array(inner))
+      return encoding.toUint8Array(enc)
+    }
+    // 40 fresh ids per frame: the second frame passes the default cap of 64 per socket.
+    const batch = (k: number) => awareness(Array.from({ length: 40 }, (_, i) => [k * 100 + i + 1, '{"user":{"name":"x"}}'] as [number, string]))
+    expect(await attack([batch(1), batch(2)])).toBe(CloseCode.tooMany)
+    expect(await attack([awareness([[7, JSON.stringify({ pad: 'x'.repeat(20_000) })]])])).toBe(CloseCode.badMessage)
+    await expectUnharmed()
+  })
+
   it('closes floods with 4430', async () => {
     const frames = Array.from({ length: 400 }, () => new Uint8Array([MessageType.queryAwareness]))
     expect(await attack(frames)).toBe(CloseCode.flood)
@@ -148,6 +169,7 @@ describe('backup sync under hostile input', () => {
   it('refuses invalid document ids with 4404', async () => {
     expect(await attack([], '/sync/not%20valid!')).toBe(CloseCode.notFound)
     expect(await attack([], `/sync/${'x'.repeat(65)}`)).toBe(CloseCode.notFound)
+    expect(await attack([], '/sync/%ZZ')).toBe(CloseCode.notFound)
     await expectUnharmed()
   })
 })
