@@ -372,7 +372,8 @@ export function recordTimings(entries: Record<string, unknown>): void {
   } catch {
     // first writer
   }
-  writeFileSync(path, JSON.stringify({ ...prev, ...entries }, null, 2) + '\n')
+  const stamped = Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, { measuredAt: new Date().toISOString(), ...(v as object) }]))
+  writeFileSync(path, JSON.stringify({ ...prev, ...stamped }, null, 2) + '\n')
 }
 
 /** Median and percentile of numbers. */
