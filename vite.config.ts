@@ -11,7 +11,7 @@ export default defineConfig({
       strategies: 'generateSW',
       registerType: 'autoUpdate',
       injectRegister: 'script-defer',
-      includeAssets: ['favicon.svg', 'icon-192.png', 'icon-512.png'],
+      includeManifestIcons: false, // public/ files are already in globPatterns
       manifest: {
         name: 'murmur',
         short_name: 'murmur',

@@ -32,15 +32,15 @@ class CaretWidget extends WidgetType {
   }
 
   toDOM(): HTMLElement {
-    // No text nodes: the name is drawn by CSS (`::after { content: attr(data-name) }`), so
-    // remote carets never show up in the editor's textContent, selections or copies.
+    // Same DOM as y-codemirror.next's caret (the label is a text node in .cm-ySelectionInfo);
+    // copying uses the editor state, so the label never ends up in copied text.
     const caret = document.createElement('span')
     caret.className = 'cm-ySelectionCaret'
     caret.style.backgroundColor = this.color
     caret.style.borderColor = this.color
     const info = document.createElement('span')
     info.className = 'cm-ySelectionInfo'
-    info.dataset.name = this.name
+    info.textContent = this.name
     caret.append(info)
     return caret
   }

@@ -63,7 +63,6 @@ export const murmurTheme: Extension = EditorView.theme(
       whiteSpace: 'nowrap',
       pointerEvents: 'none',
     },
-    '.cm-ySelectionInfo::after': { content: 'attr(data-name)' },
     '.cm-ySelectionCaretDot': { display: 'none' },
   },
   { dark: false },

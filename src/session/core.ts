@@ -238,8 +238,12 @@ export class SessionCore {
   }
 
   #openWebrtc(resolved: ResolvedConfig) {
+    // Without WebRTC (disabled or unsupported browser) announcing ourselves would only make
+    // peers try connections we cannot accept; tabs of this browser still sync over BroadcastChannel.
+    const canRtc = this.#opts.peerOpts?.wrtc !== undefined || typeof (globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection === 'function'
+    const signaling = canRtc ? resolved.signaling : []
     const webrtc = new WebrtcProvider(this.docId, this.doc, {
-      signaling: resolved.signaling,
+      signaling,
       awareness: this.awareness,
       filterBcConns: true,
       peerOpts: { ...this.#opts.peerOpts, config: { iceServers: resolved.iceServers } },
@@ -249,7 +253,7 @@ export class SessionCore {
     webrtc.on('peers', this.#onPeers)
     webrtc.on('synced', this.#refreshPeers)
     this.#poll = setInterval(this.#refreshPeers, this.#opts.pollMs ?? 1000)
-    this.#set({ signaling: resolved.signaling.length ? 'connecting' : 'none' })
+    this.#set({ signaling: !canRtc ? 'no-webrtc' : signaling.length ? 'connecting' : 'none' })
   }
 
   #openBackup(syncUrl: string) {
@@ -388,7 +392,14 @@ export class SessionCore {
     const direct = new Set<string>()
     if (room) for (const [id, conn] of room.webrtcConns) if (conn.connected && !conn.closed) direct.add(id)
     const browser: ReadonlySet<string> = room ? room.bcConns : new Set()
-    const signaling: SignalingState = !webrtc || webrtc.signalingUrls.length === 0 ? 'none' : webrtc.signalingConns.some((c: { connected: boolean }) => c.connected) ? 'connected' : 'connecting'
+    const signaling: SignalingState =
+      this.#facts.signaling === 'no-webrtc'
+        ? 'no-webrtc'
+        : !webrtc || webrtc.signalingUrls.length === 0
+          ? 'none'
+          : webrtc.signalingConns.some((c: { connected: boolean }) => c.connected)
+            ? 'connected'
+            : 'connecting'
     const peerList = classifyPeers(this.awareness.getStates() as Map<number, Record<string, unknown>>, this.doc.clientID, { direct, browser, server: this.#serverSeen })
     const f = this.#facts
     if (f.peers !== direct.size || f.browserPeers !== browser.size || f.signaling !== signaling || !samePeers(f.peerList, peerList)) {

@@ -12,8 +12,8 @@ export type ServerLink = 'off' | 'connecting' | 'synced' | 'offline'
 /** What the status bar shows for the server (the `data-state` of `[data-testid=status-server]`). */
 export type ServerState = 'off' | 'connecting' | 'backed-up' | 'not-backed-up' | 'offline'
 
-/** Signaling (finding peers): no servers configured, none reachable yet, or at least one connected. */
-export type SignalingState = 'none' | 'connecting' | 'connected'
+/** Signaling (finding peers): no servers configured, none reachable yet, at least one connected, or WebRTC unavailable in this browser. */
+export type SignalingState = 'none' | 'connecting' | 'connected' | 'no-webrtc'
 
 /** Combines the link state with the durability tracker's verdict. */
 export function serverState(link: ServerLink, backedUp: boolean): ServerState {
@@ -46,7 +46,14 @@ export function localLabel(local: LocalState): string {
 export function peersLabel(direct: number, browserTabs: number, signaling: SignalingState): string {
   const base = `${direct} ${direct === 1 ? 'peer' : 'peers'} connected`
   const tabs = browserTabs > 0 ? ` · ${browserTabs} other ${browserTabs === 1 ? 'tab' : 'tabs'}` : ''
-  const sig = signaling === 'none' ? ' (this browser only)' : signaling === 'connecting' && direct === 0 ? ' (looking for peers…)' : ''
+  const sig =
+    signaling === 'none'
+      ? ' (this browser only)'
+      : signaling === 'no-webrtc'
+        ? ' (WebRTC unavailable in this browser)'
+        : signaling === 'connecting' && direct === 0
+          ? ' (looking for peers…)'
+          : ''
   return base + tabs + sig
 }
 

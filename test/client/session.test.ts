@@ -98,11 +98,12 @@ describe('SessionCore with IndexedDB', () => {
   })
 
   it('never uses public signaling or STUN defaults', async () => {
-    const s = session(freshId())
+    const s = session(freshId(), { peerOpts: { wrtc: {} } })
     await s.ready
     expect(s.webrtc).not.toBeNull()
     expect(s.webrtc!.signalingUrls).toEqual([])
     expect(s.webrtc!.peerOpts).toMatchObject({ config: { iceServers: [] } })
+    expect(s.webrtc!.peerOpts.config.iceServers).toEqual([])
     expect(s.websocket).toBeNull()
     expect(s.facts).toMatchObject({ configSource: 'none', link: 'off', signaling: 'none' })
     await until(s, () => typeof s.awareness.getLocalState()?.peerId === 'string', 'peerId in awareness')
@@ -119,6 +120,7 @@ describe('SessionCore with IndexedDB', () => {
       if (!hadWebSocket) delete g.WebSocket
     })
     const s = session(freshId(), {
+      peerOpts: { wrtc: {} }, // stands for a WebRTC implementation (Node has none)
       token: 'tok123',
       config: {
         source: 'server',
@@ -130,6 +132,16 @@ describe('SessionCore with IndexedDB', () => {
     expect(s.webrtc!.signalingUrls).toEqual(['ws://127.0.0.1:9/signal?token=tok123', 'wss://127.0.0.1:9/s?token=tok123'])
     expect(s.webrtc!.peerOpts).toMatchObject({ config: { iceServers: [{ urls: 'stun:127.0.0.1:9' }] } })
     expect(s.facts).toMatchObject({ auth: true, signaling: 'connecting', link: 'off' })
+  })
+
+  it('without WebRTC support it does not announce itself on signaling', async () => {
+    expect(typeof (globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection).toBe('undefined')
+    const s = session(freshId(), {
+      config: { source: 'server', base: 'http://127.0.0.1:9', config: { signaling: ['/signal'], iceServers: [], backup: false, syncUrl: '/sync', auth: false } },
+    })
+    await s.ready
+    expect(s.webrtc!.signalingUrls).toEqual([])
+    expect(s.facts.signaling).toBe('no-webrtc')
   })
 
   it('shows two tabs of one browser to each other (BroadcastChannel) as "browser" peers', async () => {

@@ -17,6 +17,7 @@ describe('status derivation', () => {
     expect(peersLabel(1, 0, 'connected')).toBe('1 peer connected')
     expect(peersLabel(2, 1, 'connected')).toBe('2 peers connected · 1 other tab')
     expect(peersLabel(0, 0, 'none')).toMatch(/^0 peers connected.*this browser only/)
+    expect(peersLabel(0, 0, 'no-webrtc')).toMatch(/^0 peers connected.*WebRTC unavailable/)
     const t = new Date(2024, 0, 2, 9, 5, 7).getTime()
     expect(formatTime(t)).toBe('09:05:07')
     expect(serverLabel('backed-up', t)).toBe('Backed up · last backup 09:05:07')
