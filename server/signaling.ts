@@ -25,11 +25,13 @@
  * | code | name         | when                                                                                   |
  * | ---- | ------------ | -------------------------------------------------------------------------------------- |
  * | 1001 | goingAway    | server shutting down (`close()`)                                                       |
+ * | 1006 | (none)       | keep-alive: no pong to the previous ping after `keepAliveMs` (terminated, no frame)     |
  * | 1007 | (ws)         | a text frame that is not valid UTF-8 (sent by `ws` itself)                             |
  * | 1009 | tooBig       | a frame above `maxSignalFrameBytes` (sent by `ws` itself)                              |
  * | 1013 | (try later)  | slow consumer: more than {@link maxBufferedFactor} × `maxSignalFrameBytes` unsent       |
  * | 4400 | badMessage   | binary frame; not JSON; not an object with a string `type`; `topics` not an array of    |
- * |      |              | strings; `topic` not a string; a topic longer than `maxTopicLength`                    |
+ * |      |              | strings; `topic` not a string; subscribing or publishing to a topic longer than         |
+ * |      |              | `maxTopicLength` (UTF-16 code units)                                                    |
  * | 4401 | unauthorized | auth on: missing/bad/expired `?token=`, or subscribe/publish to a topic other than the  |
  * |      |              | token's `doc`                                                                           |
  * | 4429 | tooMany      | a subscribe that would leave the socket in more than `maxTopicsPerSocket` topics       |
@@ -209,11 +211,11 @@ export function createSignaling(ctx: ServerContext): Endpoint {
     if (!subs) return undefined
     // Serialize once: the sender's validated JSON with `clients` spliced in.
     // A `clients` the sender put in itself comes first, so ours wins on parse.
-    const tail = Buffer.from(`,"clients":${subs.size}}`)
+    const tail = `,"clients":${subs.size}}`
     const end = closingBrace(raw)
     const out = Buffer.allocUnsafe(end + tail.length)
     raw.copy(out, 0, 0, end)
-    tail.copy(out, end)
+    out.write(tail, end, 'latin1')
     let sent = 0
     for (const sub of subs) {
       const ws = sub.ws
@@ -225,35 +227,49 @@ export function createSignaling(ctx: ServerContext): Endpoint {
       ws.send(out, TEXT)
       sent++
     }
-    messagesOut.inc(sent)
-    bytesOut.inc(sent * out.length)
+    stats.messagesOut += sent
+    stats.bytesOut += sent * out.length
     return undefined
   }
 
   /**
-   * Subscribers corked during this event-loop turn. Everything sent to one
-   * socket in a turn (several publishes arriving in one read, or from several
-   * sockets read in the same poll phase) leaves in one write system call
-   * instead of one per message: writes, not JSON, are what fan-out costs.
+   * Work deferred to the end of the event-loop turn (`setImmediate`, which
+   * runs right after the poll phase that read the messages).
+   *
+   * Subscribers corked during the turn: everything sent to one socket in a
+   * turn (several publishes arriving in one read, or from several sockets read
+   * in the same poll phase) leaves in one write system call instead of one
+   * per message — writes, not JSON, are what fan-out costs.
+   *
+   * Message and byte counts: prom-client hashes labels on every `inc`, so
+   * they are added up here and reported once per turn.
    */
   const corked: Peer[] = []
-  let flushScheduled = false
+  const stats = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 }
+  let turnEndScheduled = false
+  function scheduleTurnEnd(): void {
+    turnEndScheduled = true
+    setImmediate(turnEnd)
+  }
   function cork(peer: Peer): void {
     peer.corked = true
     peer.socket.cork()
     corked.push(peer)
-    if (!flushScheduled) {
-      flushScheduled = true
-      setImmediate(flush)
-    }
   }
-  function flush(): void {
-    flushScheduled = false
+  function turnEnd(): void {
+    turnEndScheduled = false
     for (const peer of corked) {
       peer.corked = false
       peer.socket.uncork()
     }
     corked.length = 0
+    messagesIn.inc(stats.messagesIn)
+    bytesIn.inc(stats.bytesIn)
+    if (stats.messagesOut) {
+      messagesOut.inc(stats.messagesOut)
+      bytesOut.inc(stats.bytesOut)
+    }
+    stats.messagesIn = stats.bytesIn = stats.messagesOut = stats.bytesOut = 0
   }
 
   function slowConsumer(peer: Peer): void {
@@ -267,8 +283,9 @@ export function createSignaling(ctx: ServerContext): Endpoint {
 
   function onMessage(peer: Peer, data: Buffer, isBinary: boolean): void {
     if (peer.closed) return
-    messagesIn.inc()
-    bytesIn.inc(data.length)
+    stats.messagesIn++
+    stats.bytesIn += data.length
+    if (!turnEndScheduled) scheduleTurnEnd()
     if (!peer.bucket.take()) return reject(peer, CloseCode.flood, `more than ${config.maxSignalMessagesPerSecond} messages/s`)
     if (isBinary) return reject(peer, CloseCode.badMessage, 'binary frame')
     let msg: unknown
@@ -293,8 +310,8 @@ export function createSignaling(ctx: ServerContext): Endpoint {
         break
       case 'ping':
         peer.ws.send(PONG, TEXT)
-        messagesOut.inc()
-        bytesOut.inc(PONG.length)
+        stats.messagesOut++
+        stats.bytesOut += PONG.length
         break
       default:
       // Unknown types are ignored, like the reference server does.

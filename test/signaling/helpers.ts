@@ -96,5 +96,14 @@ export async function metric(server: ServerProcess, name: string): Promise<numbe
   return m ? Number(m[1]) : undefined
 }
 
+/** The `/metrics` sample of `name` whose labels include all of `labels`, or undefined. */
+export async function metricSample(server: ServerProcess, name: string, labels: Record<string, string>): Promise<number | undefined> {
+  const text = await (await fetch(`${server.url}/metrics`)).text()
+  for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm'))) {
+    if (Object.entries(labels).every(([k, v]) => m[1].includes(`${k}="${v}"`))) return Number(m[2])
+  }
+  return undefined
+}
+
 /** Path of a file next to this one. */
 export const here = (file: string) => resolve(import.meta.dirname, file)
