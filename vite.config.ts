@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config'
 import { svelte } from '@sveltejs/vite-plugin-svelte'
 import { VitePWA } from 'vite-plugin-pwa'
 
+const devServer = process.env.MURMUR_DEV_SERVER ?? 'http://localhost:4444'
+
 export default defineConfig({
   plugins: [
     svelte(),
@@ -41,7 +43,16 @@ export default defineConfig({
   ],
   // The document chunk (CodeMirror + Yjs + WebRTC) is ~650 kB and precached by the service worker.
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 800 },
-  server: { port: 5173 },
+  // `npx vite` (dev): forward the server endpoints to a locally running murmur server
+  // (MURMUR_DEV_SERVER, default http://localhost:4444) so the dev client syncs too.
+  server: {
+    port: 5173,
+    proxy: {
+      '/config.json': devServer,
+      '/signal': { target: devServer.replace(/^http/, 'ws'), ws: true },
+      '/sync': { target: devServer.replace(/^http/, 'ws'), ws: true },
+    },
+  },
   test: {
     projects: [
       {

@@ -51,7 +51,7 @@ export function createEditor(opts: EditorOptions): MurmurEditor {
       dropCursor(),
       EditorView.lineWrapping,
       markdownSupport(),
-      placeholder('Start writing… everyone with the link sees it live.'),
+      placeholder('Start writing…'),
       EditorView.contentAttributes.of({ 'aria-label': 'Document text', spellcheck: 'true', autocapitalize: 'sentences' }),
       murmurTheme,
       binding.extension,
