@@ -35,7 +35,7 @@
  * | 4401 | unauthorized | auth on: missing/bad/expired `?token=`, or subscribe/publish to a topic other than the  |
  * |      |              | token's `doc`                                                                           |
  * | 4429 | tooMany      | a subscribe that would leave the socket in more than `maxTopicsPerSocket` topics       |
- * | 4430 | flood        | more than `maxSignalMessagesPerSecond` messages per second (bursts of twice that)      |
+ * | 4529 | flood        | more than `maxSignalMessagesPerSecond` messages per second (bursts of twice that)      |
  *
  * Topic names are arbitrary strings (`__proto__`, `constructor` … are ordinary
  * topics: only `Map`/`Set` hold them). A topic whose last subscriber leaves is

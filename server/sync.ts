@@ -10,12 +10,12 @@
  *   JSON or an awareness state above `maxAwarenessStateBytes`
  * - 4401 unauthorized: missing/invalid token when `--auth-secret` is set
  * - 4404 notFound: path is not `/sync/<valid docId>`
- * - 4409 missingDependencies: more than `maxPendingUpdates` updates (or
+ * - 4509 missingDependencies: more than `maxPendingUpdates` updates (or
  *   `maxFrameBytes` bytes) waiting for dependencies, or one waited longer
  *   than `pendingTimeoutMs`
  * - 4429 tooMany: awareness for more than `maxAwarenessClients` client ids
  * - 4422 badUpdate: a malformed Yjs update (the document is left unchanged)
- * - 4430 flood: more than `maxSyncMessagesPerSecond`
+ * - 4529 flood: more than `maxSyncMessagesPerSecond`
  * - 1009: frame above `maxFrameBytes` (sent by ws)
  * - 1012: the room was reset after another client's update failed to integrate; reconnect
  * A read-only token's writes are dropped and answered once with a y-protocols

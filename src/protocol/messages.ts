@@ -20,6 +20,10 @@ export const MessageType = {
 /**
  * WebSocket close codes the server uses. Every bad input closes only the
  * socket that sent it, with one of these codes and a short reason.
+ *
+ * They follow y-websocket's convention: 4400–4499 are permanent (the client
+ * must not reconnect: reconnecting cannot fix it), 4500–4599 are transient
+ * (reconnect with backoff; a fresh sync usually resolves it).
  */
 export const CloseCode = {
   /** Server shutting down (standard). */
@@ -32,14 +36,14 @@ export const CloseCode = {
   unauthorized: 4401,
   /** Unknown path or invalid document id. */
   notFound: 4404,
-  /** Updates whose dependencies never arrived (pending queue overflow or timeout). */
-  missingDependencies: 4409,
+  /** Updates whose dependencies never arrived (pending queue overflow or timeout); a reconnect resyncs. */
+  missingDependencies: 4509,
   /** A Yjs update that failed to apply; the document was left unchanged. */
   badUpdate: 4422,
   /** Too many topics/rooms on one socket or too many sockets from one address. */
   tooMany: 4429,
-  /** Message rate above the configured flood limit. */
-  flood: 4430,
+  /** Message rate above the configured flood limit; reconnect after backing off. */
+  flood: 4529,
   /** Storage failed; the client should reconnect later. */
   storageError: 4500,
 } as const

@@ -15,7 +15,7 @@ import { WebsocketProvider } from 'y-websocket'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import * as bc from 'lib0/broadcastchannel'
-import { MessageType } from '../protocol/messages.ts'
+import { CloseCode, MessageType } from '../protocol/messages.ts'
 import { encodeDurableQuery, readDurableNonce } from '../protocol/durable.ts'
 import { resolveConfig, type ConfigSource, type LoadedConfig, type ResolvedConfig } from './config.ts'
 import { DurabilityTracker } from './durability.ts'
@@ -85,11 +85,11 @@ export interface SessionFacts {
 
 /** Names for the close codes a user may need to understand. */
 const CLOSE_DETAIL: Record<number, string> = {
-  4401: 'access denied — open the link that includes the access token',
-  4404: 'unknown document path',
-  4429: 'too many connections',
-  4430: 'too many messages',
-  4500: 'server storage error',
+  [CloseCode.unauthorized]: 'access denied — open the link that includes the access token',
+  [CloseCode.notFound]: 'unknown document path',
+  [CloseCode.tooMany]: 'too many connections',
+  [CloseCode.flood]: 'too many messages',
+  [CloseCode.storageError]: 'server storage error',
 }
 
 const initialFacts = (title: string): SessionFacts => ({
@@ -142,7 +142,6 @@ export class SessionCore {
   #facts: SessionFacts
   #listeners = new Set<(facts: SessionFacts) => void>()
   #destroyed = false
-  #timers = new Set<ReturnType<typeof setTimeout>>()
   #poll: ReturnType<typeof setInterval> | null = null
   #titleTimer: ReturnType<typeof setTimeout> | null = null
   #serverSeen = new Set<number>()
@@ -192,14 +191,6 @@ export class SessionCore {
   setUser(identity: UserIdentity): void {
     if (this.#destroyed) return
     this.awareness.setLocalStateField('user', { ...identity })
-  }
-
-  /** Replaces the whole text in one local transaction (used by import into an open document). */
-  replaceText(text: string): void {
-    this.doc.transact(() => {
-      this.text.delete(0, this.text.length)
-      this.text.insert(0, text)
-    })
   }
 
   async #open(): Promise<void> {
@@ -532,7 +523,6 @@ export class SessionCore {
     this.#resolveDestroyed(false)
     if (this.#titleTimer !== null) clearTimeout(this.#titleTimer)
     if (this.#poll !== null) clearInterval(this.#poll)
-    for (const t of this.#timers) clearTimeout(t)
     this.#listeners.clear()
     this.awareness.setLocalState(null)
     this.doc.off('update', this.#onUpdate)

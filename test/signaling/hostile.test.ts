@@ -115,7 +115,7 @@ describe('hostile input (open server)', () => {
     await s.stillFine()
   })
 
-  test('message flood above maxSignalMessagesPerSecond (200/s, burst 400) → 4430', async () => {
+  test('message flood above maxSignalMessagesPerSecond (200/s, burst 400) → 4529', async () => {
     expect(
       await attack((c) => {
         for (let i = 0; i < 1000; i++) c.send({ type: 'ping' })

@@ -94,7 +94,7 @@ describe('backup sync under hostile input', () => {
     await expectUnharmed()
   })
 
-  it('closes a client that keeps sending updates with missing dependencies (4409)', async () => {
+  it('closes a client that keeps sending updates with missing dependencies (4509)', async () => {
     const doc = new Y.Doc()
     const updates: Uint8Array[] = []
     doc.on('update', (u: Uint8Array) => updates.push(u))
@@ -160,7 +160,7 @@ describe('backup sync under hostile input', () => {
     await expectUnharmed()
   })
 
-  it('closes floods with 4430', async () => {
+  it('closes floods with 4529', async () => {
     const frames = Array.from({ length: 400 }, () => new Uint8Array([MessageType.queryAwareness]))
     expect(await attack(frames)).toBe(CloseCode.flood)
     await expectUnharmed()
