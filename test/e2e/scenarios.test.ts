@@ -204,6 +204,9 @@ describe('scenarios', () => {
     console.log(`[e2e] c. Alice's server status after the offline reload: ${states.join(' → ')}`)
     expect(states[states.length - 1]).toBe('backed-up')
     expect(states.slice(0, -1).some((s) => s === 'offline' || s === 'not-backed-up')).toBe(true)
+    // Known defect, reported not asserted: the config note from the offline reload outlives the outage.
+    const note = (await alice.page.locator('[data-testid=status-config]').textContent().catch(() => null)) ?? ''
+    if (/not reachable/i.test(note)) console.log(`[e2e] DEFECT c. status bar says "Backed up" and, at the same time, ${JSON.stringify(note.trim())}`)
     await screenshot(alice.page, 'reconnect')
   })
 
@@ -231,7 +234,10 @@ describe('scenarios', () => {
     expect(await alice.page.locator('[data-testid=status-peers]').textContent()).toMatch(/\b0\b/)
     await waitRemoteCaret(alice.page, 'Bob')
     await waitRemoteCaret(bob.page, 'Alice')
-    if (bob.errors.length) console.log(`[e2e] d. errors in the page without WebRTC:\n  ${bob.errors.join('\n  ')}`)
+    if (bob.errors.length) console.log(`[e2e] d. console errors in the page without WebRTC:\n  ${bob.errors.join('\n  ')}`)
+    // A browser without WebRTC is a supported configuration: no uncaught exceptions.
+    expect(bob.errors.filter((e) => e.startsWith('pageerror'))).toEqual([])
+    expect(alice.errors.filter((e) => e.startsWith('pageerror'))).toEqual([])
     await screenshot(alice.page, 'relay-fallback')
     await screenshot(bob.page, 'relay-fallback-bob')
   })
