@@ -428,7 +428,8 @@ export class SessionCore {
   #onWsSync = (synced: boolean) => {
     if (!synced) return
     this.tracker.synced()
-    this.#set({ link: 'synced' })
+    // Reaching the server proves the cached settings still hold: drop the "using last known settings" note.
+    this.#set({ link: 'synced', ...(this.#facts.configSource === 'cache' ? { configSource: 'server' as const } : {}) })
     this.#syncTracker()
     this.#scheduleQuery()
   }
