@@ -1,0 +1,54 @@
+/**
+ * Seeded randomized convergence (short budget for `npm test`; `npm run soak`
+ * runs the same harness over many seeds and 3–8 peers).
+ *
+ * Real peers in separate processes (stock y-webrtc over @roamhq/wrtc, stock
+ * y-websocket) and the real server edit concurrently while links are cut,
+ * peers partitioned and the server `kill -9`-ed and restarted; afterwards
+ * every replica and the server must hold the same text and state vector, with
+ * every uniquely marked insertion exactly once. See `harness.ts`.
+ *
+ * Seeds are random unless `SEED` is set (then only that seed runs, with
+ * `PEERS`/`STEPS` if given); a failure prints `seed=<n>` and the command that
+ * replays it.
+ */
+import { describe, expect, it } from 'vitest'
+import { makePlan } from './plan.ts'
+import { runSeed } from './harness.ts'
+
+const fromEnv = process.env.SEED !== undefined && process.env.SEED !== ''
+const random = () => Math.floor(Math.random() * 2 ** 31)
+const envInt = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined)
+const runs = fromEnv
+  ? [{ seed: Number(process.env.SEED), peers: envInt('PEERS') ?? 4, steps: envInt('STEPS') ?? 50, maxKills: envInt('MAX_KILLS') ?? 2, maxCrashes: envInt('MAX_CRASHES') ?? 1 }]
+  : [
+      // Process starts dominate the cost, so the short budget bounds kills and peer crashes.
+      { seed: random(), peers: 3, steps: 50, maxKills: 2, maxCrashes: 1 },
+      { seed: random(), peers: 4, steps: 50, maxKills: 2, maxCrashes: 1 },
+    ]
+
+describe('convergence under partitions and server kill -9', () => {
+  it('a seed fixes the plan: same seed, same operations', () => {
+    const a = makePlan(12345, { peers: 5, steps: 300 })
+    expect(makePlan(12345, { peers: 5, steps: 300 })).toEqual(a)
+    expect(makePlan(12346, { peers: 5, steps: 300 })).not.toEqual(a)
+    expect(a.ops.filter((o) => o.t === 'kill').length).toBeGreaterThanOrEqual(1)
+    const markers = a.ops.flatMap((o) => (o.t === 'edit' ? [o.marker] : []))
+    expect(new Set(markers).size).toBe(markers.length)
+  })
+
+  // The seeds run side by side: most of a run is waiting (gaps, restarts), not CPU.
+  for (const run of runs) {
+    it.concurrent(`every replica and the server agree (seed=${run.seed}, ${run.peers} peers, ${run.steps} steps)`, { timeout: 170_000 }, async () => {
+      console.log(`convergence: seed=${run.seed} peers=${run.peers} steps=${run.steps}`)
+      const result = await runSeed(run)
+      for (const note of result.notes) console.warn(`convergence seed=${run.seed}: ${note}`)
+      if (result.clientErrors) console.warn(`convergence seed=${run.seed}: ${result.clientErrors} client library exceptions caught (as a browser would): ${result.clientErrorSamples.join(' || ')}`)
+      if (result.peerCrashes.length) console.warn(`convergence seed=${run.seed}: peers crashed natively and were restarted from their logs: ${result.peerCrashes.join(', ')}`)
+      // `error` starts with seed=<n> and carries every replica's state and the replay command.
+      expect(result.error, result.error).toBeUndefined()
+      expect(result.edits).toBeGreaterThan(0)
+      expect(result.faults.kill).toBeGreaterThanOrEqual(1)
+    })
+  }
+})
