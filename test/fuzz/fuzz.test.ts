@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest'
+import { runFuzz, documentedCloseCodes } from '../../bench/lib/fuzz-run.ts'
+import { formatReport } from '../../bench/lib/fuzz-report.ts'
+
+/**
+ * A short, seeded run of the protocol fuzzer (`npm run fuzz` runs it longer):
+ * random, mutated, truncated and length-lying frames on /sync and /signal,
+ * broken WebSocket framing and odd HTTP paths against a real server process,
+ * while a bystander pair edits in another room. Re-run a failure with
+ * `npm run fuzz -- --seed <seed> --seconds 5` (the seed is printed).
+ */
+describe('fuzzing /sync and /signal', () => {
+  const seed = Number(process.env.FUZZ_SEED ?? 20_241_125)
+
+  it(`survives ${seed}: server alive, victim unchanged, bystander served, documented close codes only`, async () => {
+    // 400 + 120 sessions (~5 s on an idle machine; the time is only a cap).
+    const report = await runFuzz({ seed, seconds: 60, phaseSessions: { rooms: 400, victim: 120 }, concurrency: 8, replyTimeoutMs: 15_000 })
+    const text = formatReport(report)
+    console.log(text)
+
+    expect(report.crashes, text).toEqual([])
+    expect(report.healthz).toBe(200)
+    expect(report.exitCode).toBe(0)
+    expect(report.serverErrors, 'error-level server logs').toEqual([])
+    expect(report.violations, 'undecodable replies, stalls').toEqual([])
+
+    // Something was actually thrown at both endpoints and got rejected.
+    const inputs = (endpoint: string) => Object.values(report.table[endpoint] ?? {}).reduce((n, r) => n + Object.values(r).reduce((a, b) => a + b, 0), 0)
+    expect(report.sessions).toEqual({ rooms: 400, victim: 120 })
+    expect(inputs('sync')).toBeGreaterThan(300)
+    expect(inputs('signal')).toBeGreaterThan(100)
+    expect(Object.keys(report.closeCodes).length).toBeGreaterThan(3)
+    for (const code of Object.keys(report.closeCodes).map(Number)) expect(documentedCloseCodes.has(code), `close code ${code}`).toBe(true)
+
+    // Every HTTP request and upgrade was answered (none left hanging).
+    const unanswered = Object.values(report.table.http ?? {}).reduce((n, r) => n + (r['no-answer'] ?? 0), 0)
+    expect(unanswered, 'HTTP requests without an answer').toBe(0)
+
+    expect(report.victim.checked, 'victim phase sent update-bearing frames').toBeGreaterThan(0)
+    expect(report.victim.unchangedLive).toBe(true)
+    expect(report.victim.unchangedStored).toBe(true)
+
+    const b = report.bystander!
+    expect(b.sent).toBeGreaterThan(10)
+    expect(b.received).toBe(b.sent)
+    expect(b.converged).toBe(true)
+
+    // Memory stays bounded: a 5 s run on a ~100 MiB server.
+    expect(report.rss.maxMiB).toBeLessThan(512)
+  }, 180_000)
+})
