@@ -16,9 +16,14 @@
  *
  * A published message is serialized once: the sender's own JSON text (already
  * validated by `JSON.parse`) with `,"clients":n}` spliced over its closing
- * brace, and that one buffer goes to every subscriber. Subscriber sockets are
- * corked for the rest of the event-loop turn, so a burst of publishes reaches
- * each subscriber in one write instead of one per message.
+ * brace, framed once as a WebSocket text frame, and that one buffer is
+ * written to every subscriber's TCP socket. (These are the bytes `ws` would
+ * write; it is safe beside `ws`'s own writes because permessage-deflate is
+ * off and `ws` writes each frame of its own in one synchronous call, so frames
+ * never interleave mid-frame; a socket is written only while `OPEN`, never
+ * after `ws` sent a close frame.) Subscriber sockets are corked for the rest
+ * of the event-loop turn, so a burst of publishes reaches each subscriber in
+ * one write system call instead of one per message.
  *
  * Bad input closes only the socket that sent it (via `closeWith`, logged once):
  *
@@ -122,6 +127,33 @@ function closingBrace(buf: Buffer): number {
   return i
 }
 
+/** `WebSocket.OPEN`. */
+const OPEN = 1
+
+/**
+ * One unmasked, unfragmented server-to-client text frame (RFC 6455 §5.2)
+ * whose payload is `raw[0, end)` followed by the ASCII `tail`: header,
+ * payload and splice in a single buffer.
+ */
+function textFrame(raw: Buffer, end: number, tail: string): Buffer {
+  const len = end + tail.length
+  const hdr = len < 126 ? 2 : len < 65536 ? 4 : 10
+  const frame = Buffer.allocUnsafe(hdr + len)
+  frame[0] = 0x81 // FIN, opcode 1 (text)
+  if (hdr === 2) frame[1] = len
+  else if (hdr === 4) {
+    frame[1] = 126
+    frame.writeUInt16BE(len, 2)
+  } else {
+    frame[1] = 127
+    frame.writeUInt32BE(0, 2)
+    frame.writeUInt32BE(len, 6)
+  }
+  raw.copy(frame, hdr, 0, end)
+  frame.write(tail, hdr + end, 'latin1')
+  return frame
+}
+
 /**
  * Creates the `/signal` endpoint. `http.ts` hands it upgrades of that path
  * (after its per-address connection limit); see the module comment for the
@@ -212,23 +244,21 @@ export function createSignaling(ctx: ServerContext): Endpoint {
     // Serialize once: the sender's validated JSON with `clients` spliced in.
     // A `clients` the sender put in itself comes first, so ours wins on parse.
     const tail = `,"clients":${subs.size}}`
-    const end = closingBrace(raw)
-    const out = Buffer.allocUnsafe(end + tail.length)
-    raw.copy(out, 0, 0, end)
-    out.write(tail, end, 'latin1')
+    const frame = textFrame(raw, closingBrace(raw), tail)
     let sent = 0
     for (const sub of subs) {
       const ws = sub.ws
+      if (ws.readyState !== OPEN) continue
       if (ws.bufferedAmount > maxBuffered) {
         slowConsumer(sub)
         continue
       }
       if (!sub.corked) cork(sub)
-      ws.send(out, TEXT)
+      sub.socket.write(frame)
       sent++
     }
     stats.messagesOut += sent
-    stats.bytesOut += sent * out.length
+    stats.bytesOut += sent * frame.length
     return undefined
   }
 

@@ -77,18 +77,47 @@ export function spawnNode(args: string[], ready: RegExp, env: Record<string, str
   })
 }
 
-/** Runs a child to completion and returns its last stdout line parsed as JSON. */
-export async function runJson<T>(args: string[], cpu?: number): Promise<T> {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
-  if (cpu !== undefined) pin(child.pid!, cpu)
-  let out = ''
-  let err = ''
-  child.stdout!.on('data', (d) => (out += d))
-  child.stderr!.on('data', (d) => (err += d))
-  const code = await new Promise<number | null>((res) => child.once('exit', res))
-  const last = out.trim().split('\n').pop() ?? ''
-  if (code !== 0) throw new Error(`${args.join(' ')} exited with ${code}:\n${out}${err}`)
-  return JSON.parse(last) as T
+/**
+ * A long-lived helper process that takes JSON jobs on stdin, one a line, and
+ * answers each with one JSON line (e.g. `bench/lib/signal-load.ts`): one
+ * process start for a whole benchmark instead of one per case.
+ */
+export class JobProcess {
+  private readonly child: ChildProcess
+  private readonly waiting: ((line: string) => void)[] = []
+  private output = ''
+
+  /** Starts `node <args>`, pinned to `cpu` when given. */
+  constructor(args: string[], cpu?: number) {
+    this.child = spawn(process.execPath, args, { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] })
+    if (cpu !== undefined) pin(this.child.pid!, cpu)
+    this.child.stderr!.on('data', (d) => (this.output += d))
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      this.output += line + '\n'
+      this.waiting.shift()?.(line)
+    })
+  }
+
+  /** Sends `job` and resolves with the parsed answer; rejects if the process dies first. */
+  run<T>(job: object): Promise<T> {
+    return new Promise((res, rej) => {
+      const onExit = (code: number | null) => rej(new Error(`job process exited with ${code}:\n${this.output}`))
+      this.child.once('exit', onExit)
+      this.waiting.push((line) => {
+        this.child.off('exit', onExit)
+        res(JSON.parse(line) as T)
+      })
+      this.child.stdin!.write(JSON.stringify(job) + '\n')
+    })
+  }
+
+  /** Closes stdin and waits for the process to exit. */
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null) return
+    const exited = new Promise((res) => this.child.once('exit', res))
+    this.child.stdin!.end()
+    await exited
+  }
 }
 
 /** Stops a child with SIGTERM (SIGKILL after 3 s) and waits for it. */
@@ -102,4 +131,36 @@ export function stopChild(child: ChildProcess): Promise<void> {
     })
     child.kill('SIGTERM')
   })
+}
+
+/** The inspector URL a process started with `--inspect=127.0.0.1:0` printed, or undefined. */
+export function inspectorUrl(output: string): string | undefined {
+  return /Debugger listening on (ws:\/\/\S+)/.exec(output)?.[1]
+}
+
+/**
+ * Forces a full garbage collection in the process behind inspector `url`
+ * (HeapProfiler.collectGarbage), so RSS readings do not depend on when V8
+ * last collected. Opens and closes its own inspector session.
+ */
+export async function forceGc(url: string): Promise<void> {
+  const { WebSocket } = await import('ws')
+  const ws = new WebSocket(url)
+  await new Promise((res, rej) => {
+    ws.once('open', res)
+    ws.once('error', rej)
+  })
+  await new Promise<void>((res) => {
+    ws.on('message', (data) => {
+      if (JSON.parse(String(data)).id === 1) res()
+    })
+    ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }))
+  })
+  ws.close()
+}
+
+/** Read and write system calls process `pid` has made so far (syscr/syscw of /proc/<pid>/io; writev counts as one write). */
+export function syscalls(pid: number): { reads: number; writes: number } {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8')
+  return { reads: Number(/^syscr: (\d+)/m.exec(io)?.[1]), writes: Number(/^syscw: (\d+)/m.exec(io)?.[1]) }
 }

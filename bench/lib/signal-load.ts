@@ -1,7 +1,8 @@
 /**
  * Load generator for the signaling benchmark, run as its own process (pinned to
  * its own core when possible) so it never shares a core with the server.
- * Reads one JSON job from argv, prints JSON lines.
+ * Reads JSON jobs from stdin, one a line, runs them one after another and
+ * prints one JSON result line for each (see `LoadClient` in `servers.ts`).
  *
  * - `fanout`: `n` sockets on one topic; `publishers` of them publish `payload`
  *   as fast as the server keeps up (at most `window` messages not yet seen by
@@ -10,18 +11,19 @@
  *   loadCpuSeconds, serverCpuSeconds}` (CPU time of this process and of
  *   `serverPid` over the measured window).
  * - `idle`: opens `count` sockets, each subscribed to one of `rooms` topics,
- *   prints `{"connected":count}` and holds them until stdin closes.
+ *   prints `{connected}` and holds them until the next `release` job.
  */
+import { createInterface } from 'node:readline'
 import { openRaw, textFrame, type RawWs } from './raw-ws.ts'
-import { cpuSeconds } from './servers.ts'
+import { cpuSeconds, syscalls } from './servers.ts'
 
 interface Job {
-  mode: 'fanout' | 'idle'
-  host: string
-  port: number
-  path: string
+  mode: 'fanout' | 'idle' | 'release'
+  host?: string
+  port?: number
+  path?: string
   /** Send y-webrtc subscribe messages (false for the bare forwarder, which has no topics). */
-  subscribe: boolean
+  subscribe?: boolean
   /** The fan-out topic (must match the payload's). */
   topic?: string
   n?: number
@@ -36,16 +38,15 @@ interface Job {
   serverPid?: number
 }
 
-const job: Job = JSON.parse(process.argv[2])
 const out = (o: object) => process.stdout.write(JSON.stringify(o) + '\n')
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Opens `count` sockets, `batch` handshakes at a time; subscribes socket i to `topic(i)` and waits for its pong. */
-async function openMany(count: number, topic: (i: number) => string): Promise<RawWs[]> {
+async function openMany(job: Job, count: number, topic: (i: number) => string): Promise<RawWs[]> {
   const sockets: RawWs[] = []
   const batch = 100
   for (let i = 0; i < count; i += batch) {
-    const opened = await Promise.all(Array.from({ length: Math.min(batch, count - i) }, () => openRaw(job.host, job.port, job.path)))
+    const opened = await Promise.all(Array.from({ length: Math.min(batch, count - i) }, () => openRaw(job.host!, job.port!, job.path!)))
     if (job.subscribe) {
       await Promise.all(
         opened.map((ws, k) => {
@@ -61,9 +62,9 @@ async function openMany(count: number, topic: (i: number) => string): Promise<Ra
   return sockets
 }
 
-async function fanout(): Promise<void> {
+async function fanout(job: Job): Promise<object> {
   const { n = 10, publishers = 2, payload = '', window = 64, warmupMs = 500, measureMs = 3000 } = job
-  const sockets = await openMany(n, () => job.topic ?? 'bench')
+  const sockets = await openMany(job, n, () => job.topic ?? 'bench')
   const frame = textFrame(payload)
   const pubs = sockets.slice(0, publishers)
   const watcher = sockets[n - 1]
@@ -86,28 +87,40 @@ async function fanout(): Promise<void> {
   const t0 = performance.now()
   const cpu0 = process.cpuUsage()
   const server0 = job.serverPid ? cpuSeconds(job.serverPid) : 0
+  const sys0 = job.serverPid ? syscalls(job.serverPid) : { reads: 0, writes: 0 }
   await sleep(measureMs)
   const deliveries = total() - d0
   const publishes = sent - p0
   const seconds = (performance.now() - t0) / 1000
   const serverCpuSeconds = job.serverPid ? cpuSeconds(job.serverPid) - server0 : 0
+  const sys1 = job.serverPid ? syscalls(job.serverPid) : { reads: 0, writes: 0 }
+  const serverWrites = sys1.writes - sys0.writes
+  const serverReads = sys1.reads - sys0.reads
   const cpu = process.cpuUsage(cpu0)
   const loadCpuSeconds = (cpu.user + cpu.system) / 1e6
   watcher.onFrames = null
   for (const ws of sockets) ws.destroy()
-  out({ deliveries, publishes, seconds, loadCpuSeconds, serverCpuSeconds })
-  process.exit(0)
+  return { deliveries, publishes, seconds, loadCpuSeconds, serverCpuSeconds, serverReads, serverWrites }
 }
 
-async function idle(): Promise<void> {
+let held: RawWs[] = []
+
+async function idle(job: Job): Promise<object> {
   const { count = 1000, rooms = 100 } = job
-  const sockets = await openMany(count, (i) => `room-${i % rooms}`)
-  out({ connected: sockets.length })
-  process.stdin.on('end', () => {
-    for (const ws of sockets) ws.destroy()
-    process.exit(0)
-  })
-  process.stdin.resume()
+  held.push(...(await openMany(job, count, (i) => `room-${i % rooms}`)))
+  return { connected: held.length }
 }
 
-await (job.mode === 'fanout' ? fanout() : idle())
+function release(): object {
+  for (const ws of held) ws.destroy()
+  const released = held.length
+  held = []
+  return { released }
+}
+
+let queue: Promise<unknown> = Promise.resolve()
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const job: Job = JSON.parse(line)
+  queue = queue.then(async () => out(await (job.mode === 'fanout' ? fanout(job) : job.mode === 'idle' ? idle(job) : release())))
+})
+process.stdin.on('end', () => void queue.then(() => process.exit(0)))

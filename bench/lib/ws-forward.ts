@@ -39,3 +39,4 @@ wss.on('listening', () => {
   const addr = wss.address()
   console.log(`listening ${typeof addr === 'object' && addr ? addr.port : addr}`)
 })
+process.on('SIGTERM', () => process.exit(0))

@@ -105,6 +105,21 @@ describe('signaling protocol', () => {
     await a.expectNothingPending()
   })
 
+  test('published messages of every frame length encoding arrive intact (7-bit, 16-bit, 64-bit)', async () => {
+    const [a, b] = await Promise.all([open(), open()])
+    await Promise.all([a.subscribe('room-7'), b.subscribe('room-7')])
+    const envelope = JSON.stringify({ type: 'publish', topic: 'room-7', data: '' }).length
+    // Sizes on each side of the length-encoding boundaries once `}` becomes `,"clients":2}` (+12 bytes):
+    // ≤125 → 7-bit, ≤65535 → 16-bit, else 64-bit. The last is the largest frame accepted (64 KiB).
+    for (const total of [60, 113, 114, 500, 65_523, 65_524, 65_536]) {
+      const data = 'é'.repeat(2) + 'd'.repeat(total - envelope - 4)
+      const msg = JSON.stringify({ type: 'publish', topic: 'room-7', data })
+      expect(Buffer.byteLength(msg)).toBe(total)
+      a.send(msg)
+      for (const x of [a, b]) expect(await x.next()).toEqual({ type: 'publish', topic: 'room-7', data, clients: 2 })
+    }
+  })
+
   test('a publish that already carries clients gets the true count', async () => {
     const a = await open()
     await a.subscribe('room-6')
