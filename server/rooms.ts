@@ -116,14 +116,15 @@ export class Room {
 
   /**
    * Flushes, compacts when anything was written since the last snapshot
-   * (never for a broken room), and frees the document.
+   * (unless `compact` is false, as on shutdown, or the room is broken), and
+   * frees the document.
    */
-  async close(): Promise<void> {
+  async close(compact = true): Promise<void> {
     if (this.closed) return
     this.closed = true
     if (this.unloadTimer) clearTimeout(this.unloadTimer)
     await this.flushed()
-    if (this.rowsSinceSnapshot > 1 && !this.broken) await this.compact().catch(() => {})
+    if (compact && this.rowsSinceSnapshot > 1 && !this.broken) await this.compact().catch(() => {})
     this.awareness.destroy()
     this.doc.destroy()
   }
@@ -252,11 +253,11 @@ export function createRooms(ctx: ServerContext, store: Store) {
     get size() {
       return rooms.size
     },
-    /** Flushes and unloads every room (shutdown). */
+    /** Flushes and unloads every room (shutdown: no compaction, so stopping stays fast). */
     async closeAll(): Promise<void> {
       const all = await Promise.allSettled(rooms.values())
       rooms.clear()
-      await Promise.all(all.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)))
+      await Promise.all(all.map((r) => (r.status === 'fulfilled' ? r.value.close(false) : undefined)))
       await Promise.all(closing.values())
     },
   }
