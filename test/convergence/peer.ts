@@ -131,9 +131,6 @@ ws.on('connection-close', (event: any) => {
 })
 ws.on('closed', (event: { code: number; reason: string }) => terminalCloses.push(event))
 
-/** Signaling peer ids we refuse to talk to (pairwise partitions). */
-const blocked = new Set<string>()
-
 const MARKER = /⟨[^⟩]*⟩/g
 
 /** [start, end) of every marker in `s`. */
@@ -211,10 +208,6 @@ function announce(): void {
 
 async function handle(cmd: PeerCommand): Promise<Omit<PeerReply, 'id'>> {
   switch (cmd.type) {
-    case 'hello': {
-      while (!rtc.room) await new Promise((r) => setTimeout(r, 5))
-      return { ok: true, peerId: rtc.room.peerId }
-    }
     case 'edit': {
       let applied = 0
       doc.transact(() => {
@@ -243,11 +236,9 @@ async function handle(cmd: PeerCommand): Promise<Omit<PeerReply, 'id'>> {
       const room = rtc.room!
       for (const id of cmd.peerIds) {
         if (cmd.on) {
-          blocked.add(id)
           room.bcConns.add(id)
           room.webrtcConns.get(id)?.destroy()
         } else {
-          blocked.delete(id)
           room.bcConns.delete(id)
         }
       }
@@ -275,8 +266,5 @@ process.on('message', (cmd: PeerCommand) => {
 process.on('disconnect', () => process.exit(0))
 // Start in the link state the harness's model says (a restarted peer rejoins a partition).
 while (!rtc.room) await new Promise((r) => setTimeout(r, 5))
-for (const id of config.blocked) {
-  blocked.add(id)
-  rtc.room.bcConns.add(id)
-}
+for (const id of config.blocked) rtc.room.bcConns.add(id)
 process.send!({ id: 0, ok: true, ready: true, peerId: rtc.room.peerId })

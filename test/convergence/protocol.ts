@@ -25,7 +25,6 @@ export interface PeerConfig {
 export type SubEdit = { kind: 'insert'; at: number; text: string } | { kind: 'delete'; at: number; len: number }
 
 export type PeerCommand = { id: number } & (
-  | { type: 'hello' }
   | { type: 'edit'; edits: SubEdit[] }
   | { type: 'burst'; edits: SubEdit[] }
   | { type: 'rtc'; on: boolean }
