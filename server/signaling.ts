@@ -31,6 +31,7 @@
  * | ---- | ------------ | -------------------------------------------------------------------------------------- |
  * | 1001 | goingAway    | server shutting down (`close()`)                                                       |
  * | 1006 | (none)       | keep-alive: no pong to the previous ping after `keepAliveMs` (terminated, no frame)     |
+ * | 1002 | (ws)         | broken WebSocket framing: unmasked frame, reserved bits, bad opcode (sent by `ws`)      |
  * | 1007 | (ws)         | a text frame that is not valid UTF-8 (sent by `ws` itself)                             |
  * | 1009 | tooBig       | a frame above `maxSignalFrameBytes` (sent by `ws` itself)                              |
  * | 1013 | (try later)  | slow consumer: more than {@link maxBufferedFactor} × `maxSignalFrameBytes` unsent       |
