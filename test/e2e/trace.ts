@@ -1,9 +1,10 @@
 /**
  * Replays a sequential editing trace (josephg/editing-traces format, see
- * /work/shared/traces/README.md) into a Y.Doc with a Y.Text 'text'.
+ * shared/traces/README.md beside the checkout) into a Y.Doc with a Y.Text 'text'.
  */
 import { readFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
+import { resolve } from 'node:path'
 import * as Y from 'yjs'
 
 /** `{ startContent, endContent, txns: [{ patches: [[pos, del, ins], …] }] }` */
@@ -13,8 +14,8 @@ export interface SequentialTrace {
   txns: { time?: string; patches: [number, number, string][] }[]
 }
 
-/** Where the shared traces live (override with `TRACES_DIR`). */
-export const TRACES_DIR = process.env.TRACES_DIR ?? '/work/shared/traces'
+/** Where the shared traces live: `shared/traces` beside the checkout (override with `MURMUR_TRACES_DIR`). */
+export const TRACES_DIR = process.env.MURMUR_TRACES_DIR ?? resolve(import.meta.dirname, '../../../shared/traces')
 
 /** Loads and parses `<name>.json.gz`. */
 export function loadTrace(name: string): SequentialTrace {
