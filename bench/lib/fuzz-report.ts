@@ -44,6 +44,7 @@ export function formatReport(r: FuzzReport): string {
     ['/healthz after fuzzing', '', String(r.healthz)],
     ['clean exit on SIGTERM', '', String(r.exitCode)],
     ['server RSS MiB start / max / end', '', `${fmt(r.rss.startMiB)} / ${fmt(r.rss.maxMiB)} / ${fmt(r.rss.endMiB)} (${r.rss.samples} samples)`],
+    ['server RSS MiB at each tenth of the run', '', r.rss.timeline.map((v) => fmt(v)).join(' ')],
     ['heap used max MiB', '', fmt(r.heapUsedMaxMiB)],
     ['event-loop lag p99 max (ms)', '', fmt(r.eventLoopLagP99MaxMs, 1)],
     ['bystander edits sent / received / lost', '', b ? `${b.sent} / ${b.received} / ${b.lost}` : 'failed'],

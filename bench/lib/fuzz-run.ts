@@ -72,7 +72,7 @@ export interface FuzzReport {
   crashes: { at: number; code: number | null; signal: string | null; inFlight: number[]; output: string }[]
   violations: string[]
   serverErrors: string[]
-  rss: { startMiB: number; maxMiB: number; endMiB: number; samples: number }
+  rss: { startMiB: number; maxMiB: number; endMiB: number; samples: number; /** RSS at each tenth of the run */ timeline: number[] }
   heapUsedMaxMiB: number
   eventLoopLagP99MaxMs: number
   bystander: { sent: number; received: number; lost: number; p50: number; p99: number; max: number; disconnects: number; converged: boolean } | null
@@ -207,7 +207,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       crashes: [],
       violations: [],
       serverErrors: [],
-      rss: { startMiB: rssMiB(server.child.pid!), maxMiB: 0, endMiB: 0, samples: 0 },
+      rss: { startMiB: rssMiB(server.child.pid!), maxMiB: 0, endMiB: 0, samples: 0, timeline: [] },
       heapUsedMaxMiB: 0,
       eventLoopLagP99MaxMs: 0,
       bystander: null,
@@ -236,11 +236,13 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       })
     let stopping = false
     watchExit(server)
+    const rssSamples: number[] = []
     const sampleRss = setInterval(() => {
       const r = rssMiB(server.child.pid!)
       if (Number.isFinite(r)) {
         report.rss.maxMiB = Math.max(report.rss.maxMiB, r)
         report.rss.samples++
+        rssSamples.push(r)
       }
     }, 250)
     let metricsText = ''
@@ -304,6 +306,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     report.serverCloses = serverCloses(metricsText)
     report.rss.endMiB = rssMiB(server.child.pid!)
     clearInterval(sampleRss)
+    for (let k = 1; k <= 10; k++) if (rssSamples.length) report.rss.timeline.push(rssSamples[Math.min(rssSamples.length - 1, Math.floor((k / 10) * rssSamples.length) - 1)] ?? rssSamples[0])
     clearInterval(scrapeTimer)
     report.healthz = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.status, () => 0)
     const expected = (() => {
