@@ -19,6 +19,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { createServer, type AddressInfo } from 'node:net'
 import { join, resolve } from 'node:path'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
@@ -178,16 +179,6 @@ class PeerProcess {
     this.child.kill('SIGKILL')
     await this.gone
   }
-
-  /** Asks the peer to leave cleanly; SIGKILL after 2 s. */
-  async stop(): Promise<void> {
-    this.killed = true
-    if (this.exit) return
-    this.send({ type: 'exit' }, 2000).catch(() => {})
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 2000)
-    await this.gone
-    clearTimeout(t)
-  }
 }
 
 /** Canonical form of a state vector (encoding order differs between replicas). */
@@ -232,6 +223,18 @@ async function serverCopy(port: number, room: string, timeoutMs = 5000): Promise
     provider.destroy()
     doc.destroy()
   }
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer()
+    srv.once('error', rej)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo
+      srv.close(() => res(port))
+    })
+  })
 }
 
 /** Where two strings first differ, with a little context. */
@@ -402,12 +405,13 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
   }
 
   try {
-    server = await startServer({ args: serverArgs })
-    track(server.child)
-    dataDir = server.dataDir
-    port = server.port
+    // Server and peers start side by side (process starts dominate a short run); peers retry until it listens.
+    dataDir = mkdtempSync(join(tmpdir(), 'murmur-test-'))
+    port = await freePort()
     log(`${tag} room=${room} port=${port} data=${dataDir} peers=${peerDir} server args: ${serverArgs.join(' ') || '(defaults)'}`)
-    await Promise.all(Array.from({ length: n }, (_, i) => spawnPeer(i)))
+    const serverUp = startOn(port).then((s) => (server = s))
+    await Promise.all([serverUp, ...Array.from({ length: n }, (_, i) => spawnPeer(i))])
+    log(`${tag} processes up in ${Date.now() - started} ms`)
     // Let the mesh form so the first edits really travel over WebRTC (bounded; not an assertion).
     const meshBy = Date.now() + 10_000
     while (Date.now() < meshBy) {
@@ -415,7 +419,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
       if (states.every((s) => s.rtcConnected === n - 1 && s.wsSynced)) break
       await sleep(100)
     }
-    log(`${tag} peers up in ${Date.now() - started} ms`)
+    log(`${tag} mesh formed (or 10 s passed) ${Date.now() - started} ms after start`)
 
     const runStarted = Date.now()
     const opTime: Record<string, number> = {}
@@ -583,7 +587,8 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
       .join('\n')
   } finally {
     await Promise.all(restarting.map((r) => r?.catch(() => {})))
-    await Promise.all(peers.map((p) => p.stop().catch(() => {})))
+    // Nothing of the peers is needed any more: SIGKILL (a clean y-webrtc/wrtc teardown only costs time).
+    await Promise.all(peers.map((p) => p.kill().catch(() => {})))
     if (serverRestart) await (serverRestart as Promise<void>).catch(() => {})
     await server?.stop('SIGKILL').catch(() => {})
     if (!keepFiles) {

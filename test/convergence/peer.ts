@@ -247,13 +247,6 @@ async function handle(cmd: PeerCommand): Promise<Omit<PeerReply, 'id'>> {
     }
     case 'state':
       return { ok: true, state: state() }
-    case 'exit':
-      setTimeout(() => {
-        rtc.destroy()
-        ws.destroy()
-        setTimeout(() => process.exit(0), 50)
-      }, 0)
-      return { ok: true }
   }
 }
 

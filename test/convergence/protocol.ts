@@ -31,7 +31,6 @@ export type PeerCommand = { id: number } & (
   | { type: 'srv'; on: boolean }
   | { type: 'block'; peerIds: string[]; on: boolean; announce?: boolean }
   | { type: 'state' }
-  | { type: 'exit' }
 )
 
 /** A replica as the peer sees it. */
