@@ -32,7 +32,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import { selfCheck } from './lib/backup-proto.ts'
-import { MURMUR_BENCH_FLAGS, removeTempDirs, startHocus, startMurmur, startYws, tempDir, type Target } from './lib/backup-servers.ts'
+import { killAll, MURMUR_BENCH_FLAGS, removeTempDirs, started, startHocus, startMurmur, startYws, tempDir, type Target } from './lib/backup-servers.ts'
 import { cores, pin, root, rssKiB } from './lib/servers.ts'
 import { traceSnapshots, type TraceSnapshot } from './lib/trace.ts'
 
@@ -107,7 +107,8 @@ class Loader {
     this.child.once('exit', (code) => {
       if (code !== 0) {
         log(`load generator exited with ${code}`)
-        for (const t of running) log(`server ${t.proto} (pid ${t.pid}): exit code ${t.child.exitCode}, signal ${t.child.signalCode}; output:\n${t.output().slice(-2000)}`)
+        for (const t of started) log(`server ${t.proto} (pid ${t.pid}): exit code ${t.child.exitCode}, signal ${t.child.signalCode}; output:\n${t.output().slice(-2000)}`)
+        killAll()
         process.exit(1)
       }
     })
@@ -125,13 +126,6 @@ class Loader {
   }
 }
 const loader = new Loader()
-/** Servers started so far (for diagnostics when a run fails). */
-const running: Target[] = []
-const track = async <T extends Target>(p: Promise<T>): Promise<T> => {
-  const t = await p
-  running.push(t)
-  return t
-}
 
 // ───────────────────────────── 1. durable updates/s ─────────────────────────────
 
@@ -188,7 +182,7 @@ async function durableSection() {
   const results = new Map<string, RunResult[]>() // `${variant}/${configIndex}` → one per round
   // Every server stays up for the whole section (start-up is slow on a busy machine); each run uses new documents.
   const targets = new Map<string, Target>()
-  for (const v of VARIANTS) if (!targets.has(v.server ?? v.key)) targets.set(v.server ?? v.key, await track(v.start()))
+  for (const v of VARIANTS) if (!targets.has(v.server ?? v.key)) targets.set(v.server ?? v.key, await v.start())
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const v of VARIANTS) {
@@ -465,4 +459,10 @@ function updateReadme(text: string, setup: string): void {
   writeFileSync(path, current.slice(0, begin) + block + current.slice(end + '<!-- backup:end -->'.length))
 }
 
-await main()
+try {
+  await main()
+} catch (err) {
+  // Leave no server behind when a run fails.
+  killAll()
+  throw err
+}

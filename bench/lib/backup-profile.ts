@@ -23,7 +23,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { startHocus, startMurmur, tempDir, type Target } from './backup-servers.ts'
+import { killAll, startHocus, startMurmur, tempDir, type Target } from './backup-servers.ts'
 import { root } from './servers.ts'
 import { traceSnapshots } from './trace.ts'
 
@@ -174,4 +174,9 @@ async function main() {
   console.log(`\n${main}\n${summarize(JSON.parse(readFileSync(join(profDir, main), 'utf8')), top, focus)}`)
 }
 
-await main()
+try {
+  await main()
+} catch (err) {
+  killAll()
+  throw err
+}

@@ -33,12 +33,20 @@ export interface Target {
 
 const SERVER_CPU = 0
 
+/** Every server started in this process, for `killAll`. */
+export const started: Target[] = []
+
+/** SIGKILLs every server this process started that is still running (after a failed run). */
+export function killAll(): void {
+  for (const t of started) if (t.child.exitCode === null && t.child.signalCode === null) t.child.kill('SIGKILL')
+}
+
 function target(proto: Proto, port: number, child: ChildProcess, output: () => string): Target {
   pin(child.pid!, SERVER_CPU)
   const exited = new Promise<void>((res) => child.once('exit', () => res()))
   // spawnNode rejects its (already settled) promise on exit; nothing else listens.
   const alive = () => child.exitCode === null && child.signalCode === null
-  return {
+  const t: Target = {
     proto,
     port,
     pid: child.pid!,
@@ -57,6 +65,8 @@ function target(proto: Proto, port: number, child: ChildProcess, output: () => s
       await exited
     },
   }
+  started.push(t)
+  return t
 }
 
 const created: string[] = []
