@@ -1,5 +1,5 @@
 /**
- * Editing traces from `/work/shared/traces` (josephg/editing-traces, CC BY 4.0):
+ * Editing traces from `shared/traces` beside the checkout (josephg/editing-traces, CC BY 4.0):
  * load, gunzip, and replay into a `Y.Doc` whose `Y.Text` named `'text'` ends
  * up holding the document — the same shape murmur's editor uses.
  *
