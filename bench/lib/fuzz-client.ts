@@ -268,7 +268,8 @@ export async function runSession(s: Session, o: ClientOptions): Promise<SessionR
     const isSync = s.path.startsWith('/sync/')
     const replied = (frames: { opcode: number; payload: Buffer }[]) => frames.some((f) => (isSync ? f.opcode === 2 && f.payload[0] === 0 && f.payload[1] === 1 : f.opcode === 1 && f.payload.toString() === PONG))
     const result = await rawExchange(o, upgradeBytes(s.path), s.raw ?? [], s.expectReply ? replied : () => false, s.expectReply ? o.replyTimeoutMs : 600)
-    const violations = s.expectReply && result !== 'ok' ? [`valid ${s.kind} framing on ${s.path} got ${result} instead of a reply (session ${s.index})`] : []
+    // 1012: the room was reset meanwhile because another socket's update failed inside Yjs (documented).
+    const violations = s.expectReply && result !== 'ok' && result !== 'close:1012' ? [`valid ${s.kind} framing on ${s.path} got ${result} instead of a reply (session ${s.index})`] : []
     return { outcomes: [{ endpoint: 'wire', kind: s.kind!, result }], violations, framesSent: 1 }
   }
   // path: the request itself is the fuzz input; a 101 then waits briefly for a close frame.
