@@ -16,6 +16,7 @@
  *   --sessions R,V     end each phase after R (rooms) / V (victim) sessions, time permitting
  *   --session I[,J]    replay only these sessions of the rooms phase (prints them)
  *   --json FILE        also write the full report as JSON
+ *   --no-probe         skip the slow-reader probe between the phases
  *   --quiet            no progress lines
  * Exit code 1 when a check fails (crash, hang, undocumented close code, victim
  * changed, bystander lost edits, server error logs).
@@ -58,6 +59,7 @@ const report: FuzzReport = await runFuzz({
   victimShare: Number(arg('victim-share') ?? 0.3),
   phaseSessions: arg('sessions') ? (([rooms, victim]) => ({ rooms, victim }))(arg('sessions')!.split(',').map(Number)) : undefined,
   verbose: !process.argv.includes('--quiet'),
+  noProbe: process.argv.includes('--no-probe'),
 })
 console.log(formatReport(report))
 const json = arg('json')
@@ -72,6 +74,7 @@ const failures = [
   (!report.bystander || report.bystander.lost > 0 || !report.bystander.converged) && 'bystander lost edits',
   report.violations.length && 'protocol violations',
   report.serverErrors.length && 'server logged errors',
+  report.slowReader && (report.slowReader.rssGrowthMiB > 128 || report.slowReader.healthzMs > 2000) && 'slow reader made the server buffer or block (F3)',
 ].filter(Boolean)
 if (failures.length) {
   console.log(`\nFAILED: ${failures.join(', ')} (seed ${seed})`)

@@ -53,6 +53,11 @@ export function formatReport(r: FuzzReport): string {
     ['victim updates checked / filtered', '', `${r.victim.checked} / ${r.victim.filtered}`],
     ['victim unchanged (live / after restart)', '', `${r.victim.unchangedLive} / ${r.victim.unchangedStored}`],
     ['protocol violations', '', String(r.violations.length)],
+    [
+      'slow reader + query flood: RSS growth, /healthz, reader',
+      '',
+      r.slowReader ? `+${fmt(r.slowReader.rssGrowthMiB)} MiB, ${fmt(r.slowReader.healthzMs)} ms, ${r.slowReader.reader} (${r.slowReader.queries} queries × ${fmt(r.slowReader.stateBytes / 1024)} KiB of states)` : 'skipped',
+    ],
   ]
   out.push(pad(rows2))
   if (r.violations.length) out.push('', 'violations:', ...r.violations.map((v) => '  ' + v))

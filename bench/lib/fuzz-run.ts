@@ -20,7 +20,8 @@ import { startServer, type ServerProcess } from '../../test/helpers/server.ts'
 import { frameType, rawSync, syncMessage, uintMessage, yClient } from '../../test/helpers/clients.ts'
 import { CloseCode, MessageType } from '../../src/protocol/messages.ts'
 import { freePort } from './servers.ts'
-import { buildCorpus } from './fuzz-corpus.ts'
+import * as encoding from 'lib0/encoding'
+import { buildCorpus, encodeAwareness } from './fuzz-corpus.ts'
 import { makeSession, type FuzzLimits, type Session } from './fuzz-frames.ts'
 import { runSession, type FrameOutcome } from './fuzz-client.ts'
 import { createVictimFilter, fingerprint } from './fuzz-victim.ts'
@@ -43,6 +44,8 @@ export interface FuzzOptions {
   /** Progress lines to stderr. */
   verbose?: boolean
   replyTimeoutMs?: number
+  /** Skip the slow-reader probe. */
+  noProbe?: boolean
 }
 
 /**
@@ -78,6 +81,8 @@ export interface FuzzReport {
   bystander: { sent: number; received: number; lost: number; p50: number; p99: number; max: number; disconnects: number; converged: boolean } | null
   victim: { filtered: number; checked: number; unchangedLive: boolean; unchangedStored: boolean }
   healthz: number
+  /** The slow-reader probe, run between the phases (null when skipped). */
+  slowReader: SlowReaderProbe | null
   exitCode: number | null
   durationMs: number
 }
@@ -165,6 +170,54 @@ function startBystander(wsUrl: string, room: string): Promise<{ child: ChildProc
   })
 }
 
+/** Result of the slow-reader probe (see `slowReaderProbe`). */
+export interface SlowReaderProbe {
+  queries: number
+  stateBytes: number
+  rssGrowthMiB: number
+  healthzMs: number
+  reader: string
+}
+
+/**
+ * A slow consumer asking for a lot: one socket publishes awareness within the
+ * per-socket caps (16 ids × 15 KB), another stops reading and sends 1,000
+ * one-byte query-awareness frames (within the burst limit). A server that
+ * answers every query into an unread socket encodes and buffers ~240 MB
+ * (finding F3); one that bounds per-socket buffering or coalesces queries
+ * does not. Reports RSS growth, how long /healthz took meanwhile and what
+ * happened to the reader.
+ */
+export async function slowReaderProbe(server: ServerProcess, room: string): Promise<SlowReaderProbe> {
+  const queries = 1000
+  const holder = await rawSync(server.wsUrl, `/sync/${room}`)
+  const state = JSON.stringify({ user: { name: 'x'.repeat(15_000), color: '#30bced' } })
+  const states = Array.from({ length: 16 }, (_, i) => ({ client: 900_000 + i, clock: 1, json: state }))
+  const enc = encoding.createEncoder()
+  encoding.writeVarUint(enc, MessageType.awareness)
+  encoding.writeVarUint8Array(enc, encodeAwareness(states))
+  holder.send(encoding.toUint8Array(enc))
+  holder.send(syncMessage(0, Y.encodeStateVector(new Y.Doc())))
+  await holder.waitFor((f) => f[0] === 0 && f[1] === 1).catch(() => undefined)
+  const reader = await rawSync(server.wsUrl, `/sync/${room}`)
+  await reader.waitFor((f) => f[0] === 0 && f[1] === 0).catch(() => undefined)
+  const rss0 = rssMiB(server.child.pid!)
+  let peak = rss0
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(server.child.pid!) || 0)), 100)
+  reader.ws.pause()
+  for (let i = 0; i < queries && reader.ws.readyState === reader.ws.OPEN; i++) reader.send(Uint8Array.of(MessageType.queryAwareness))
+  const t = performance.now()
+  await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(120_000) }).catch(() => undefined)
+  const healthzMs = performance.now() - t
+  await new Promise((r) => setTimeout(r, 2000))
+  clearInterval(sampler)
+  reader.ws.resume()
+  const closed = await Promise.race([reader.closed.then((c) => `closed ${c.code}`), new Promise<string>((r) => setTimeout(() => r('open'), 3000))])
+  reader.ws.terminate()
+  holder.ws.close()
+  return { queries, stateBytes: states.length * state.length, rssGrowthMiB: peak - rss0, healthzMs, reader: closed }
+}
+
 /** Runs the fuzzer and returns its report (also writes a crash file per crash). */
 export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const t0 = Date.now()
@@ -213,6 +266,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       bystander: null,
       victim: { filtered: 0, checked: 0, unchangedLive: false, unchangedStored: false },
       healthz: 0,
+      slowReader: null,
       exitCode: null,
       durationMs: 0,
     }
@@ -271,6 +325,11 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     ]
       for (const phase of phases) {
       if (opts.only && phase.name === 'victim') break
+      if (phase.name === 'victim' && !opts.noProbe) {
+        if (restarting) await restarting
+        log('probe: slow reader')
+        report.slowReader = await slowReaderProbe(server, `probe${seed.toString(36)}`).catch(() => null)
+      }
       const end = Date.now() + phase.ms
       let next = 0
       const queue = opts.only ? [...opts.only] : null

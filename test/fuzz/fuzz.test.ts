@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { runFuzz, documentedCloseCodes } from '../../bench/lib/fuzz-run.ts'
+import { runFuzz, documentedCloseCodes, fuzzServerArgs, slowReaderProbe } from '../../bench/lib/fuzz-run.ts'
+import { startServer } from '../helpers/server.ts'
 import { formatReport } from '../../bench/lib/fuzz-report.ts'
 
 /**
@@ -14,7 +15,7 @@ describe('fuzzing /sync and /signal', () => {
 
   it(`survives ${seed}: server alive, victim unchanged, bystander served, documented close codes only`, async () => {
     // 400 + 120 sessions (~5 s on an idle machine; the time is only a cap).
-    const report = await runFuzz({ seed, seconds: 60, phaseSessions: { rooms: 400, victim: 120 }, concurrency: 8, replyTimeoutMs: 15_000 })
+    const report = await runFuzz({ seed, seconds: 60, phaseSessions: { rooms: 400, victim: 120 }, concurrency: 8, replyTimeoutMs: 15_000, noProbe: true })
     const text = formatReport(report)
     console.log(text)
 
@@ -48,4 +49,17 @@ describe('fuzzing /sync and /signal', () => {
     // Memory stays bounded: a 5 s run on a ~100 MiB server.
     expect(report.rss.maxMiB).toBeLessThan(512)
   }, 180_000)
+
+  // Finding F3 (bench/README.md, "Fuzzing"): today the server answers every query into the unread
+  // socket (+~300 MiB, /healthz blocked ~10 s). Un-skip once /sync bounds per-socket buffering.
+  it.skip('a slow reader flooding query-awareness neither grows memory nor blocks the server (F3)', async () => {
+    const server = await startServer({ args: fuzzServerArgs })
+    try {
+      const probe = await slowReaderProbe(server, 'slowreader')
+      expect(probe.rssGrowthMiB).toBeLessThan(128)
+      expect(probe.healthzMs).toBeLessThan(2000)
+    } finally {
+      await server.stop()
+    }
+  }, 120_000)
 })
