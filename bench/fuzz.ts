@@ -16,7 +16,7 @@
  *   --sessions R,V     end each phase after R (rooms) / V (victim) sessions, time permitting
  *   --session I[,J]    replay only these sessions of the rooms phase (prints them)
  *   --json FILE        also write the full report as JSON
- *   --no-probe         skip the slow-reader probe between the phases
+ *   --no-probe         skip the slow-reader probe after the phases
  *   --quiet            no progress lines
  * Exit code 1 when a check fails (crash, hang, undocumented close code, victim
  * changed, bystander lost edits, server error logs).

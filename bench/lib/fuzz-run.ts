@@ -81,7 +81,7 @@ export interface FuzzReport {
   bystander: { sent: number; received: number; lost: number; p50: number; p99: number; max: number; disconnects: number; converged: boolean } | null
   victim: { filtered: number; checked: number; unchangedLive: boolean; unchangedStored: boolean }
   healthz: number
-  /** The slow-reader probe, run between the phases (null when skipped). */
+  /** The slow-reader probe, run after the phases (null when skipped). */
   slowReader: SlowReaderProbe | null
   exitCode: number | null
   durationMs: number
@@ -325,11 +325,6 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     ]
       for (const phase of phases) {
       if (opts.only && phase.name === 'victim') break
-      if (phase.name === 'victim' && !opts.noProbe) {
-        if (restarting) await restarting
-        log('probe: slow reader')
-        report.slowReader = await slowReaderProbe(server, `probe${seed.toString(36)}`).catch(() => null)
-      }
       const end = Date.now() + phase.ms
       let next = 0
       const queue = opts.only ? [...opts.only] : null
@@ -367,6 +362,11 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     clearInterval(sampleRss)
     for (let k = 1; k <= 10; k++) if (rssSamples.length) report.rss.timeline.push(rssSamples[Math.min(rssSamples.length - 1, Math.floor((k / 10) * rssSamples.length) - 1)] ?? rssSamples[0])
     clearInterval(scrapeTimer)
+    // The probe runs last, so its effect stays out of the RSS and bystander figures above.
+    if (!opts.noProbe && !opts.only) {
+      log('probe: slow reader')
+      report.slowReader = await slowReaderProbe(server, `probe${seed.toString(36)}`).catch(() => null)
+    }
     report.healthz = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.status, () => 0)
     const expected = (() => {
       const d = new Y.Doc()
