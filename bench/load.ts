@@ -22,7 +22,7 @@
  * - Writes a chart (SVG; PNG too when `rsvg-convert` is installed).
  */
 import { fork, execFileSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir, cpus, loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { startServer } from '../test/helpers/server.ts'
@@ -335,6 +335,7 @@ async function main(): Promise<void> {
   const json = arg('json')
   if (json) writeFileSync(json, JSON.stringify({ steps: reports, rssSeries, serverArgs, stepSeconds, gens }, null, 2))
   await server.stop()
+  rmSync(dataDir, { recursive: true, force: true })
   process.exit(0)
 }
 

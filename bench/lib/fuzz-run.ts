@@ -12,7 +12,7 @@
  *             it legitimately. The victim must end up exactly as seeded.
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import * as Y from 'yjs'
@@ -387,6 +387,9 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     report.victim.unchangedStored = (await victimFingerprint(again.wsUrl, victimId).catch(() => '')) === expected
     await again.stop()
     report.durationMs = Date.now() - t0
+    // Keep the data (and crash files) only when something crashed.
+    if (report.crashes.length === 0) rmSync(dataDir, { recursive: true, force: true })
+    else log(`server data and crash files kept in ${dataDir}`)
     return report
   }
 }
