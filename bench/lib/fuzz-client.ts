@@ -210,7 +210,6 @@ function rawExchange(o: ClientOptions, request: Uint8Array, after: Uint8Array[],
   return new Promise((resolve) => {
     const sock: Socket = connect({ host: o.host, port: o.port })
     let head: Buffer | null = Buffer.alloc(0)
-    let status = ''
     const reader = frameReader()
     let done = false
     const finish = (r: string) => {
@@ -222,13 +221,13 @@ function rawExchange(o: ClientOptions, request: Uint8Array, after: Uint8Array[],
     }
     const verdict = () => {
       const close = reader.frames.find((f) => f.opcode === 8)
-      if (close) return `${status}close:${close.payload.length >= 2 ? close.payload.readUInt16BE(0) : 1005}`
-      if (waitForReply(reader.frames)) return `${status}ok`
+      if (close) return `close:${close.payload.length >= 2 ? close.payload.readUInt16BE(0) : 1005}`
+      if (waitForReply(reader.frames)) return 'ok'
       return null
     }
-    let timer = setTimeout(() => finish(head ? 'no-answer' : `${status}open`), o.replyTimeoutMs)
-    sock.on('error', () => finish(head ? 'eof' : verdict() ?? `${status}eof`))
-    sock.on('close', () => finish(head ? 'eof' : verdict() ?? `${status}eof`))
+    let timer = setTimeout(() => finish(head ? 'no-answer' : 'open'), o.replyTimeoutMs)
+    sock.on('error', () => finish(head ? 'eof' : verdict() ?? 'eof'))
+    sock.on('close', () => finish(head ? 'eof' : verdict() ?? 'eof'))
     sock.on('data', (chunk: Buffer) => {
       if (head) {
         head = Buffer.concat([head, chunk])
@@ -238,7 +237,6 @@ function rawExchange(o: ClientOptions, request: Uint8Array, after: Uint8Array[],
         const rest = head.subarray(end + 4)
         head = null
         if (code !== '101') return finish(`http:${code}`)
-        status = ''
         ;(async () => {
           for (const part of after) {
             if (done) return
