@@ -83,7 +83,6 @@ class SyncConnection implements RoomMember {
   private ackWaiting: number[] = []
   private deniedSent = false
   private ackToSend: number | null = null
-  private corked = false
   private readonly bucket
   private pendingTimer: NodeJS.Timeout | null = null
 
@@ -99,18 +98,6 @@ class SyncConnection implements RoomMember {
 
   send(data: Uint8Array): void {
     if (this.ws.readyState !== this.ws.OPEN) return
-    // Frames for this socket in one event-loop turn (relayed updates, acks) leave in one write.
-    if (!this.corked) {
-      const socket = (this.ws as unknown as { _socket?: Duplex })._socket
-      if (socket) {
-        this.corked = true
-        socket.cork()
-        setImmediate(() => {
-          this.corked = false
-          socket.uncork()
-        })
-      }
-    }
     this.counters.messagesOut.inc()
     this.counters.bytesOut.inc(data.byteLength)
     this.ws.send(data)
