@@ -17,6 +17,8 @@
  * - 4422 badUpdate: a malformed Yjs update (the document is left unchanged)
  * - 4529 flood: more than `maxSyncMessagesPerSecond`
  * - 1009: frame above `maxFrameBytes` (sent by ws)
+ * - 1013 slowConsumer: more than twice `maxFrameBytes` waiting to be sent to a
+ *   socket that does not read (reconnect later)
  * - 1012: the room was reset after another client's update failed to integrate; reconnect
  * A read-only token's writes are dropped and answered once with a y-protocols
  * auth "permission denied" message; the socket stays open and keeps receiving.
@@ -98,6 +100,11 @@ class SyncConnection implements RoomMember {
 
   send(data: Uint8Array): void {
     if (this.ws.readyState !== this.ws.OPEN) return
+    // A client that stops reading must not make the server buffer without bound.
+    if (this.ws.bufferedAmount > 2 * this.ctx.config.maxFrameBytes) {
+      closeWith(this.ctx, ENDPOINT, this.ws, CloseCode.slowConsumer, 'client does not read what it asked for')
+      return
+    }
     this.counters.messagesOut.inc()
     this.counters.bytesOut.inc(data.byteLength)
     this.ws.send(data)

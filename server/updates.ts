@@ -43,6 +43,12 @@ export function checkUpdate(update: Uint8Array, stateVector: ReadonlyMap<number,
     if (!(s instanceof Y.Item)) continue
     if ((stateVector.get(s.id.client) ?? 0) >= s.id.clock + s.length) continue
     const parent = s.parent as unknown
+    const refs = [s.origin, s.rightOrigin, parent instanceof Y.ID ? parent : null]
+    // A client's item can only reference that client's earlier items: a
+    // reference into itself or its own future is malformed (Yjs throws on it).
+    for (const ref of refs) {
+      if (ref && ref.client === s.id.client && ref.clock >= s.id.clock) throw new MalformedUpdateError('item references itself or a later item of its client')
+    }
     if (!has(s.origin) || !has(s.rightOrigin) || (parent instanceof Y.ID && !has(parent))) return 'missing'
   }
   let deletes = false

@@ -30,6 +30,8 @@ export const CloseCode = {
   goingAway: 1001,
   /** Frame above the configured size cap (standard; sent by ws itself). */
   tooBig: 1009,
+  /** The client does not read: too much is waiting to be sent to it (standard "try again later"). */
+  slowConsumer: 1013,
   /** A frame that is not valid for the protocol: bad JSON, wrong field types, undecodable binary. */
   badMessage: 4400,
   /** Missing, malformed, expired or wrong-document access token. */

@@ -94,6 +94,25 @@ describe('backup sync under hostile input', () => {
     await expectUnharmed()
   })
 
+  it('rejects an item that references itself with 4422, without resetting the room', async () => {
+    // [clients=1][structs=1][client 7][clock 0][info 0x44: string, has right origin][right origin (7,0) = itself]["x"][empty delete set]
+    const enc = encoding.createEncoder()
+    for (const n of [1, 1, 7, 0]) encoding.writeVarUint(enc, n)
+    encoding.writeUint8(enc, 0x44)
+    encoding.writeVarUint(enc, 7)
+    encoding.writeVarUint(enc, 0)
+    encoding.writeVarString(enc, 'x')
+    encoding.writeVarUint(enc, 0)
+    const closes: number[] = []
+    const member = yClient(server.wsUrl, 'victim')
+    await member.synced
+    member.provider.ws!.addEventListener('close', (e: { code: number }) => closes.push(e.code))
+    expect(await attack([syncMessage(2, encoding.toUint8Array(enc))])).toBe(CloseCode.badUpdate)
+    await expectUnharmed()
+    expect(closes).toEqual([])
+    member.destroy()
+  })
+
   it('closes a client that keeps sending updates with missing dependencies (4509)', async () => {
     const doc = new Y.Doc()
     const updates: Uint8Array[] = []
