@@ -34,7 +34,7 @@ import Database from 'better-sqlite3'
 import { selfCheck } from './lib/backup-proto.ts'
 import { killAll, MURMUR_BENCH_FLAGS, removeTempDirs, started, startHocus, startMurmur, startYws, tempDir, type Target } from './lib/backup-servers.ts'
 import { cores, pin, root, rssKiB } from './lib/servers.ts'
-import { traceSnapshots, type TraceSnapshot } from './lib/trace.ts'
+import { traceSnapshots, type TraceSnapshot } from '../test/helpers/trace.ts'
 
 const quick = process.argv.includes('--quick')
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7) // durable | fetch | rss: run one section (no README update)

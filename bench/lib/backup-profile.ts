@@ -25,7 +25,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { killAll, startHocus, startMurmur, tempDir, type Target } from './backup-servers.ts'
 import { root } from './servers.ts'
-import { traceSnapshots } from './trace.ts'
+import { traceSnapshots } from '../../test/helpers/trace.ts'
 
 const [which = 'murmur', scenario = 'cold-fetch'] = process.argv.slice(2).filter((a) => !a.startsWith('--') && !/^\d+$/.test(a))
 const flag = (name: string, dflt: number) => {

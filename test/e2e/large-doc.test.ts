@@ -27,7 +27,7 @@ import {
   waitServiceWorker,
   type User,
 } from './harness.ts'
-import { loadTrace, replayTrace } from './trace.ts'
+import { loadTrace, replayTrace } from '../helpers/trace.ts'
 
 let browser: Browser
 let server: ServerProcess
