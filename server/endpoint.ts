@@ -76,3 +76,11 @@ export function keepAlive(wss: WebSocketServer, intervalMs: number): () => void 
   timer.unref()
   return () => clearInterval(timer)
 }
+
+/**
+ * The close code `ws` itself sent when it emits `error` for a bad frame:
+ * 1009 (frame above maxPayload), 1007 (invalid UTF-8), else 1002 (protocol).
+ */
+export function wsErrorCloseCode(err: Error & { code?: string }): number {
+  return err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? CloseCode.tooBig : err.code === 'WS_ERR_INVALID_UTF8' ? 1007 : 1002
+}

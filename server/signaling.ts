@@ -64,7 +64,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { CloseCode } from '../src/protocol/messages.ts'
 import { AuthError, verifyToken } from './auth.ts'
 import type { ServerContext } from './context.ts'
-import { closeWith, keepAlive, tokenBucket, type Endpoint } from './endpoint.ts'
+import { closeWith, keepAlive, tokenBucket, type Endpoint, wsErrorCloseCode } from './endpoint.ts'
 
 /** Name of this endpoint in metrics labels and logs. */
 const ENDPOINT = 'signal'
@@ -359,7 +359,7 @@ export function createSignaling(ctx: ServerContext): Endpoint {
     })
     ws.on('error', (err: Error & { code?: string }) => {
       // ws has already sent its own close frame (1009 too big, 1007 bad UTF-8, 1002 protocol).
-      const code = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? CloseCode.tooBig : err.code === 'WS_ERR_INVALID_UTF8' ? 1007 : 1002
+      const code = wsErrorCloseCode(err)
       if (!peer.closed) {
         metrics.closes.inc({ endpoint: ENDPOINT, code: String(code) })
         log.warn({ endpoint: ENDPOINT, code, detail: err.message }, 'closing socket')

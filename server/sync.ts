@@ -34,7 +34,7 @@ import { isValidDocId } from '../src/protocol/ids.ts'
 import { CloseCode, MessageType } from '../src/protocol/messages.ts'
 import { AuthError, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
-import { closeWith, keepAlive, tokenBucket, type Endpoint } from './endpoint.ts'
+import { closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
 import { checkUpdate, MalformedUpdateError, stateVectorOf } from './updates.ts'
 import type { Room, RoomMember, Rooms } from './rooms.ts'
 
@@ -366,7 +366,12 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
       else if (early.length < 64 && (earlyBytes += data.byteLength) <= ctx.config.maxFrameBytes) early.push(data)
       else closeWith(ctx, ENDPOINT, ws, CloseCode.flood, 'too much data before the document loaded')
     })
-    ws.on('error', (err) => ctx.log.debug({ err: err.message }, 'sync socket error'))
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws has already closed the socket itself (bad framing, oversized frame): count it like our own closes.
+      const code = wsErrorCloseCode(err)
+      ctx.metrics.closes.inc({ endpoint: ENDPOINT, code: String(code) })
+      ctx.log.warn({ endpoint: ENDPOINT, code, detail: err.message }, 'closing socket')
+    })
     ws.on('close', () => {
       closed = true
       connections.delete(conn)

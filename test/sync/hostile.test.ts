@@ -142,6 +142,9 @@ describe('backup sync under hostile input', () => {
 
   it('closes oversized frames with 1009', async () => {
     expect(await attack([syncMessage(2, new Uint8Array(70_000))])).toBe(CloseCode.tooBig)
+    // Closes made by ws itself are counted like the server's own.
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    expect(metrics).toMatch(/murmur_closed_by_server_total\{endpoint="sync",code="1009"\} [1-9]/)
     await expectUnharmed()
   })
 
