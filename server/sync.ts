@@ -153,13 +153,11 @@ class SyncConnection implements RoomMember {
         const subtype = read(() => decoding.readVarUint(decoder), 'sync subtype')
         const payload = read(() => decoding.readVarUint8Array(decoder), 'sync payload')
         if (subtype === SYNC_STEP1) {
-          let sv: Map<number, number>
           try {
-            sv = Y.decodeStateVector(payload)
+            Y.decodeStateVector(payload) // validates before encodeStateAsUpdate trusts it
           } catch {
             throw new ProtocolError(CloseCode.badMessage, 'undecodable state vector')
           }
-          void sv
           this.send(syncFrame(SYNC_STEP2, Y.encodeStateAsUpdate(room.doc, payload)))
         } else if (subtype === SYNC_STEP2 || subtype === SYNC_UPDATE) {
           this.receiveUpdate(payload)
