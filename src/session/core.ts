@@ -19,6 +19,7 @@ import { CloseCode, MessageType } from '../protocol/messages.ts'
 import { encodeDurableQuery, readDurableNonce } from '../protocol/durable.ts'
 import { resolveConfig, type ConfigSource, type LoadedConfig, type ResolvedConfig } from './config.ts'
 import { DurabilityTracker } from './durability.ts'
+import { yieldToHigherPeers } from './glare.ts'
 import { classifyPeers, samePeers, sanitizeRemoteState, type PeerInfo, type UserIdentity } from './presence.ts'
 import { setRecentTitle, touchRecent } from './recent.ts'
 import type { LocalState, ServerLink, SignalingState } from './status.ts'
@@ -369,6 +370,7 @@ export class SessionCore {
 
   #onPeers = ({ added }: { added: string[] }) => {
     const room = this.webrtc?.room
+    if (room) yieldToHigherPeers(room, added)
     for (const id of added) {
       const peer = room?.webrtcConns.get(id)?.peer as { once?: (ev: string, fn: () => void) => void } | undefined
       peer?.once?.('connect', this.#refreshPeers)

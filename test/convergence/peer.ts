@@ -12,6 +12,7 @@
  */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs'
 import { WebSocket } from 'ws'
+import { yieldToHigherPeers } from '../../src/session/glare.ts'
 import type { PeerCommand, PeerConfig, PeerReply, PeerState, SubEdit } from './protocol.ts'
 
 /**
@@ -114,6 +115,8 @@ const rtc = new WebrtcProvider(config.room, doc, {
   peerOpts: { wrtc, config: { iceServers: [] } },
   filterBcConns: true,
 })
+// The browser client's glare rule: only the higher peer id offers.
+rtc.on('peers', ({ added }: { added: string[] }) => rtc.room && yieldToHigherPeers(rtc.room as any, added))
 const ws = new WebsocketProvider(`ws://127.0.0.1:${config.port}/sync`, config.room, doc, {
   WebSocketPolyfill: BrowserLikeWebSocket as unknown as typeof globalThis.WebSocket,
   disableBc: true,

@@ -4,11 +4,15 @@
  *
  *   node --import tsx test/signaling/webrtc-peer.ts <signalUrl> <room> <text> [password]
  *
- * Inserts `text`, then prints one JSON line `{conns, text}` whenever its
- * document or its WebRTC connections change. Exits on SIGTERM or when stdin closes.
+ * Inserts `text`, then prints one JSON line `{conns, connected, offered,
+ * dropped, text}` whenever its document or its WebRTC connections change
+ * (`offered`: connections it started as the offering side). With
+ * MURMUR_GLARE_RULE=1 it applies the client's glare rule
+ * (`src/session/glare.ts`) and counts the connections the rule dropped. Exits on SIGTERM or when stdin closes.
  */
 import { createRequire } from 'node:module'
 import { WebSocket } from 'ws'
+import { yieldToHigherPeers } from '../../src/session/glare.ts'
 
 // Node 20 has no global WebSocket; y-webrtc (via lib0) needs one.
 ;(globalThis as any).WebSocket = WebSocket
@@ -28,9 +32,20 @@ const provider = new WebrtcProvider(room, doc, {
   peerOpts: { wrtc, config: { iceServers: [] } },
 })
 
+// Connections this peer started as the offering side, and those the glare rule dropped.
+let offered = 0
+let dropped = 0
+provider.on('peers', ({ added }: { added: string[] }) => {
+  const room = provider.room as any
+  if (!room) return
+  for (const id of added) if (room.webrtcConns.get(id)?.peer.initiator) offered++
+  if (process.env.MURMUR_GLARE_RULE === '1') dropped += yieldToHigherPeers(room, added).length
+})
+
 let last = ''
 const report = () => {
-  const line = JSON.stringify({ conns: provider.room?.webrtcConns.size ?? 0, connected: [...(provider.room?.webrtcConns.values() ?? [])].filter((c: any) => c.connected).length, text: ytext.toString() })
+  const conns = [...(provider.room?.webrtcConns.values() ?? [])]
+  const line = JSON.stringify({ conns: conns.length, connected: conns.filter((c: any) => c.connected).length, offered, dropped, text: ytext.toString() })
   if (line !== last) process.stdout.write(`${(last = line)}\n`)
 }
 doc.on('update', report)
