@@ -65,6 +65,7 @@ import { CloseCode } from '../src/protocol/messages.ts'
 import { AuthError, verifyToken } from './auth.ts'
 import type { ServerContext } from './context.ts'
 import { closeWith, keepAlive, tokenBucket, type Endpoint, wsErrorCloseCode } from './endpoint.ts'
+import { turnBatch } from './turn-batch.ts'
 
 /** Name of this endpoint in metrics labels and logs. */
 const ENDPOINT = 'signal'
@@ -88,8 +89,6 @@ class Peer {
   /** Topics this socket is subscribed to. */
   readonly topics = new Set<string>()
   closed = false
-  /** True while `socket` is corked until the end of this event-loop turn. */
-  corked = false
   constructor(
     readonly ws: WebSocket,
     /** The TCP socket under `ws`, for corking. */
@@ -171,10 +170,12 @@ export function createSignaling(ctx: ServerContext): Endpoint {
   const topics = new Map<string, Set<Peer>>()
 
   const connections = metrics.connections.labels({ endpoint: ENDPOINT })
-  const messagesIn = metrics.messages.labels({ endpoint: ENDPOINT, direction: 'in' })
-  const messagesOut = metrics.messages.labels({ endpoint: ENDPOINT, direction: 'out' })
-  const bytesIn = metrics.bytes.labels({ endpoint: ENDPOINT, direction: 'in' })
-  const bytesOut = metrics.bytes.labels({ endpoint: ENDPOINT, direction: 'out' })
+  const batch = turnBatch({
+    messagesIn: metrics.messages.labels({ endpoint: ENDPOINT, direction: 'in' }),
+    messagesOut: metrics.messages.labels({ endpoint: ENDPOINT, direction: 'out' }),
+    bytesIn: metrics.bytes.labels({ endpoint: ENDPOINT, direction: 'in' }),
+    bytesOut: metrics.bytes.labels({ endpoint: ENDPOINT, direction: 'out' }),
+  })
   metrics.topics.set(0)
 
   function leave(peer: Peer, topic: string): void {
@@ -254,53 +255,12 @@ export function createSignaling(ctx: ServerContext): Endpoint {
         slowConsumer(sub)
         continue
       }
-      if (!sub.corked) cork(sub)
+      batch.cork(sub.socket)
       sub.socket.write(frame)
       sent++
     }
-    stats.messagesOut += sent
-    stats.bytesOut += sent * frame.length
+    batch.sent(sent, sent * frame.length)
     return undefined
-  }
-
-  /**
-   * Work deferred to the end of the event-loop turn (`setImmediate`, which
-   * runs right after the poll phase that read the messages).
-   *
-   * Subscribers corked during the turn: everything sent to one socket in a
-   * turn (several publishes arriving in one read, or from several sockets read
-   * in the same poll phase) leaves in one write system call instead of one
-   * per message — writes, not JSON, are what fan-out costs.
-   *
-   * Message and byte counts: prom-client hashes labels on every `inc`, so
-   * they are added up here and reported once per turn.
-   */
-  const corked: Peer[] = []
-  const stats = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 }
-  let turnEndScheduled = false
-  function scheduleTurnEnd(): void {
-    turnEndScheduled = true
-    setImmediate(turnEnd)
-  }
-  function cork(peer: Peer): void {
-    peer.corked = true
-    peer.socket.cork()
-    corked.push(peer)
-  }
-  function turnEnd(): void {
-    turnEndScheduled = false
-    for (const peer of corked) {
-      peer.corked = false
-      peer.socket.uncork()
-    }
-    corked.length = 0
-    messagesIn.inc(stats.messagesIn)
-    bytesIn.inc(stats.bytesIn)
-    if (stats.messagesOut) {
-      messagesOut.inc(stats.messagesOut)
-      bytesOut.inc(stats.bytesOut)
-    }
-    stats.messagesIn = stats.bytesIn = stats.messagesOut = stats.bytesOut = 0
   }
 
   function slowConsumer(peer: Peer): void {
@@ -314,9 +274,7 @@ export function createSignaling(ctx: ServerContext): Endpoint {
 
   function onMessage(peer: Peer, data: Buffer, isBinary: boolean): void {
     if (peer.closed) return
-    stats.messagesIn++
-    stats.bytesIn += data.length
-    if (!turnEndScheduled) scheduleTurnEnd()
+    batch.received(data.length)
     if (!peer.bucket.take()) return reject(peer, CloseCode.flood, `more than ${config.maxSignalMessagesPerSecond} messages/s`)
     if (isBinary) return reject(peer, CloseCode.badMessage, 'binary frame')
     let msg: unknown
@@ -341,8 +299,7 @@ export function createSignaling(ctx: ServerContext): Endpoint {
         break
       case 'ping':
         peer.ws.send(PONG, TEXT)
-        stats.messagesOut++
-        stats.bytesOut += PONG.length
+        batch.sent(1, PONG.length)
         break
       default:
       // Unknown types are ignored, like the reference server does.

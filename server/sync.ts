@@ -3,7 +3,9 @@
  * update, awareness, query-awareness) plus murmur's durability extension
  * (`durableQuery` → `durableAck` once everything received before it is
  * committed). Stock `y-websocket` clients work unchanged; the server also
- * relays updates and awareness between the clients of one document.
+ * relays updates and awareness between the clients of one document. What
+ * one event-loop turn sends to a socket (relays, acks) leaves in one write
+ * (`turn-batch.ts`).
  *
  * Every frame is untrusted. Close codes (see `CloseCode`):
  * - 4400 badMessage: undecodable frame, unknown message type, bad awareness
@@ -35,6 +37,7 @@ import { CloseCode, MessageType } from '../src/protocol/messages.ts'
 import { AuthError, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
 import { closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
+import { turnBatch, type Corkable, type TurnBatch } from './turn-batch.ts'
 import { checkUpdate, MalformedUpdateError, stateVectorOf } from './updates.ts'
 import type { Room, RoomMember, Rooms } from './rooms.ts'
 
@@ -68,14 +71,6 @@ function syncFrame(subtype: number, update: Uint8Array): Uint8Array {
   })
 }
 
-/** The message/byte counters of this endpoint, with their labels bound. */
-interface SyncCounters {
-  messagesIn: { inc(n?: number): void }
-  messagesOut: { inc(n?: number): void }
-  bytesIn: { inc(n?: number): void }
-  bytesOut: { inc(n?: number): void }
-}
-
 /** One client socket on one document. */
 class SyncConnection implements RoomMember {
   room: Room | null = null
@@ -93,7 +88,9 @@ class SyncConnection implements RoomMember {
     readonly ws: WebSocket,
     readonly docId: string,
     readonly grant: Grant | null,
-    private readonly counters: SyncCounters,
+    /** The TCP socket under `ws`, corked by `batch` so a turn's frames leave in one write. */
+    private readonly socket: Corkable,
+    private readonly batch: TurnBatch,
   ) {
     this.bucket = tokenBucket(ctx.config.maxSyncMessagesPerSecond)
   }
@@ -105,8 +102,8 @@ class SyncConnection implements RoomMember {
       closeWith(this.ctx, ENDPOINT, this.ws, CloseCode.slowConsumer, 'client does not read what it asked for')
       return
     }
-    this.counters.messagesOut.inc()
-    this.counters.bytesOut.inc(data.byteLength)
+    this.batch.cork(this.socket)
+    this.batch.sent(1, data.byteLength)
     this.ws.send(data)
   }
 
@@ -323,17 +320,16 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
   const wss = new WebSocketServer({ noServer: true, maxPayload: ctx.config.maxFrameBytes, perMessageDeflate: false })
   const stopKeepAlive = keepAlive(wss, ctx.config.keepAliveMs)
   const connections = new Set<SyncConnection>()
-  // Label children bound once: prom-client hashes labels on every labelled inc().
-  const counters: SyncCounters = {
+  const batch = turnBatch({
     messagesIn: ctx.metrics.messages.labels(ENDPOINT, 'in'),
     messagesOut: ctx.metrics.messages.labels(ENDPOINT, 'out'),
     bytesIn: ctx.metrics.bytes.labels(ENDPOINT, 'in'),
     bytesOut: ctx.metrics.bytes.labels(ENDPOINT, 'out'),
-  }
+  })
 
-  function onConnection(ws: WebSocket, docId: string, grant: Grant | null): void {
+  function onConnection(ws: WebSocket, socket: Duplex, docId: string, grant: Grant | null): void {
     ctx.metrics.connections.inc({ endpoint: ENDPOINT })
-    const conn = new SyncConnection(ctx, ws, docId, grant, counters)
+    const conn = new SyncConnection(ctx, ws, docId, grant, socket, batch)
     connections.add(conn)
     // Frames that arrive while the document loads (a client sends step 1 at once), capped in bytes.
     const early: Uint8Array[] = []
@@ -356,8 +352,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
 
     ws.on('message', (raw: RawData, isBinary: boolean) => {
       const data = toBytes(raw)
-      counters.messagesIn.inc()
-      counters.bytesIn.inc(data.byteLength)
+      batch.received(data.byteLength)
       if (!isBinary) return closeWith(ctx, ENDPOINT, ws, CloseCode.badMessage, 'text frame on a binary protocol')
       if (ws.readyState !== ws.OPEN) return
       if (conn.room) process(data)
@@ -422,7 +417,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
         if (refusal) return closeWith(ctx, ENDPOINT, ws, refusal[0], refusal[1])
-        onConnection(ws, docId, grant)
+        onConnection(ws, socket, docId, grant)
       })
     },
     async close() {
