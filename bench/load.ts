@@ -5,6 +5,7 @@
  *
  *   node --import tsx bench/load.ts [--step-seconds 12] [--gens 2] [--steps R×C×E,...]
  *                                   [--long] [--no-stop] [--json FILE] [--chart bench/load.svg]
+ *   node --import tsx bench/load.ts --chart-from FILE.json [--chart bench/load.svg]
  *
  * - Clients are raw y-websocket protocol clients (`bench/lib/load-gen.ts`) in
  *   `--gens` generator processes, separate from the server; all clients of a
@@ -19,16 +20,18 @@
  *   per second).
  * - Default: 8 steps of 12 s (~3 min with connect and drain); `--long` uses
  *   25 s steps. It stops after two saturated steps in a row unless `--no-stop`.
- * - Writes a chart (SVG; PNG too when `rsvg-convert` is installed).
+ * - Writes a chart (SVG; PNG too when `rsvg-convert` is installed) through
+ *   `bench/lib/chart.ts`; `--chart-from` redraws it from a `--json` file
+ *   without running anything.
  */
-import { fork, execFileSync, type ChildProcess } from 'node:child_process'
+import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir, cpus, loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { startServer } from '../test/helpers/server.ts'
 import { cpuSeconds, rssKiB } from './lib/servers.ts'
 import { BUCKET_MS, type GenResult, type StepOrder } from './lib/load-gen.ts'
-import { loadChart } from './lib/load-chart.ts'
+import { renderChart, writeChart } from './lib/chart.ts'
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`)
@@ -181,6 +184,60 @@ function threadStates(pid: number) {
 
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-')
 
+/** One RSS sample of the run: seconds since the start, MiB, and the step it belongs to. */
+export interface RssSample {
+  t: number
+  rss: number
+  step: number
+}
+
+/**
+ * The load test's chart (SVG): relay latency p50/p99 per step on a log scale
+ * with the saturation threshold, and server RSS each second over the run with
+ * the steps shaded.
+ */
+export function loadChart(steps: StepReport[], rss: RssSample[], limitMs: number): string {
+  const ms = (v: number) => (v >= 1000 ? `${v / 1000} s` : `${v} ms`)
+  const worst = Math.max(10_000, ...steps.map((s) => s.p99).filter(Number.isFinite))
+  // The gap between two steps' samples breaks the RSS line (NaN ends a segment).
+  const rssPoints = rss.flatMap((r, i) => (i > 0 && rss[i - 1]!.step !== r.step ? [{ x: r.t, y: NaN }] : []).concat({ x: r.t, y: r.rss }))
+  const bands = [...new Set(rss.map((r) => r.step))].map((step) => {
+    const ts = rss.filter((r) => r.step === step).map((r) => r.t)
+    return { from: Math.min(...ts), to: Math.max(...ts), label: String(step + 1), fill: step % 2 ? '#eef3fa' : '#f5f5f5' }
+  })
+  const tMax = Math.max(1, ...rss.map((r) => r.t))
+  return renderChart({
+    footer: `murmur bench/load.ts — ${steps.length} steps; rooms×clients×edits/s: ${steps.map((s) => `${s.rooms}×${s.clients}×${s.rate}`).join(', ')}`,
+    panels: [
+      {
+        title: 'Relay latency per load step (edit sent → received by another client of the room)',
+        height: 230,
+        x: {
+          label: 'load step: edits/s offered, connections (✗ = saturated)',
+          min: -0.35,
+          max: Math.max(1, steps.length) - 0.65,
+          ticks: steps.map((s, i) => ({ value: i, label: `${s.targetEditsPerSec} e/s`, sub: `${s.connections} conns${s.saturated ? ' ✗' : ''}` })),
+        },
+        y: { label: 'latency (log)', log: true, min: 1, max: 10 ** Math.ceil(Math.log10(worst)), format: ms },
+        series: [
+          { name: 'p50', color: '#1f77b4', points: steps.map((s, i) => ({ x: i, y: s.p50 })) },
+          { name: 'p99', color: '#d62728', points: steps.map((s, i) => ({ x: i, y: s.p99 })) },
+        ],
+        hlines: [{ y: limitMs, label: `saturation: p99 > ${limitMs} ms` }],
+      },
+      {
+        title: 'Server RSS over the run (sampled each second; shaded: load steps)',
+        height: 200,
+        legend: 'none',
+        x: { label: 'time since the start of the run', min: 0, max: tMax, format: (v) => `${v} s` },
+        y: { label: 'RSS', min: 0, max: Math.max(50, ...rss.map((r) => r.rss)) * 1.1, format: (v) => `${v} MiB` },
+        series: [{ name: 'RSS', color: '#2ca02c', markers: false, points: rssPoints }],
+        bands,
+      },
+    ],
+  })
+}
+
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'murmur-load-'))
   const server = await startServer({ dataDir, args: serverArgs })
@@ -197,7 +254,7 @@ async function main(): Promise<void> {
   console.log(`server flags: ${serverArgs.join(' ')}`)
   const t0 = performance.now()
   /** RSS (MiB) each second over the whole run, with the step it belongs to. */
-  const rssSeries: { t: number; rss: number; step: number }[] = []
+  const rssSeries: RssSample[] = []
   const reports: StepReport[] = []
   const header = ['step', 'rooms×clients×edits/s', 'conns', 'edits/s (target)', 'relayed/s', 'delivered', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'server CPU (runq wait)', 'CPU µs/edit', 'main thread R/D', 'gen CPU', 'loop lag p99 ms (med/max)', 'RSS MiB start/peak/end']
   console.log('\n' + header.join(' | '))
@@ -322,16 +379,7 @@ async function main(): Promise<void> {
   const rssIdle = rssKiB(pid) / 1024
   console.log(`server RSS: ${fmt(reports[0]?.rssStartMiB ?? NaN)} MiB before the first step, peak ${fmt(Math.max(...reports.map((r) => r.rssPeakMiB)))} MiB, ${fmt(rssAfter)} MiB after the last, ${fmt(rssIdle)} MiB after 5 s idle (rooms unloaded)`)
 
-  const chart = arg('chart') ?? resolve(import.meta.dirname, 'load.svg')
-  writeFileSync(chart, loadChart(reports, rssSeries, P99_LIMIT_MS))
-  let png = ''
-  try {
-    png = chart.replace(/\.svg$/, '.png')
-    execFileSync('rsvg-convert', ['-o', png, chart], { stdio: 'ignore' })
-  } catch {
-    png = ''
-  }
-  console.log(`chart: ${chart}${png ? ` and ${png}` : ' (no rsvg-convert for a PNG)'}`)
+  console.log(writeChart(arg('chart') ?? resolve(import.meta.dirname, 'load.svg'), loadChart(reports, rssSeries, P99_LIMIT_MS)).note)
   const json = arg('json')
   if (json) writeFileSync(json, JSON.stringify({ steps: reports, rssSeries, serverArgs, stepSeconds, gens }, null, 2))
   await server.stop()
@@ -339,4 +387,9 @@ async function main(): Promise<void> {
   process.exit(0)
 }
 
-await main()
+const chartFrom = arg('chart-from')
+if (chartFrom) {
+  // Redraw the chart of an earlier run from its --json file.
+  const saved = JSON.parse(readFileSync(chartFrom, 'utf8')) as { steps: StepReport[]; rssSeries: RssSample[] }
+  console.log(writeChart(arg('chart') ?? resolve(import.meta.dirname, 'load.svg'), loadChart(saved.steps, saved.rssSeries, P99_LIMIT_MS)).note)
+} else await main()
