@@ -356,6 +356,95 @@ export function milestones(page: Page): Promise<Record<string, number>> {
   return page.evaluate(() => ({ ...((window as any).__e2eMilestones ?? {}) }))
 }
 
+/**
+ * Waits until the page's session holds a text of `expectedLength` characters
+ * and the editor DOM shows `firstLine`; returns ms since `t0` (wall clock,
+ * `Date.now()`) and the page's own clock (ms since navigation start).
+ */
+export async function timeUntilShown(page: Page, expectedLength: number, firstLine: string, t0: number, timeout = 120_000): Promise<{ wallMs: number; pageMs: number }> {
+  const handle = await page.waitForFunction(
+    ({ len, firstLine }) => {
+      const s = (window as any).__murmur?.session
+      if (!s?.loaded || s.text.length !== len) return false
+      const el = document.querySelector('.cm-content')
+      if (!el || !el.textContent?.includes(firstLine)) return false
+      return performance.now() // since navigation start, by the page's clock
+    },
+    { len: expectedLength, firstLine },
+    { timeout, polling: 'raf' },
+  )
+  const pageMs = (await handle.jsonValue()) as number
+  return { wallMs: Date.now() - t0, pageMs: Math.round(pageMs) }
+}
+
+/**
+ * Installs keystroke-latency probes: keydown times in the sender page
+ * (`window.__e2eKeydowns`), and in the receiver page the arrival time, text
+ * length and delivering provider (`webrtc`|`server`|`idb`|`other`) of every
+ * Y.Doc update, plus the time of the next animation frame after it
+ * (`window.__e2eArrivals`). Times are epoch ms (`timeOrigin + now`), so the
+ * two pages compare on one machine clock.
+ */
+export async function installLatencyProbes(sender: Page, receiver: Page): Promise<void> {
+  await sender.evaluate(() => {
+    const w = window as any
+    w.__e2eKeydowns = []
+    window.addEventListener('keydown', (e) => w.__e2eKeydowns.push(performance.timeOrigin + e.timeStamp), { capture: true })
+  })
+  await receiver.evaluate(() => {
+    const w = window as any
+    const s = w.__murmur.session
+    w.__e2eArrivals = []
+    s.doc.on('update', (_u: Uint8Array, origin: unknown) => {
+      const via = origin === s.webrtc?.room ? 'webrtc' : origin === s.websocket ? 'server' : origin === s.idb ? 'idb' : 'other'
+      const rec = { t: performance.timeOrigin + performance.now(), len: s.text.length, via, frame: 0 }
+      w.__e2eArrivals.push(rec)
+      requestAnimationFrame(() => (rec.frame = performance.timeOrigin + performance.now()))
+    })
+  })
+}
+
+/** What `measureKeystrokes` returns. */
+export interface KeystrokeLatency {
+  /** Per keystroke: keydown in the sender → the change in the receiver's Y.Doc (its editor is updated in the same task), ms. */
+  ms: number[]
+  /** Per keystroke: keydown → the receiver's next animation frame after the change (≈ rendered), ms. */
+  frameMs: number[]
+  /** How many keystrokes each provider delivered. */
+  via: Record<string, number>
+}
+
+/**
+ * Types `n` characters in `sender` one at a time, each after the previous one
+ * arrived in `receiver` (probes from `installLatencyProbes`); returns the
+ * per-keystroke latencies and the paths that delivered them.
+ */
+export async function measureKeystrokes(sender: Page, receiver: Page, n: number): Promise<KeystrokeLatency> {
+  const base = await receiver.evaluate(() => (window as any).__murmur.session.text.length as number)
+  const keysBefore = await sender.evaluate(() => (window as any).__e2eKeydowns.length as number)
+  const arrivalsBefore = await receiver.evaluate(() => (window as any).__e2eArrivals.length as number)
+  const chars = 'the quick brown fox jumps over the lazy dog '
+  for (let i = 0; i < n; i++) {
+    await sender.keyboard.press(chars[i % chars.length] === ' ' ? 'Space' : chars[i % chars.length])
+    await receiver.waitForFunction((len) => (window as any).__murmur.session.text.length >= len, base + i + 1, { polling: 'raf', timeout: 15_000 })
+  }
+  // let the last arrival's animation frame run
+  await receiver.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))))
+  const keydowns = (await sender.evaluate(() => (window as any).__e2eKeydowns as number[])).slice(keysBefore)
+  const arrivals = (await receiver.evaluate(() => (window as any).__e2eArrivals as { t: number; len: number; via: string; frame: number }[])).slice(arrivalsBefore)
+  const ms: number[] = []
+  const frameMs: number[] = []
+  const via: Record<string, number> = {}
+  for (let i = 0; i < n; i++) {
+    const a = arrivals.find((x) => x.len >= base + i + 1)
+    if (!a || keydowns[i] === undefined) continue
+    ms.push(a.t - keydowns[i])
+    if (a.frame) frameMs.push(a.frame - keydowns[i])
+    via[a.via] = (via[a.via] ?? 0) + 1
+  }
+  return { ms, frameMs, via }
+}
+
 /** Saves `test-results/<name>.png` and returns its path. */
 export async function screenshot(page: Page, name: string): Promise<string> {
   const path = join(RESULTS_DIR, `${name}.png`)

@@ -23,6 +23,7 @@ import {
   serverState,
   startE2EServer,
   testDocId,
+  timeUntilShown,
   waitServerState,
   waitServiceWorker,
   type User,
@@ -42,23 +43,6 @@ afterAll(async () => {
   await browser?.close()
   await server?.stop()
 })
-
-/** Waits until the page's session holds exactly `expected` (compared in the page) and returns ms since `t0` plus the page's own clock. */
-async function timeUntilShown(user: User, expectedLength: number, firstLine: string, t0: number): Promise<{ wallMs: number; pageMs: number }> {
-  const handle = await user.page.waitForFunction(
-    ({ len, firstLine }) => {
-      const s = (window as any).__murmur?.session
-      if (!s?.loaded || s.text.length !== len) return false
-      const el = document.querySelector('.cm-content')
-      if (!el || !el.textContent?.includes(firstLine)) return false
-      return performance.now() // since navigation start, by the page's clock
-    },
-    { len: expectedLength, firstLine },
-    { timeout: 120_000, polling: 'raf' },
-  )
-  const pageMs = (await handle.jsonValue()) as number
-  return { wallMs: Date.now() - t0, pageMs: Math.round(pageMs) }
-}
 
 describe('large document (automerge-paper trace)', () => {
   test('e. open from the server, reload from IndexedDB, and keep typing', async () => {
@@ -93,7 +77,7 @@ describe('large document (automerge-paper trace)', () => {
     const url = `${server.url}/d/${docId}`
     let t0 = Date.now()
     await alice.page.goto(url)
-    const fromServer = await timeUntilShown(alice, expected.length, firstLine, t0).catch(async (e) => {
+    const fromServer = await timeUntilShown(alice.page, expected.length, firstLine, t0).catch(async (e) => {
       throw new Error(`${(e as Error).message}\n${await diagnostics([alice])}`)
     })
     expect(await docText(alice.page)).toBe(expected)
@@ -107,7 +91,7 @@ describe('large document (automerge-paper trace)', () => {
     await alice.context.setOffline(true)
     t0 = Date.now()
     await alice.page.reload()
-    const fromIdb = await timeUntilShown(alice, expected.length, firstLine, t0).catch(async (e) => {
+    const fromIdb = await timeUntilShown(alice.page, expected.length, firstLine, t0).catch(async (e) => {
       throw new Error(`${(e as Error).message}\n${await diagnostics([alice])}`)
     })
     expect(await docText(alice.page)).toBe(expected)
