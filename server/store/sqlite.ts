@@ -11,6 +11,10 @@
  * Each row carries a CRC-32 of its bytes; `load` skips (and logs) a row whose
  * bytes no longer match, so a damaged row never stops start-up.
  *
+ * Crash recovery: before opening, the `-wal` left by an unclean shutdown is
+ * read (`wal-inspect.ts`) and one warning says how many committed frames
+ * SQLite replays and what torn or uncommitted tail it discards.
+ *
  * Group commit: appends issued in the same event-loop turn (typically updates
  * of many rooms arriving together) are written in one transaction, one
  * savepoint each, and share a single fsync. Each append still succeeds or fails
@@ -22,6 +26,7 @@ import { join } from 'node:path'
 import * as zlib from 'node:zlib'
 import pino, { type Logger } from 'pino'
 import { StoreError, type Store, type StoredDoc } from './store.ts'
+import { reportWalRecovery } from './wal-inspect.ts'
 
 /** Name of the database file inside the data directory. */
 export const SQLITE_FILE_NAME = 'murmur.db'
@@ -96,8 +101,12 @@ const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;`,
 ]
 
-/** CRC-32 of `data` (Node's native `zlib.crc32` when present: Node ≥ 20.15). */
-const crc32: (data: Uint8Array) => number = typeof zlib.crc32 === 'function' ? (d) => zlib.crc32(d) : crc32Js
+/**
+ * CRC-32 of `data`, as stored in each row's `crc` column (Node's native
+ * `zlib.crc32` when present: Node ≥ 20.15). Exported for tools that check a
+ * database file from outside the store.
+ */
+export const crc32: (data: Uint8Array) => number = typeof zlib.crc32 === 'function' ? (d) => zlib.crc32(d) : crc32Js
 
 let crcTable: Uint32Array | undefined
 function crc32Js(data: Uint8Array): number {
@@ -115,6 +124,9 @@ function crc32Js(data: Uint8Array): number {
 }
 
 function openDatabase(file: string, busyTimeoutMs: number, synchronous: string, log: Logger): Database.Database {
+  // SQLite replays the committed part of a WAL left by a crash and ignores a torn or
+  // uncommitted tail without a word; say what it is about to do (never fatal).
+  reportWalRecovery(`${file}-wal`, log)
   const db = new Database(file, { timeout: busyTimeoutMs })
   try {
     const mode = db.pragma('journal_mode = WAL', { simple: true })
