@@ -16,6 +16,7 @@
  *   --sessions R,V     end each phase after R (rooms) / V (victim) sessions, time permitting
  *   --session I[,J]    replay only these sessions of the rooms phase (prints them)
  *   --json FILE        also write the full report as JSON
+ *   --chart FILE.svg   also draw memory, event-loop lag and input rate over the run (SVG, and PNG via rsvg-convert)
  *   --no-probe         skip the slow-reader probe after the phases
  *   --quiet            no progress lines
  * Exit code 1 when a check fails (crash, hang, undocumented close code, victim
@@ -24,6 +25,8 @@
 import { writeFileSync } from 'node:fs'
 import { buildCorpus } from './lib/fuzz-corpus.ts'
 import { makeSession } from './lib/fuzz-frames.ts'
+import { writeChart } from './lib/chart.ts'
+import { fuzzChart } from './lib/fuzz-chart.ts'
 import { formatReport } from './lib/fuzz-report.ts'
 import { fuzzLimits, runFuzz, type FuzzReport } from './lib/fuzz-run.ts'
 
@@ -64,6 +67,8 @@ const report: FuzzReport = await runFuzz({
 console.log(formatReport(report))
 const json = arg('json')
 if (json) writeFileSync(json, JSON.stringify(report, null, 2))
+const chart = arg('chart')
+if (chart) console.log(writeChart(chart, fuzzChart(report)).note)
 
 const failures = [
   report.crashes.length && 'server crashed',

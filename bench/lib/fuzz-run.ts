@@ -78,6 +78,10 @@ export interface FuzzReport {
   rss: { startMiB: number; maxMiB: number; endMiB: number; samples: number; /** RSS at each tenth of the run */ timeline: number[] }
   heapUsedMaxMiB: number
   eventLoopLagP99MaxMs: number
+  /** Once a second: ms since the start, server RSS and heap (MiB), event-loop lag p99 (ms), fuzz inputs sent so far. */
+  timeline: { ms: number; rssMiB: number; heapMiB: number; lagP99Ms: number; inputs: number }[]
+  /** ms since the start at which each phase began. */
+  phaseStarts: { name: string; ms: number }[]
   bystander: { sent: number; received: number; lost: number; p50: number; p99: number; max: number; disconnects: number; converged: boolean } | null
   victim: { filtered: number; checked: number; unchangedLive: boolean; unchangedStored: boolean }
   healthz: number
@@ -263,6 +267,8 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       rss: { startMiB: rssMiB(server.child.pid!), maxMiB: 0, endMiB: 0, samples: 0, timeline: [] },
       heapUsedMaxMiB: 0,
       eventLoopLagP99MaxMs: 0,
+      timeline: [],
+      phaseStarts: [],
       bystander: null,
       victim: { filtered: 0, checked: 0, unchangedLive: false, unchangedStored: false },
       healthz: 0,
@@ -300,11 +306,16 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       }
     }, 250)
     let metricsText = ''
+    let inputs = 0
     const scrape = async () => {
       try {
+        const asked = Date.now() - t0
         metricsText = await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text()
-        report.heapUsedMaxMiB = Math.max(report.heapUsedMaxMiB, metricValue(metricsText, 'nodejs_heap_size_used_bytes') / 2 ** 20 || 0)
-        report.eventLoopLagP99MaxMs = Math.max(report.eventLoopLagP99MaxMs, metricValue(metricsText, 'nodejs_eventloop_lag_p99_seconds') * 1000 || 0)
+        const heapMiB = metricValue(metricsText, 'nodejs_heap_size_used_bytes') / 2 ** 20
+        const lagP99Ms = metricValue(metricsText, 'nodejs_eventloop_lag_p99_seconds') * 1000
+        report.heapUsedMaxMiB = Math.max(report.heapUsedMaxMiB, heapMiB || 0)
+        report.eventLoopLagP99MaxMs = Math.max(report.eventLoopLagP99MaxMs, lagP99Ms || 0)
+        report.timeline.push({ ms: asked, rssMiB: rssSamples[rssSamples.length - 1] ?? NaN, heapMiB, lagP99Ms, inputs })
       } catch {
         // the server is busy or restarting; the next scrape will tell
       }
@@ -344,12 +355,14 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
           const r = await runSession(s, { host: '127.0.0.1', port, replyTimeoutMs })
           inFlight.delete(s.index)
           report.sessions[phase.name]++
+          inputs += r.outcomes.length
           for (const o of r.outcomes) record(o)
           report.framesPerEndpoint[s.endpoint] = (report.framesPerEndpoint[s.endpoint] ?? 0) + r.framesSent
           for (const v of r.violations) if (report.violations.length < 50) report.violations.push(`[${phase.name} #${s.index}] ${v}`)
         }
       }
       log(`phase ${phase.name}: ${Math.round(phase.ms / 1000)} s`)
+      report.phaseStarts.push({ name: phase.name, ms: Date.now() - t0 })
       await Promise.all(Array.from({ length: concurrency }, worker))
     }
     if (restarting) await restarting
