@@ -7,35 +7,45 @@
  *
  *   node --import tsx bench/signaling.ts [--quick] [--no-readme]
  *
- * - Fan-out: N sockets on one topic, 2 of them publishing a typical y-webrtc
- *   ICE-candidate message as fast as the server keeps up; messages delivered
- *   per second, summed over all sockets (best of 3 interleaved rounds), and
- *   per second of server CPU time (median), which other load on the machine
- *   disturbs less.
- * - Memory: RSS growth of the server process per idle connected peer (each
- *   subscribed to one of 100 rooms), read from /proc/<pid>/status after a
- *   forced GC (through an inspector session) on fresh servers.
+ * - Fan-out, as a curve over the room size (2, 5, 10, 25, 50, 100
+ *   subscribers): N sockets on one topic, 2 of them (1 when N = 2) publishing
+ *   a typical y-webrtc ICE-candidate message as fast as the server keeps up;
+ *   messages delivered per second, summed over all sockets (best of 3
+ *   interleaved rounds), and per second of server CPU time (median), which
+ *   other load on the machine disturbs less.
+ * - Memory, as a curve over the number of peers (250, 1,000, 4,000 held at
+ *   once, rooms of 20): RSS growth of the server process per idle connected
+ *   peer, read from /proc/<pid>/status after a forced GC (through an
+ *   inspector session) on fresh servers.
  *
  * The load generator (`bench/lib/signal-load.ts`) is a separate process on
- * its own core; servers are pinned to the other one. Prints a markdown table
- * and writes it into the "Signaling" section of `bench/README.md`.
+ * its own core; servers are pinned to the other one. Prints markdown tables,
+ * draws `bench/signaling.svg` / `.png` (`bench/lib/chart.ts`) and writes the
+ * tables into the "Signaling" section of `bench/README.md` (`--quick`: a
+ * short run that leaves both alone; its chart goes to the temp directory).
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs'
-import { cpus, loadavg } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startServer } from '../test/helpers/server.ts'
+import { COLORS, renderChart, writeChart } from './lib/chart.ts'
 import { cores, forceGc, freePort, inspectorUrl, JobProcess, pin, root, rssKiB, spawnNode, stopChild } from './lib/servers.ts'
 
 const quick = process.argv.includes('--quick')
 const writeReadme = !process.argv.includes('--no-readme')
 const SERVER_CPU = 0
 const LOAD_CPU = 1
-const FANOUT_SIZES = [10, 50]
+/** Subscribers in the fan-out room, one curve point each. */
+const FANOUT_SIZES = quick ? [2, 10, 50] : [2, 5, 10, 25, 50, 100]
+/** The unmeasured warm-up round runs at this size only. */
+const WARMUP_SIZE = quick ? 10 : 25
 const ROUNDS = quick ? 1 : 3
-const MEASURE_MS = quick ? 1000 : 1500
+const MEASURE_MS = quick ? 500 : 1000
 const WINDOW = 64
-const IDLE_PEERS = quick ? 1000 : 2000
+/** Idle peers held after each memory step (cumulative), in rooms of PEERS_PER_ROOM. */
+const PEER_STEPS = quick ? [250, 1000] : [250, 1000, 4000]
+const PEERS_PER_ROOM = 20
 
 /** The fan-out topic: a document id, as y-webrtc room names are in murmur. */
 const TOPIC = 'Xq3vN0b1c2d3e4f5g6h7i8'
@@ -98,47 +108,99 @@ interface Rate {
 }
 
 async function fanout(t: Target, n: number, measureMs = MEASURE_MS): Promise<Rate> {
-  const job = { mode: 'fanout', host: '127.0.0.1', port: t.port, path: t.path, subscribe: t.subscribe, topic: TOPIC, n, publishers: 2, payload: PAYLOAD, window: WINDOW, warmupMs: 300, measureMs, serverPid: t.pid }
+  // The watcher (the last socket) must not publish: with 2 subscribers, one publisher.
+  const job = { mode: 'fanout', host: '127.0.0.1', port: t.port, path: t.path, subscribe: t.subscribe, topic: TOPIC, n, publishers: Math.min(2, n - 1), payload: PAYLOAD, window: WINDOW, warmupMs: 300, measureMs, serverPid: t.pid }
   const r = await load.run<{ deliveries: number; seconds: number; serverCpuSeconds: number }>(job)
   return { perSecond: r.deliveries / r.seconds, perCpuSecond: r.deliveries / Math.max(r.serverCpuSeconds, 0.01) }
 }
+
+/** The median (upper median for an even count). */
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 /** Every server runs with an inspector on a free port, used only to force a GC before reading RSS. */
 const INSPECT = '--inspect=127.0.0.1:0'
 
 /**
- * RSS of the server after a forced full GC, once it stops moving (V8 gives
- * memory back a while after a collection): sampled every 250 ms until three
- * samples in a row are within 256 KiB, or 6 s.
+ * RSS of the server after forced full GCs, once it stops moving (V8 gives
+ * memory back a while after a collection, and closed sockets take a moment to
+ * be released): a GC, 500 ms, another GC, then sampled every 250 ms until four
+ * samples in a row are within 128 KiB, or 6 s; the median of the last four.
  */
 async function settledRss(t: Target): Promise<number> {
   if (!t.inspector) throw new Error(`${t.name}: no inspector URL`)
+  await sleep(300)
   await forceGc(t.inspector)
-  const pid = t.pid
-  const samples = [rssKiB(pid)]
+  await sleep(500)
+  await forceGc(t.inspector)
+  const samples = [rssKiB(t.pid)]
   for (let i = 0; i < 24; i++) {
     await sleep(250)
-    samples.push(rssKiB(pid))
-    const last = samples.slice(-3)
-    if (last.length === 3 && Math.max(...last) - Math.min(...last) < 256) break
+    samples.push(rssKiB(t.pid))
+    const last = samples.slice(-4)
+    if (last.length === 4 && Math.max(...last) - Math.min(...last) < 128) break
   }
-  return samples[samples.length - 1]
+  return median(samples.slice(-4))
 }
 
-async function memoryPerPeer(t: Target): Promise<number> {
+/**
+ * RSS growth per idle peer as the number of peers grows: peers are added in
+ * steps (`PEER_STEPS`, rooms of `PEERS_PER_ROOM`), all held, and the settled
+ * RSS read after each step; one value per step (KiB per peer held so far).
+ */
+async function memoryCurve(t: Target): Promise<number[]> {
+  const idle = (count: number, offset: number) =>
+    load.run({ mode: 'idle', host: '127.0.0.1', port: t.port, path: t.path, subscribe: t.subscribe, count, offset, perRoom: PEERS_PER_ROOM })
   // A few connections first, so code compiled on the first one is in the baseline.
-  await load.run({ mode: 'idle', host: '127.0.0.1', port: t.port, path: t.path, subscribe: t.subscribe, count: 50, rooms: 10 })
+  await idle(50, 0)
   await load.run({ mode: 'release' })
   const before = await settledRss(t)
-  await load.run({ mode: 'idle', host: '127.0.0.1', port: t.port, path: t.path, subscribe: t.subscribe, count: IDLE_PEERS, rooms: 100 })
-  const after = await settledRss(t)
-  await load.run({ mode: 'release' })
-  return (after - before) / IDLE_PEERS
+  const perPeer: number[] = []
+  let held = 0
+  try {
+    for (const peers of PEER_STEPS) {
+      await idle(peers - held, held)
+      held = peers
+      perPeer.push(((await settledRss(t)) - before) / peers)
+    }
+  } finally {
+    await load.run({ mode: 'release' })
+  }
+  return perPeer
 }
 
-const fmt = (x: number) => Math.round(x).toLocaleString('en-US')
-const times = (a: number, b: number) => `${(a / b).toFixed(2)}×`
-const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(0)}%`
+const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–')
+const times = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : '–')
+
+/** Colors and dashes per server, the same in every panel: murmur solid blue, the reference red, the two ceilings grey and dashed. */
+const STYLE: Record<string, { color: string; dash?: string }> = {
+  'y-webrtc reference': { color: COLORS[1]! },
+  'murmur /signal': { color: COLORS[0]! },
+  'bare ws forward': { color: '#7f7f7f', dash: '6 4' },
+  'bare ws forward + cork': { color: COLORS[2]!, dash: '6 4' },
+}
+
+/** The signaling chart: fan-out deliveries/s and per server CPU-second against subscribers, and RSS per idle peer against peers. */
+function signalingChart(names: string[], rates: Map<string, Rate>, memory: Map<string, number[]>, footer: string): string {
+  const fan = (key: keyof Rate) => names.map((name) => ({ name, ...STYLE[name]!, points: FANOUT_SIZES.map((n) => ({ x: n, y: rates.get(`${name}/${n}`)![key] })) }))
+  const subscribers = { label: 'subscribers in the room (log scale)', log: true, ticks: FANOUT_SIZES.map((n) => ({ value: n, label: String(n) })), min: FANOUT_SIZES[0]! / 1.3, max: FANOUT_SIZES.at(-1)! * 1.3 }
+  return renderChart({
+    title: 'Signaling: murmur /signal vs the y-webrtc reference server, and two bare ws ceilings',
+    legend: names.map((name) => ({ name, ...STYLE[name]! })),
+    footer,
+    panels: [
+      { title: `Fan-out: deliveries per second, best of ${ROUNDS} round${ROUNDS > 1 ? 's' : ''} (higher is better)`, x: subscribers, y: { label: 'deliveries/s (log)', log: true }, series: fan('perSecond'), legend: 'none', height: 220 },
+      { title: `Fan-out: deliveries per server CPU-second, median of ${ROUNDS} (higher is better)`, x: subscribers, y: { label: 'deliveries per CPU-s (log)', log: true }, series: fan('perCpuSecond'), legend: 'none', height: 220 },
+      {
+        title: `Memory per idle peer (rooms of ${PEERS_PER_ROOM}; lower is better)`,
+        x: { label: 'idle peers connected (log scale)', log: true, ticks: PEER_STEPS.map((n) => ({ value: n, label: n.toLocaleString('en-US') })), min: PEER_STEPS[0]! / 1.4, max: PEER_STEPS.at(-1)! * 1.4 },
+        y: { label: 'KiB RSS per peer', min: 0 },
+        series: names.map((name) => ({ name, ...STYLE[name]!, points: PEER_STEPS.map((n, i) => ({ x: n, y: memory.get(name)![i]! })) })),
+        legend: 'none',
+        height: 200,
+      },
+    ],
+  })
+}
 
 async function main() {
   const t0 = performance.now()
@@ -149,15 +211,15 @@ async function main() {
   try {
     // Memory first, on fresh servers: after a fan-out their heaps have slack that
     // new connections fill without growing RSS. (Memory needs no JIT warm-up.)
-    const memory = new Map<string, number>()
+    const memory = new Map<string, number[]>()
     for (const t of targets) {
-      memory.set(t.name, await memoryPerPeer(t))
-      process.stderr.write(`memory ${t.name}: ${memory.get(t.name)!.toFixed(1)} KiB/peer\n`)
+      memory.set(t.name, await memoryCurve(t))
+      process.stderr.write(`memory ${t.name}: ${memory.get(t.name)!.map((k, i) => `${PEER_STEPS[i]} peers ${k.toFixed(1)}`).join(', ')} KiB/peer\n`)
     }
     // An unmeasured round first: V8 needs a few seconds of load to optimize the
     // hot paths and grow its young generation, in the servers and the load generator.
-    for (const n of FANOUT_SIZES) for (const t of targets) await fanout(t, n, 1000)
-    // Interleaved rounds, so load from elsewhere on the machine hits every server alike; best of the rounds.
+    for (const t of targets) await fanout(t, WARMUP_SIZE, 1000)
+    // Interleaved rounds, so load from elsewhere on the machine hits every server alike.
     const runs = new Map<string, Rate[]>() // `${name}/${n}` → one Rate per round
     for (let round = 0; round < ROUNDS; round++) {
       for (const n of FANOUT_SIZES) {
@@ -172,32 +234,41 @@ async function main() {
     }
     // Throughput: best round (load from elsewhere only ever slows a run down).
     // CPU efficiency: median round (a starved server batches more, which flatters it).
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
     const rates = new Map<string, Rate>(
       [...runs].map(([key, rs]) => [key, { perSecond: Math.max(...rs.map((r) => r.perSecond)), perCpuSecond: median(rs.map((r) => r.perCpuSecond)) }]),
     )
 
     const names = targets.map((t) => t.name) // reference, ours, ceiling, corked ceiling
-    const row = (label: string, [ref, ours, ceil, cork]: number[], lowerIsBetter = false) =>
-      `| ${label} | ${[ref, ours, ceil, cork].map((x) => (lowerIsBetter ? x.toFixed(1) : fmt(x))).join(' | ')} | ${times(ours, ref)} | ${lowerIsBetter ? times(ours, ceil) : pct(ours, ceil)} | ${lowerIsBetter ? times(ours, cork) : pct(ours, cork)} |`
-    const rows = [
-      `| case | ${names.join(' | ')} | murmur ÷ reference | murmur ÷ bare ws | murmur ÷ bare ws + cork |`,
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-      ...FANOUT_SIZES.flatMap((n) => [
-        row(`fan-out, ${n} subscribers: deliveries/s (best)`, names.map((name) => rates.get(`${name}/${n}`)!.perSecond)),
-        row(`fan-out, ${n} subscribers: deliveries per server CPU-second (median)`, names.map((name) => rates.get(`${name}/${n}`)!.perCpuSecond)),
-      ]),
-      row('memory per idle peer, KiB RSS (lower is better)', names.map((name) => memory.get(name)!), true),
-    ]
+    const header = (first: string) => [`| ${first} | ${names.join(' | ')} | murmur ÷ reference | murmur ÷ bare ws | murmur ÷ bare ws + cork |`, '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    const row = (label: string, [ref, ours, ceil, cork]: number[], digits = 0) =>
+      `| ${label} | ${[ref, ours, ceil, cork].map((x) => (digits ? x!.toFixed(digits) : fmt(x!))).join(' | ')} | ${times(ours!, ref!)} | ${times(ours!, ceil!)} | ${times(ours!, cork!)} |`
+    const fanRows = (key: keyof Rate) => FANOUT_SIZES.map((n) => row(n === 2 ? '2 (1 publisher)' : String(n), names.map((name) => rates.get(`${name}/${n}`)![key])))
+    const text = [
+      `**Fan-out: deliveries per second** (best of ${ROUNDS} rounds; higher is better):`,
+      '',
+      ...header('subscribers'),
+      ...fanRows('perSecond'),
+      '',
+      `**Fan-out: deliveries per server CPU-second** (median of ${ROUNDS} rounds; higher is better):`,
+      '',
+      ...header('subscribers'),
+      ...fanRows('perCpuSecond'),
+      '',
+      `**Memory per idle peer**: KiB of RSS growth per peer, all peers held (rooms of ${PEERS_PER_ROOM}; lower is better):`,
+      '',
+      ...header('idle peers'),
+      ...PEER_STEPS.map((n, i) => row(`${n.toLocaleString('en-US')} (${Math.ceil(n / PEERS_PER_ROOM)} rooms)`, names.map((name) => memory.get(name)![i]!), 1)),
+    ].join('\n')
     const seconds = (performance.now() - t0) / 1000
     const setup =
       `${cpus()[0]?.model ?? 'unknown CPU'} × ${cores}, Node ${process.version}, load average ${loadavg()[0].toFixed(1)} at the end; ` +
       `servers ${pinned ? `pinned to CPU ${SERVER_CPU}, load generator to CPU ${LOAD_CPU}` : 'not pinned'}; ` +
-      `${PAYLOAD.length}-byte ICE-candidate message, 2 publishers, ≤${WINDOW} messages in flight, 1 warm-up and ${ROUNDS} measured interleaved rounds × ${MEASURE_MS / 1000} s; ` +
-      `${IDLE_PEERS} idle peers in 100 rooms; run took ${seconds.toFixed(0)} s (${new Date().toISOString().slice(0, 10)}).`
-    const table = rows.join('\n')
-    console.log(`\n${table}\n\n${setup}`)
-    if (writeReadme && !quick) updateReadme(table, setup)
+      `${PAYLOAD.length}-byte ICE-candidate message, 2 publishers (1 with 2 subscribers), ≤${WINDOW} messages in flight, 1 warm-up round (${WARMUP_SIZE} subscribers) and ${ROUNDS} measured interleaved rounds × ${MEASURE_MS / 1000} s per size; ` +
+      `idle peers added in steps of ${PEER_STEPS.map((n) => n.toLocaleString('en-US')).join(' → ')} on fresh servers; run took ${seconds.toFixed(0)} s (${new Date().toISOString().slice(0, 10)}).`
+    console.log(`\n${text}\n\n${setup}`)
+    const chart = writeChart(quick ? join(tmpdir(), 'murmur-signaling-quick.svg') : join(root, 'bench/signaling.svg'), signalingChart(names, rates, memory, `murmur bench/signaling.ts, ${new Date().toISOString().slice(0, 10)}: ${cores} shared cores, servers on one, load generator on the other`))
+    console.log(chart.note)
+    if (writeReadme && !quick) updateReadme(`${text}\n\n![signaling fan-out and memory per peer](signaling.png)`, setup)
   } finally {
     await load.close()
     for (const t of targets) await t.stop()

@@ -6,7 +6,8 @@
  * A chart is one or more panels in a grid. Each panel has a title, an x and a
  * y axis (linear or log, automatic or given ticks, axis labels), any number of
  * series (lines with point markers; a non-finite y breaks the line), optional
- * horizontal reference lines and shaded x ranges, and a legend in one corner.
+ * horizontal reference lines and shaded x ranges, and a legend in one corner
+ * (or one legend for the whole chart under its title).
  *
  *   const svg = renderChart({ title: '…', panels: [{ title: '…', x: { label: 'peers', log: true }, y: { label: 'msgs/s' }, series }] })
  *   console.log(writeChart('bench/signaling.svg', svg).note)
@@ -77,9 +78,14 @@ export interface Panel {
   height?: number
 }
 
-/** A whole chart: panels laid out in `columns` columns, an optional title above and footer below. */
+/** A legend entry: what a series looks like. */
+export type LegendEntry = Pick<Series, 'name' | 'color' | 'dash' | 'markers'>
+
+/** A whole chart: panels laid out in `columns` columns, an optional title and shared legend above, and a footer below. */
 export interface Chart {
   title?: string
+  /** One legend for every panel (when the panels show the same series), in rows under the title. */
+  legend?: LegendEntry[]
   footer?: string
   panels: Panel[]
   /** Total width in px (default 900). */
@@ -111,8 +117,12 @@ function range(axis: Axis, values: number[], zeroBased: boolean): [number, numbe
   let lo = axis.min ?? (vs.length ? Math.min(...vs) : 1)
   let hi = axis.max ?? (vs.length ? Math.max(...vs) : 10)
   if (axis.log) {
-    if (axis.min === undefined) lo = 10 ** Math.floor(Math.log10(lo) + 1e-9)
-    if (axis.max === undefined) hi = 10 ** Math.ceil(Math.log10(hi) - 1e-9)
+    // A little headroom, then widen to the nearest 1, 2 or 5 × a power of ten.
+    if (axis.min === undefined) lo /= 1.08
+    if (axis.max === undefined) hi *= 1.08
+    const steps = (e: number) => [1, 2, 5].map((m) => m * 10 ** e)
+    if (axis.min === undefined) lo = steps(Math.floor(Math.log10(lo) + 1e-9)).filter((v) => v <= lo * 1.0001).at(-1)!
+    if (axis.max === undefined) hi = [...steps(Math.floor(Math.log10(hi) - 1e-9)), 10 ** Math.ceil(Math.log10(hi) - 1e-9)].find((v) => v >= hi * 0.9999)!
     if (hi <= lo) hi = lo * 10
     return [lo, hi]
   }
@@ -139,7 +149,7 @@ function autoTicks(axis: Axis, lo: number, hi: number): Tick[] {
   const out: number[] = []
   if (axis.log) {
     const decades = Math.log10(hi / lo)
-    const mult = decades <= 1.2 ? [1, 2, 5] : decades <= 2.5 ? [1, 3] : [1]
+    const mult = decades <= 2.6 ? [1, 2, 5] : decades <= 3.6 ? [1, 3] : [1]
     for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
       for (const m of mult) {
         const v = m * 10 ** e
@@ -151,6 +161,13 @@ function autoTicks(axis: Axis, lo: number, hi: number): Tick[] {
     for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-6; v += step) out.push(Number(v.toPrecision(12)))
   }
   return out.map((value) => ({ value, label: format(value) }))
+}
+
+/** Draws one legend entry's sample line (and marker) ending at (x + 20, y) and its name after it. */
+function legendEntry(out: string[], e: LegendEntry, x: number, y: number): void {
+  out.push(`<line x1="${n1(x)}" x2="${n1(x + 20)}" y1="${n1(y)}" y2="${n1(y)}" stroke="${e.color}" stroke-width="2"${e.dash ? ` stroke-dasharray="${e.dash}"` : ''}/>`)
+  if (e.markers ?? true) out.push(`<circle cx="${n1(x + 10)}" cy="${n1(y)}" r="3" fill="${e.color}"/>`)
+  out.push(`<text x="${n1(x + 24)}" y="${n1(y + 4)}">${esc(e.name)}</text>`)
 }
 
 /** Draws one panel into `out` with its plot area at (x, y, w, h). */
@@ -230,12 +247,7 @@ function drawPanel(out: string[], p: Panel, x: number, y: number, w: number, h: 
   const lx = corner.endsWith('left') ? x + 8 : x + w - lw - 8
   const ly = corner.startsWith('top') ? y + 8 : y + h - lh - 8
   out.push(`<rect x="${n1(lx)}" y="${n1(ly)}" width="${n1(lw)}" height="${lh}" fill="white" fill-opacity="0.85" stroke="#ccc"/>`)
-  entries.forEach((s, i) => {
-    const ey = ly + 4 + 17 * i + 9
-    out.push(`<line x1="${n1(lx + 6)}" x2="${n1(lx + 26)}" y1="${n1(ey)}" y2="${n1(ey)}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`)
-    if (s.markers ?? true) out.push(`<circle cx="${n1(lx + 16)}" cy="${n1(ey)}" r="3" fill="${s.color}"/>`)
-    out.push(`<text x="${n1(lx + 30)}" y="${n1(ey + 4)}">${esc(s.name)}</text>`)
-  })
+  entries.forEach((s, i) => legendEntry(out, s, lx + 6, ly + 4 + 17 * i + 9))
 }
 
 /** Renders `chart` as an SVG document (white background, 12 px sans-serif). */
@@ -243,7 +255,17 @@ export function renderChart(chart: Chart): string {
   const W = chart.width ?? 900
   const cols = Math.max(1, chart.columns ?? 1)
   const M = { l: 84, r: 20 } // per column: room for y tick labels and the y axis label; right margin
-  const top = chart.title ? 56 : 36 // chart title, then room for the first panel's title
+  // Shared legend: entries in rows that fit the width.
+  const legendRows: LegendEntry[][] = []
+  const entryW = (e: LegendEntry) => 24 + textWidth(e.name) + 22
+  for (const e of chart.legend ?? []) {
+    const last = legendRows.at(-1)
+    if (last && last.reduce((w, x) => w + entryW(x), 0) + entryW(e) <= W - 40) last.push(e)
+    else legendRows.push([e])
+  }
+  const legendTop = chart.title ? 40 : 14
+  let top = legendTop + legendRows.length * 18 + 36 // then room for the first panel's title
+  if (!chart.title && legendRows.length === 0) top = 36
   const below = (p: Panel) => ((p.x.ticks ?? []).some((t) => t.sub) ? 36 : 22) + (p.x.label ? 22 : 0) // tick labels + axis label
   const cell = W / cols
   const panelW = cell - M.l - M.r
@@ -252,6 +274,13 @@ export function renderChart(chart: Chart): string {
   const out: string[] = []
   let y = top
   const body: string[] = []
+  legendRows.forEach((row, r) => {
+    let lx = (W - row.reduce((w, e) => w + entryW(e), 0) + 22) / 2
+    for (const e of row) {
+      legendEntry(body, e, lx, legendTop + r * 18 + 4)
+      lx += entryW(e)
+    }
+  })
   rows.forEach((row, r) => {
     const h = Math.max(...row.map((p) => p.height ?? 240))
     row.forEach((p, c) => drawPanel(body, p, c * cell + M.l, y, panelW, h, `clip-${r}-${c}`))

@@ -10,8 +10,11 @@
  *   `measureMs` after `warmupMs`. Prints `{deliveries, publishes, seconds,
  *   loadCpuSeconds, serverCpuSeconds}` (CPU time of this process and of
  *   `serverPid` over the measured window).
- * - `idle`: opens `count` sockets, each subscribed to one of `rooms` topics,
- *   prints `{connected}` and holds them until the next `release` job.
+ * - `idle`: opens `count` more sockets, each subscribed to one of `rooms`
+ *   topics (or, with `perRoom`, socket `offset + i` to room
+ *   `(offset + i) / perRoom`, so successive jobs fill rooms of that size),
+ *   prints `{connected}` (all held so far) and holds them until the next
+ *   `release` job.
  */
 import { createInterface } from 'node:readline'
 import { openRaw, textFrame, type RawWs } from './raw-ws.ts'
@@ -34,6 +37,9 @@ interface Job {
   measureMs?: number
   count?: number
   rooms?: number
+  /** `idle`: peers per room, counted from `offset` (instead of `rooms`). */
+  perRoom?: number
+  offset?: number
   /** The server's pid, to read its CPU time over the measured window. */
   serverPid?: number
 }
@@ -106,8 +112,9 @@ async function fanout(job: Job): Promise<object> {
 let held: RawWs[] = []
 
 async function idle(job: Job): Promise<object> {
-  const { count = 1000, rooms = 100 } = job
-  held.push(...(await openMany(job, count, (i) => `room-${i % rooms}`)))
+  const { count = 1000, rooms = 100, perRoom, offset = 0 } = job
+  const room = perRoom ? (i: number) => `room-${Math.floor((offset + i) / perRoom)}` : (i: number) => `room-${i % rooms}`
+  held.push(...(await openMany(job, count, room)))
   return { connected: held.length }
 }
 
