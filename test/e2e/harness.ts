@@ -79,6 +79,15 @@ export async function restartServer(prev: ServerProcess, args: string[] = []): P
   throw lastErr
 }
 
+/**
+ * Defines `__name` in pages. tsx (esbuild with keepNames) rewrites
+ * `const f = () => …` inside functions to `__name(() => …, "f")`; a function
+ * passed to `addInitScript`/`evaluate` is serialized with that call in it
+ * and throws in the page unless the helper exists there. Vitest's transform
+ * does not add it, so this matters for scripts run with `node --import tsx`.
+ */
+export const KEEP_NAMES_SHIM = { content: 'globalThis.__name ??= (fn) => fn' }
+
 /** Options of a simulated user. */
 export interface UserOptions {
   /** Display name published in awareness (stored in localStorage before the app starts). */
@@ -105,6 +114,7 @@ const COLORS: Record<string, string> = { Alice: '#c2255c', Bob: '#1971c2', Carol
 export async function newUser(browser: Browser, opts: UserOptions): Promise<User> {
   const context = await browser.newContext({ viewport: { width: 1100, height: 720 }, deviceScaleFactor: 1 })
   const color = opts.color ?? COLORS[opts.name] ?? '#9c36b5'
+  await context.addInitScript(KEEP_NAMES_SHIM)
   // The identity the client reads from localStorage (src/session/presence.ts IDENTITY_KEY).
   await context.addInitScript(
     ({ name, color }) => {
@@ -333,6 +343,7 @@ export async function waitServiceWorker(page: Page, timeout = 30_000): Promise<v
  * open, first text, backup synced, text in the editor DOM.
  */
 export async function installMilestones(context: BrowserContext): Promise<void> {
+  await context.addInitScript(KEEP_NAMES_SHIM)
   await context.addInitScript(() => {
     const m: Record<string, number> = {}
     ;(window as any).__e2eMilestones = m
