@@ -5,8 +5,8 @@
  *
  *   node --import tsx bench/backup.ts [--quick] [--no-readme] [--no-rss] [--only=durable|fetch|rss]
  *
- * 1. Durable updates/s: K sockets (1, 4, 16), each on its own document or all
- *    on one, append single characters as fast as the server confirms them
+ * 1. Durable updates/s, as a curve over K sockets (1, 2, 4, 8, 16, 32) each
+ *    on its own document, plus 4 and 16 sockets all on one document, append single characters as fast as the server confirms them
  *    (≤ WINDOW unconfirmed per socket; per document when shared). murmur:
  *    durable acks (a query after every update, and after every 8th);
  *    Hocuspocus: updates covered by a finished SQLite store (server-side
@@ -22,16 +22,20 @@
  * load runs in a separate load-generator process (`bench/lib/backup-load.ts`,
  * CPU 1). Measurements are interleaved across servers in rounds so load from
  * elsewhere on the machine hits each alike; tables show medians. Prints
- * markdown and writes it into the "Backup" section of `bench/README.md`.
+ * markdown, draws `bench/backup.svg` / `.png` (`bench/lib/chart.ts`: the
+ * durable curve and the fetch curve) and writes the tables into the "Backup"
+ * section of `bench/README.md` (`--quick`/`--only`: neither; the chart goes
+ * to the temp directory).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { cpus, loadavg } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import { selfCheck } from './lib/backup-proto.ts'
+import { COLORS, renderChart, writeChart, type Panel, type Series } from './lib/chart.ts'
 import { killAll, MURMUR_BENCH_FLAGS, removeTempDirs, started, startHocus, startMurmur, startYws, tempDir, type Target } from './lib/backup-servers.ts'
 import { cores, pin, root, rssKiB } from './lib/servers.ts'
 import { traceSnapshots, type TraceSnapshot } from '../test/helpers/trace.ts'
@@ -41,17 +45,13 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7) // dura
 const writeReadme = !process.argv.includes('--no-readme') && !only
 const LOAD_CPU = 1
 const ROUNDS = quick ? 1 : 3
-const MEASURE_MS = quick ? 1000 : 1500
-const WARMUP_MS = 400
+const MEASURE_MS = 1000
+const WARMUP_MS = 300
 const WINDOW = 64
 const HOCUS0_WINDOW = 8
-const CONFIGS = [
-  { clients: 1, shared: false },
-  { clients: 4, shared: false },
-  { clients: 16, shared: false },
-  { clients: 4, shared: true },
-  { clients: 16, shared: true },
-]
+/** Client counts of the "a doc each" curve (the chart's x axis). */
+const CURVE = quick ? [1, 4, 16] : [1, 2, 4, 8, 16, 32]
+const CONFIGS = [...CURVE.map((clients) => ({ clients, shared: false })), { clients: 4, shared: true }, { clients: 16, shared: true }]
 const SIZES = [1_000, 10_000, 100_000, Infinity]
 const FETCH_REPEAT = quick ? 1 : 5
 const COLD_COPIES = quick ? 1 : 3
@@ -235,8 +235,21 @@ async function durableSection() {
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     ...CONFIGS.map((c, i) => `| ${label(c)} | ${drain('murmur', i)} | ${drain('murmur8', i)} | ${drain('hocus0', i)} | ${drain('hocusDefault', i)} | ${drain('yws', i)} |`),
   ]
-  return { rows, cpuRows, drainRows }
+  // The "a doc each" curve, for the chart: rate (per second) and server CPU µs per confirmed update.
+  const curve = (key: string, f: (r: RunResult) => number | null) =>
+    CURVE.map((clients) => CONFIGS.findIndex((c) => c.clients === clients && !c.shared)).map((i) => ({ rate: rate(key, i, f), cpuUs: cpuUs(key, i, f) }))
+  const chart: DurableCurves = {
+    murmur: curve('murmur', (r) => r.durable),
+    murmur8: curve('murmur8', (r) => r.durable),
+    hocus0: curve('hocus0', (r) => r.durable),
+    hocusDefaultApplied: curve('hocusDefault', (r) => r.applied),
+    yws: curve('yws', (r) => r.applied),
+  }
+  return { rows, cpuRows, drainRows, chart }
 }
+
+/** Per variant, one point per `CURVE` client count (a doc each): confirmed updates/s and server CPU µs per confirmed update. */
+type DurableCurves = Record<'murmur' | 'murmur8' | 'hocus0' | 'hocusDefaultApplied' | 'yws', { rate: number; cpuUs: number }[]>
 
 // ───────────────────────────── 2. fresh client, large document ─────────────────────────────
 
@@ -332,7 +345,56 @@ async function fetchSection(snaps: TraceSnapshot[], files: string[], warmFile: s
         `| ${fmt(s.edits)} edits | ${cpu('murmur cold', i)} | ${cpu('hocus cold', i)} | ${cpu('murmur warm', i)} | ${cpu('hocus warm', i)} | ${cpu('yws warm', i)} | ${cpuRatio('murmur cold', 'hocus cold', i)} | ${cpuRatio('murmur warm', 'hocus warm', i)} | ${cpuRatio('murmur warm', 'yws warm', i)} |`,
     ),
   ]
-  return { rows, cpuRows }
+  // Per series, one value per size, for the chart: ms to synced and server CPU ms.
+  const chartKeys = ['murmur cold', 'hocus cold', 'murmur warm', 'hocus warm', 'yws warm', 'apply']
+  const chart: FetchCurves = {
+    edits: snaps.map((s) => s.edits),
+    ms: Object.fromEntries(chartKeys.map((k) => [k, snaps.map((_, i) => med(k, i))])),
+    cpuMs: Object.fromEntries(chartKeys.map((k) => [k, snaps.map((_, i) => med(`${k} cpu`, i))])),
+  }
+  return { rows, cpuRows, chart }
+}
+
+/** Fresh-client curves: document sizes (edits) and, per series key (`murmur cold`, `hocus warm`, `apply`, …), ms to synced and server CPU ms per size. */
+interface FetchCurves {
+  edits: number[]
+  ms: Record<string, number[]>
+  cpuMs: Record<string, number[]>
+}
+
+// ───────────────────────────── chart ─────────────────────────────
+
+/** The backup chart: durable updates/s and CPU per update against clients (a doc each), fresh-client ms and server CPU against document size. */
+function backupChart(d: DurableCurves | null, f: FetchCurves | null, footer: string): string {
+  const panels: Panel[] = []
+  if (d) {
+    const x = { label: 'clients, each on its own document (log scale)', log: true, ticks: CURVE.map((n) => ({ value: n, label: String(n) })), min: CURVE[0]! / 1.25, max: CURVE.at(-1)! * 1.25 }
+    const series = (key: 'rate' | 'cpuUs'): Series[] => [
+      { name: 'murmur: durable', color: COLORS[0]!, points: CURVE.map((n, i) => ({ x: n, y: d.murmur[i]![key] })) },
+      { name: 'murmur, query every 8th: durable', color: '#6baed6', points: CURVE.map((n, i) => ({ x: n, y: d.murmur8[i]![key] })) },
+      { name: 'Hocuspocus debounce 0: stored', color: COLORS[1]!, points: CURVE.map((n, i) => ({ x: n, y: d.hocus0[i]![key] })) },
+      { name: 'Hocuspocus defaults: applied only (0 durable)', color: COLORS[3]!, dash: '6 4', points: CURVE.map((n, i) => ({ x: n, y: d.hocusDefaultApplied[i]![key] })) },
+      { name: 'y-websocket-server: applied, in memory', color: COLORS[2]!, dash: '6 4', points: CURVE.map((n, i) => ({ x: n, y: d.yws[i]![key] })) },
+    ]
+    panels.push({ title: 'Confirmed updates per second (median of rounds; higher is better)', x, y: { label: 'updates/s (log)', log: true }, series: series('rate'), legend: 'right', height: 230 })
+    panels.push({ title: 'Server CPU per confirmed update (lower is better)', x, y: { label: 'µs per update (log)', log: true }, series: series('cpuUs'), legend: 'right', height: 200 })
+  }
+  if (f) {
+    const x = { label: 'document: edits of the automerge-paper trace (log scale)', log: true, ticks: f.edits.map((e) => ({ value: e, label: e.toLocaleString('en-US') })), min: f.edits[0]! / 1.4, max: f.edits.at(-1)! * 1.4 }
+    const styles: [string, string, string, string?][] = [
+      ['murmur cold', 'murmur, cold (load from SQLite)', COLORS[0]!],
+      ['hocus cold', 'Hocuspocus, cold (load from SQLite)', COLORS[1]!],
+      ['murmur warm', 'murmur, warm (held loaded)', COLORS[0]!, '6 4'],
+      ['hocus warm', 'Hocuspocus, warm', COLORS[1]!, '6 4'],
+      ['yws warm', 'y-websocket-server, warm (in memory)', COLORS[2]!, '6 4'],
+      ['apply', 'client applying the state alone', '#7f7f7f', '2 3'],
+    ]
+    const series = (m: Record<string, number[]>): Series[] =>
+      styles.filter(([k]) => m[k]!.some(Number.isFinite)).map(([k, name, color, dash]) => ({ name, color, dash, points: f.edits.map((e, i) => ({ x: e, y: m[k]![i]! })) }))
+    panels.push({ title: 'Fresh client receives the document: ms from connect to synced (lower is better)', x, y: { label: 'ms (log)', log: true }, series: series(f.ms), legend: 'right', height: 230 })
+    panels.push({ title: 'Server CPU per fresh client (lower is better)', x, y: { label: 'server CPU ms (log)', log: true }, series: series(f.cpuMs), legend: 'right', height: 200 })
+  }
+  return renderChart({ title: 'Backup: murmur /sync vs Hocuspocus + SQLite and y-websocket-server (in memory)', footer, width: 1000, panels })
 }
 
 // ───────────────────────────── 3. RSS per loaded document ─────────────────────────────
@@ -396,9 +458,9 @@ async function main() {
 
   await loader.start()
   const run = (section: string) => !only || only === section
-  const durable = run('durable') ? await durableSection() : { rows: ['(skipped)'], cpuRows: ['(skipped)'], drainRows: ['(skipped)'] }
+  const durable = run('durable') ? await durableSection() : { rows: ['(skipped)'], cpuRows: ['(skipped)'], drainRows: ['(skipped)'], chart: null }
   log(durable.rows.join('\n'))
-  const fetched = run('fetch') ? await fetchSection(snaps, files, tenK) : { rows: ['(skipped)'], cpuRows: ['(skipped)'] }
+  const fetched = run('fetch') ? await fetchSection(snaps, files, tenK) : { rows: ['(skipped)'], cpuRows: ['(skipped)'], chart: null }
   log(fetched.rows.join('\n'))
   const rss = process.argv.includes('--no-rss') || !run('rss') ? ['(skipped)'] : await rssSection(tenK)
   log(rss.join('\n'))
@@ -439,7 +501,10 @@ async function main() {
     ...rss,
   ].join('\n')
   console.log(`\n${text}\n\n${setup}`)
-  if (writeReadme && !quick) updateReadme(text, setup)
+  // The committed chart only from a full run of every section; others go to the temp directory.
+  const chartPath = writeReadme && !quick ? join(root, 'bench/backup.svg') : join(tmpdir(), 'murmur-backup-quick.svg')
+  console.log(writeChart(chartPath, backupChart(durable.chart, fetched.chart, `murmur bench/backup.ts, ${new Date().toISOString().slice(0, 10)}: ${cores} shared cores, servers on one, load generator on the other`)).note)
+  if (writeReadme && !quick) updateReadme(`${text}\n\n![durable updates/s and CPU per update against clients; fresh-client time and server CPU against document size](backup.png)`, setup)
 }
 
 /** Replaces the generated part of the "Backup" section of bench/README.md, keeping its prose and every other section. */

@@ -72,8 +72,8 @@ export interface Panel {
   series: Series[]
   hlines?: HLine[]
   bands?: Band[]
-  /** Corner for the legend (default top-left); 'none' hides it. */
-  legend?: 'top-left' | 'top-right' | 'bottom-left' | 'bottom-right' | 'none'
+  /** Corner for the legend (default top-left), 'right' for outside the plot (which then gets narrower), 'none' hides it. */
+  legend?: 'top-left' | 'top-right' | 'bottom-left' | 'bottom-right' | 'right' | 'none'
   /** Plot-area height in px (default 240). */
   height?: number
 }
@@ -172,6 +172,9 @@ function legendEntry(out: string[], e: LegendEntry, x: number, y: number): void 
 
 /** Draws one panel into `out` with its plot area at (x, y, w, h). */
 function drawPanel(out: string[], p: Panel, x: number, y: number, w: number, h: number, clipId: string): void {
+  const entries = p.series.filter((s) => !s.hideInLegend)
+  const lw = entries.length ? 34 + Math.max(...entries.map((s) => textWidth(s.name))) : 0
+  if (p.legend === 'right' && entries.length) w -= lw + 12
   const xs = p.series.flatMap((s) => s.points.map((pt) => pt.x)).concat(p.bands?.flatMap((b) => [b.from, b.to]) ?? [])
   const ys = p.series.flatMap((s) => s.points.map((pt) => pt.y)).concat(p.hlines?.map((l) => l.y) ?? [])
   const [x0, x1] = range(p.x, xs, false)
@@ -238,14 +241,12 @@ function drawPanel(out: string[], p: Panel, x: number, y: number, w: number, h: 
     if (s.markers ?? true) for (const pt of s.points.filter(shown)) out.push(`<circle cx="${n1(sx(pt.x))}" cy="${n1(sy(pt.y))}" r="3.5" fill="${s.color}"/>`)
   }
   out.push('</g>')
-  // Legend: one entry a line, on a white box in a corner.
-  const entries = p.series.filter((s) => !s.hideInLegend)
+  // Legend: one entry a line, on a white box in a corner (or right of the plot).
   if (p.legend === 'none' || entries.length === 0) return
-  const lw = 34 + Math.max(...entries.map((s) => textWidth(s.name)))
   const lh = 8 + entries.length * 17
   const corner = p.legend ?? 'top-left'
-  const lx = corner.endsWith('left') ? x + 8 : x + w - lw - 8
-  const ly = corner.startsWith('top') ? y + 8 : y + h - lh - 8
+  const lx = corner === 'right' ? x + w + 12 : corner.endsWith('left') ? x + 8 : x + w - lw - 8
+  const ly = corner === 'right' || corner.startsWith('top') ? y + 8 : y + h - lh - 8
   out.push(`<rect x="${n1(lx)}" y="${n1(ly)}" width="${n1(lw)}" height="${lh}" fill="white" fill-opacity="0.85" stroke="#ccc"/>`)
   entries.forEach((s, i) => legendEntry(out, s, lx + 6, ly + 4 + 17 * i + 9))
 }
