@@ -4,12 +4,19 @@
  *
  *   npm run soak -- [--minutes 10] [--seed <n>] [--runs <k>] [--peers <p>] [--steps <s>] [--max-kills <k>] [--max-crashes <c>] [--verbose]
  *
+ * With `--crash` it runs the crash-safety soak instead (`bench/lib/crash-cli.ts`):
+ *
+ *   npm run soak -- --crash [--rounds 50] [--seed N] [--rooms 4] [--writers 3] [--max-seconds 240] [--chart FILE.svg]
+ *
  * Seeds run one after another, starting at `--seed` (default: random) and
  * counting up, until `--minutes` have passed (a started run finishes) or
  * `--runs` seeds ran. Prints one table row per seed and, for each failure,
  * the full report with the command that replays it. Exits 1 if any seed failed.
  */
 import { runSeed, reproduce, type RunResult } from '../test/convergence/harness.ts'
+import { crashSoak } from './lib/crash-cli.ts'
+
+if (process.argv.includes('--crash')) process.exit(await crashSoak(process.argv.slice(2).filter((a) => a !== '--crash')))
 
 function parseArgs(argv: string[]) {
   const opts = { minutes: 10, seed: undefined as number | undefined, runs: Infinity, peers: undefined as number | undefined, steps: undefined as number | undefined, maxCrashes: undefined as number | undefined, maxKills: undefined as number | undefined, verbose: false }

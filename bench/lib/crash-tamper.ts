@@ -5,9 +5,9 @@
  * - `none`: the files exactly as the kill left them.
  * - `tear`: a torn write at the end of the WAL. If the killed process left
  *   frames after its last commit (a transaction being written), the file is
- *   cut at a random offset inside them; otherwise a partial frame is
- *   appended: a header with this log's salts and a commit marker, and part of
- *   a page. Only bytes after the last commit frame are touched: everything up
+ *   cut at a random offset inside them; otherwise part of a frame is written
+ *   right after the last commit frame: a header with this log's salts and a
+ *   commit marker, and part of a page. Only bytes after the last commit frame are touched: everything up
  *   to it was fsynced before any ack, so tearing it would be media
  *   corruption, not a torn write.
  * - `garbage`: random bytes (less than one frame) appended to the WAL.
@@ -15,7 +15,7 @@
  *   truncated to 0 bytes, or replaced by the one saved after an earlier kill
  *   (random bytes when there is none yet).
  */
-import { appendFileSync, existsSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs'
 import { inspectWal, WAL_FRAME_HEADER_BYTES, type WalReport } from '../../server/store/wal-inspect.ts'
 
 /** The kinds of tampering; see the module comment. */
@@ -31,7 +31,7 @@ export interface TamperResult {
   how?: 'cut' | 'partial-frame'
   /** The WAL as the kill left it, before tampering. */
   before: WalReport
-  /** Bytes after the last commit frame once tampered: what recovery must discard. */
+  /** Bytes after the last commit frame once tampered: what recovery must discard, plus stale frames of an earlier cycle. */
   tailBytes: number
 }
 
@@ -52,17 +52,24 @@ export function applyTamper(dbFile: string, kind: Tamper, rand: () => number, st
       break
     case 'tear': {
       if (!before.headerValid) break // nothing written since the log was reset: nothing to tear
-      if (before.fileBytes > before.committedEnd + 1) {
+      if (before.uncommittedFrames > 0) {
         how = 'cut'
-        truncateSync(wal, before.committedEnd + 1 + Math.floor(rand() * (before.fileBytes - before.committedEnd - 1)))
+        truncateSync(wal, before.committedEnd + 1 + Math.floor(rand() * (before.uncommittedFrames * frameBytes - 1)))
       } else {
+        // The next frame would have been written right after the last commit (over stale
+        // frames of an earlier cycle, if any): write part of one there.
         how = 'partial-frame'
         const head = readFileSync(wal).subarray(0, 32)
         const frame = randomBytes(WAL_FRAME_HEADER_BYTES + 1 + Math.floor(rand() * (before.pageSize - 1)))
         frame.writeUInt32BE(1 + Math.floor(rand() * 8), 0) // a page number
         frame.writeUInt32BE(1 + Math.floor(rand() * 64), 4) // "commit": database size after it
         head.copy(frame, 8, 16, 24) // this log's salts: the frame belongs to it, only its checksum fails
-        appendFileSync(wal, frame)
+        const fd = openSync(wal, 'r+')
+        try {
+          writeSync(fd, frame, 0, frame.length, before.committedEnd)
+        } finally {
+          closeSync(fd)
+        }
       }
       break
     }

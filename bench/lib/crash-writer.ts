@@ -1,7 +1,8 @@
 /**
  * A writing client for the crash driver: one raw y-websocket socket on
  * `/sync/<docId>`, its own Y.Doc synced with the server first, then appending
- * marked chunks `<id|filler>` to `Y.Text('text')` as fast as a window of
+ * marked chunks `<id|filler>` (keystroke-sized, sometimes an 8–64 KiB paste)
+ * to `Y.Text('text')` as fast as a window of
  * unconfirmed durable queries allows. Each chunk is sent as its update
  * followed by `[100, nonce]`; `[101, n]` confirms every chunk up to nonce n,
  * whose id then goes into `acked`. Chunks are appended after whatever the
@@ -119,9 +120,12 @@ export class CrashWriter {
   private pump(): void {
     while (this.writing && this.ws.readyState === WebSocket.OPEN && this.inFlight.length < this.window) {
       const id = `${this.opts.tag}.${this.sent++}`
+      // Mostly keystroke-sized chunks; 2% are pastes of 8–64 KiB, whose commits span many WAL frames.
+      const paste = this.opts.rand() < 0.02
       const len = Math.floor(this.opts.rand() * (this.fillerMax + 1))
       let filler = ''
       for (let i = 0; i < len; i++) filler += String.fromCharCode(97 + Math.floor(this.opts.rand() * 26))
+      if (paste) filler = (filler || 'x').repeat(Math.ceil((8192 + this.opts.rand() * 57344) / (filler.length || 1)))
       this.text.insert(this.text.length, `<${id}|${filler}>`) // → its update is sent by the doc listener
       this.inFlight.push({ nonce: ++this.nonce, id })
       const enc = encoding.createEncoder()
