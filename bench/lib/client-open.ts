@@ -7,11 +7,12 @@
  *     IndexedDB can supply the text.
  * Each sample is the page clock (ms since navigation start) when the session
  * holds the whole text and the editor shows its first line, plus the app's
- * milestones (`installMilestones`) on the way.
+ * milestones (`installMilestones`) on the way and how long applying the
+ * text took in Yjs and in the editor (`installApplyTimer`).
  */
 import type { Browser, Page } from 'playwright-core'
 import type { ServerProcess } from '../../test/helpers/server.ts'
-import { diagnostics, installMilestones, milestones, newUser, testDocId, timeUntilShown, waitServiceWorker, type User } from '../../test/e2e/harness.ts'
+import { applyTimes, diagnostics, installApplyTimer, installMilestones, milestones, newUser, testDocId, timeUntilShown, waitServiceWorker, type ApplyTimes, type User } from '../../test/e2e/harness.ts'
 import { pushDoc, type BenchDoc } from './client-docs.ts'
 
 /** One open of a document. */
@@ -22,6 +23,8 @@ export interface OpenSample {
   wallMs: number
   /** App milestones on the page clock: session, loaded, socketOpen, firstText, synced, shown. */
   steps: Record<string, number>
+  /** Where the time of the transactions that brought the text went (`installApplyTimer`). */
+  apply: ApplyTimes
 }
 
 /** Both sources for one document. */
@@ -39,7 +42,7 @@ async function openOnce(user: User, doc: BenchDoc, go: () => Promise<unknown>): 
   })
   const text = await user.page.evaluate(() => (window as any).__murmur.session.text.toString() as string)
   if (text !== doc.text) throw new Error(`opened ${doc.edits} edits: text differs (${text.length} vs ${doc.text.length} chars)`)
-  return { ...shown, steps: await milestones(user.page) }
+  return { ...shown, steps: await milestones(user.page), apply: await applyTimes(user.page) }
 }
 
 /** Resolves once every IndexedDB write the page's session started has committed (a read-only transaction queues behind them). */
@@ -72,6 +75,7 @@ export async function measureOpen(browser: Browser, server: ServerProcess, doc: 
       await user?.close()
       user = await newUser(browser, { name: 'Alice' })
       await installMilestones(user.context)
+      await installApplyTimer(user.context)
       const u = user
       result.server.push(await openOnce(u, doc, () => u.page.goto(url)))
     }

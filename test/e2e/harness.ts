@@ -368,6 +368,83 @@ export function milestones(page: Page): Promise<Record<string, number>> {
 }
 
 /**
+ * Times, on every page load of `context`, each Yjs transaction that changes
+ * the text and did not start in this page (remote or loaded): when it began,
+ * when Yjs had integrated it (`beforeObserverCalls`: decoding and applying
+ * done), when its observers had run (`afterTransaction`: y-codemirror has
+ * dispatched the change, so CodeMirror's state and DOM are updated), and the
+ * next animation frame after it. Hooks the session the moment the app
+ * publishes it in `window.__murmur`, before any provider delivers data.
+ */
+export async function installApplyTimer(context: BrowserContext): Promise<void> {
+  await context.addInitScript(KEEP_NAMES_SHIM)
+  await context.addInitScript(() => {
+    const w = window as any
+    const txs: { origin: string; start: number; integrated: number; end: number; frame: number; chars: number }[] = (w.__e2eApply = [])
+    const hooked = new WeakSet<object>()
+    const hook = (session: any) => {
+      const doc = session?.doc
+      if (!doc || hooked.has(doc)) return
+      hooked.add(doc)
+      const open = new WeakMap<object, { start: number; integrated: number; len: number }>()
+      doc.on('beforeTransaction', (tr: any) => {
+        if (!tr.local) open.set(tr, { start: performance.now(), integrated: 0, len: session.text.length })
+      })
+      doc.on('beforeObserverCalls', (tr: any) => {
+        const o = open.get(tr)
+        if (o) o.integrated = performance.now()
+      })
+      doc.on('afterTransaction', (tr: any) => {
+        const o = open.get(tr)
+        if (!o || session.text.length === o.len) return
+        const origin = tr.origin === session.websocket ? 'server' : tr.origin === session.idb ? 'idb' : tr.origin === session.webrtc?.room ? 'webrtc' : 'other'
+        const rec = { origin, start: o.start, integrated: o.integrated || o.start, end: performance.now(), frame: 0, chars: session.text.length - o.len }
+        txs.push(rec)
+        requestAnimationFrame(() => (rec.frame = performance.now()))
+      })
+    }
+    let current: any
+    Object.defineProperty(window, '__murmur', {
+      configurable: true,
+      get: () => current,
+      set: (v) => {
+        current = v
+        hook(v?.session)
+      },
+    })
+  })
+}
+
+/** Totals of the transactions timed by `installApplyTimer` on the current page load (ms). */
+export interface ApplyTimes {
+  transactions: number
+  /** Decoding and integrating into the Y.Doc. */
+  yjsMs: number
+  /** Observers, i.e. y-codemirror's dispatch: CodeMirror state and DOM update. */
+  editorMs: number
+  /** From the end of each transaction to the next animation frame. */
+  toFrameMs: number
+  /** Page clock when the first one started. */
+  firstStart: number | null
+}
+
+/** Reads what `installApplyTimer` recorded for the current page load. */
+export function applyTimes(page: Page): Promise<ApplyTimes> {
+  return page.evaluate(() => {
+    const txs = ((window as any).__e2eApply ?? []) as { start: number; integrated: number; end: number; frame: number }[]
+    let yjsMs = 0
+    let editorMs = 0
+    let toFrameMs = 0
+    for (const t of txs) {
+      yjsMs += t.integrated - t.start
+      editorMs += t.end - t.integrated
+      if (t.frame) toFrameMs += t.frame - t.end
+    }
+    return { transactions: txs.length, yjsMs, editorMs, toFrameMs, firstStart: txs.length ? txs[0]!.start : null }
+  })
+}
+
+/**
  * Waits until the page's session holds a text of `expectedLength` characters
  * and the editor DOM shows `firstLine`; returns ms since `t0` (wall clock,
  * `Date.now()`) and the page's own clock (ms since navigation start).
