@@ -107,8 +107,8 @@ export function formatNumber(v: number): string {
 export const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#17becf', '#bcbd22']
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
-/** Rough text width at font size 12 (sans-serif averages ~0.58 em per character). */
-const textWidth = (s: string, size = 12) => s.length * size * 0.58
+/** Rough text width at font size 12 (sans-serif averages ~0.56 em per character). */
+const textWidth = (s: string, size = 12) => s.length * size * 0.56
 const n1 = (v: number) => v.toFixed(1)
 
 /** Range of an axis over the values it shows. */
