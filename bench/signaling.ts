@@ -105,13 +105,15 @@ interface Rate {
   perSecond: number
   /** Messages delivered per second of server CPU time (user + system): less sensitive to other load on the machine. */
   perCpuSecond: number
+  /** Messages delivered per write system call of the server (syscw of /proc/<pid>/io; a `writev` counts once): how much each write batches. */
+  perWrite: number
 }
 
 async function fanout(t: Target, n: number, measureMs = MEASURE_MS): Promise<Rate> {
   // The watcher (the last socket) must not publish: with 2 subscribers, one publisher.
   const job = { mode: 'fanout', host: '127.0.0.1', port: t.port, path: t.path, subscribe: t.subscribe, topic: TOPIC, n, publishers: Math.min(2, n - 1), payload: PAYLOAD, window: WINDOW, warmupMs: 300, measureMs, serverPid: t.pid }
-  const r = await load.run<{ deliveries: number; seconds: number; serverCpuSeconds: number }>(job)
-  return { perSecond: r.deliveries / r.seconds, perCpuSecond: r.deliveries / Math.max(r.serverCpuSeconds, 0.01) }
+  const r = await load.run<{ deliveries: number; seconds: number; serverCpuSeconds: number; serverWrites: number }>(job)
+  return { perSecond: r.deliveries / r.seconds, perCpuSecond: r.deliveries / Math.max(r.serverCpuSeconds, 0.01), perWrite: r.deliveries / Math.max(r.serverWrites, 1) }
 }
 
 /** The median (upper median for an even count). */
@@ -228,21 +230,21 @@ async function main() {
           const r = await fanout(t, n)
           const key = `${t.name}/${n}`
           runs.set(key, [...(runs.get(key) ?? []), r])
-          process.stderr.write(`round ${round + 1} N=${n} ${t.name}: ${fmt(r.perSecond)} deliveries/s, ${fmt(r.perCpuSecond)} per server CPU-s\n`)
+          process.stderr.write(`round ${round + 1} N=${n} ${t.name}: ${fmt(r.perSecond)} deliveries/s, ${fmt(r.perCpuSecond)} per server CPU-s, ${r.perWrite.toFixed(1)} per write\n`)
         }
       }
     }
     // Throughput: best round (load from elsewhere only ever slows a run down).
     // CPU efficiency: median round (a starved server batches more, which flatters it).
     const rates = new Map<string, Rate>(
-      [...runs].map(([key, rs]) => [key, { perSecond: Math.max(...rs.map((r) => r.perSecond)), perCpuSecond: median(rs.map((r) => r.perCpuSecond)) }]),
+      [...runs].map(([key, rs]) => [key, { perSecond: Math.max(...rs.map((r) => r.perSecond)), perCpuSecond: median(rs.map((r) => r.perCpuSecond)), perWrite: median(rs.map((r) => r.perWrite)) }]),
     )
 
     const names = targets.map((t) => t.name) // reference, ours, ceiling, corked ceiling
     const header = (first: string) => [`| ${first} | ${names.join(' | ')} | murmur ÷ reference | murmur ÷ bare ws | murmur ÷ bare ws + cork |`, '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
     const row = (label: string, [ref, ours, ceil, cork]: number[], digits = 0) =>
       `| ${label} | ${[ref, ours, ceil, cork].map((x) => (digits ? x!.toFixed(digits) : fmt(x!))).join(' | ')} | ${times(ours!, ref!)} | ${times(ours!, ceil!)} | ${times(ours!, cork!)} |`
-    const fanRows = (key: keyof Rate) => FANOUT_SIZES.map((n) => row(n === 2 ? '2 (1 publisher)' : String(n), names.map((name) => rates.get(`${name}/${n}`)![key])))
+    const fanRows = (key: keyof Rate, digits = 0) => FANOUT_SIZES.map((n) => row(n === 2 ? '2 (1 publisher)' : String(n), names.map((name) => rates.get(`${name}/${n}`)![key]), digits))
     const text = [
       `**Fan-out: deliveries per second** (best of ${ROUNDS} rounds; higher is better):`,
       '',
@@ -253,6 +255,11 @@ async function main() {
       '',
       ...header('subscribers'),
       ...fanRows('perCpuSecond'),
+      '',
+      `**Fan-out: deliveries per server write system call** (median of ${ROUNDS} rounds; how many deliveries one \`write\`/\`writev\` carries):`,
+      '',
+      ...header('subscribers'),
+      ...fanRows('perWrite', 1),
       '',
       `**Memory per idle peer**: KiB of RSS growth per peer, all peers held (rooms of ${PEERS_PER_ROOM}; lower is better):`,
       '',
