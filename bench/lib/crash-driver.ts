@@ -27,7 +27,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SQLITE_FILE_NAME } from '../../server/store/sqlite.ts'
-import { WAL_FRAME_HEADER_BYTES } from '../../server/store/wal-inspect.ts'
 import { startServer, type ServerProcess } from '../../test/helpers/server.ts'
 import { checkDatabase } from './crash-check.ts'
 import { applyTamper, saveShm, TAMPERS, type Tamper } from './crash-tamper.ts'
@@ -61,8 +60,10 @@ export interface CrashRunOptions {
 export interface CrashRound {
   round: number
   tamper: Tamper
-  /** For `tear`: whether uncommitted frames were cut or a partial frame appended. */
+  /** For `tear`: whether uncommitted frames were cut or a partial frame written after the last commit. */
   how?: 'cut' | 'partial-frame'
+  /** A torn tail or garbage was made in this round. */
+  torn: boolean
   /** Killed while the rooms were loading rather than mid-write. */
   early: boolean
   /** ms from the kill timer's start (first `minAcks` confirmations, or sockets opened) to SIGKILL. */
@@ -82,8 +83,12 @@ export interface CrashRound {
   /** The server warned about the unclean shutdown / about discarding a tail of `discardedBytes`. */
   warned: boolean
   discardedBytes: number
-  /** Bytes of stale frames (an earlier log cycle) the warning counted separately. */
+  /** Bytes left from an earlier log cycle that the warning counted separately. */
   staleBytes: number
+  /** Of those, what the kill itself left (before tampering). */
+  staleBefore: number
+  /** What the kill itself left after the last commit frame and recovery discards (before tampering). */
+  discardableBefore: number
   restartMs: number
   /** Rows in the database after the restart, over all documents. */
   rows: number
@@ -162,7 +167,7 @@ export async function runCrashRounds(opts: CrashRunOptions): Promise<CrashRun> {
       const early = rand() < (opts.earlyShare ?? 0.1)
       const killAfterMs = Math.floor(rand() * (early ? 60 : maxDelay))
       const tamper = opts.tampers ? opts.tampers[round % opts.tampers.length]! : drawTamper(rand)
-      const r: CrashRound = { round, tamper, early, killAfterMs, sent: 0, acked: 0, checked: 0, lost: 0, walBytes: 0, committedFrames: 0, tailBytes: 0, warned: false, discardedBytes: 0, staleBytes: 0, restartMs: 0, rows: 0, failures: [] }
+      const r: CrashRound = { round, tamper, torn: false, early, killAfterMs, sent: 0, acked: 0, checked: 0, lost: 0, walBytes: 0, committedFrames: 0, tailBytes: 0, warned: false, discardedBytes: 0, staleBytes: 0, staleBefore: 0, discardableBefore: 0, restartMs: 0, rows: 0, failures: [] }
       const fail = (msg: string) => r.failures.push(msg)
 
       // 1. Write, then kill.
@@ -198,9 +203,12 @@ export async function runCrashRounds(opts: CrashRunOptions): Promise<CrashRun> {
       const t = applyTamper(dbFile, tamper, rand, staleShm)
       staleShm = shmNow ?? staleShm
       r.how = t.how
+      r.torn = t.torn
       r.walBytes = t.before.fileBytes
       r.committedFrames = t.before.committedFrames
       r.tailBytes = t.tailBytes
+      r.staleBefore = t.before.staleBytes
+      r.discardableBefore = t.before.discardedBytes
 
       // 3. Restart: must succeed, and say what it recovered and discarded.
       const t0 = performance.now()
@@ -224,9 +232,12 @@ export async function runCrashRounds(opts: CrashRunOptions): Promise<CrashRun> {
         if (t.before.headerValid && warn.committedFrames !== t.before.committedFrames) {
           fail(`the warning reports ${warn.committedFrames} committed frames; the kill left ${t.before.committedFrames}`)
         }
-        r.staleBytes = Number(warn.staleFrames) * (WAL_FRAME_HEADER_BYTES + t.before.pageSize)
+        r.staleBytes = Number(warn.staleBytes)
         if (r.discardedBytes + r.staleBytes !== t.tailBytes) fail(`the warning discards ${r.discardedBytes} bytes (+${r.staleBytes} stale); the tail after the last commit is ${t.tailBytes} bytes`)
-        if ((tamper === 'tear' || tamper === 'garbage') && t.before.headerValid && !(r.discardedBytes > 0 && /discarding/.test(warn.msg))) fail(`a torn tail was not reported as discarded: ${warn.msg}`)
+        // A torn frame is written where the next frame goes, so it is always this cycle's; garbage
+        // appended at the end of a file that holds stale frames is (rightly) counted with them.
+        const reported = t.before.staleBytes > 0 && tamper === 'garbage' ? r.staleBytes > t.before.staleBytes && /earlier WAL cycle/.test(warn.msg) : r.discardedBytes > 0 && /discarding/.test(warn.msg)
+        if (t.torn && !reported) fail(`a torn tail was not reported: ${warn.msg}`)
       }
 
       // 4. Everything confirmed is there, on disk and through the server.

@@ -27,10 +27,11 @@ export function roundLine(r: CrashRound): string {
 export function summaryTable(run: CrashRun, setup: string): string {
   const rs = run.rounds
   const restarts = rs.filter((r) => r.restartMs > 0).map((r) => r.restartMs)
-  const torn = rs.filter((r) => (r.tamper === 'tear' || r.tamper === 'garbage') && r.tailBytes > 0)
+  const torn = rs.filter((r) => r.torn)
   // The driver fails a round unless the warning's discarded + stale bytes equal the tail exactly.
-  const tornReported = torn.filter((r) => r.discardedBytes > 0 && r.discardedBytes + r.staleBytes === r.tailBytes)
-  const natural = rs.filter((r) => r.tamper !== 'tear' && r.tamper !== 'garbage' && r.discardedBytes > 0)
+  const tornReported = torn.filter((r) => r.failures.length === 0 && r.discardedBytes + r.staleBytes === r.tailBytes)
+  const asStale = torn.filter((r) => r.tamper === 'garbage' && r.staleBefore > 0)
+  const natural = rs.filter((r) => r.discardableBefore > 0)
   const stale = rs.filter((r) => r.staleBytes > 0)
   const count = (k: Tamper) => rs.filter((r) => r.tamper === k).length
   const rows = rs.map((r) => r.rows)
@@ -41,9 +42,9 @@ export function summaryTable(run: CrashRun, setup: string): string {
     ['confirmed updates checked after the restarts (each restart checks all so far)', fmt(rs.reduce((s, r) => s + r.checked, 0))],
     ['**confirmed updates lost**', `**${rs.reduce((s, r) => s + r.lost, 0)}**`],
     ['start-up failures', String(run.failures.filter((f) => f.includes('start-up failed')).length)],
-    ['torn tails made (cut inside uncommitted frames / partial frame after the last commit / garbage appended)', `${torn.length} (${torn.filter((r) => r.how === 'cut').length} / ${torn.filter((r) => r.how === 'partial-frame').length} / ${torn.filter((r) => r.tamper === 'garbage').length}), ${fmt(torn.reduce((s, r) => s + r.discardedBytes, 0))} bytes`],
-    ['torn tails reported and discarded at start-up (warning with the exact byte count)', `${tornReported.length} / ${torn.length}`],
-    ['uncommitted tails left by the kill itself (no tampering), reported and discarded', `${natural.length} rounds, ${fmt(natural.reduce((s, r) => s + r.discardedBytes, 0))} bytes`],
+    ['torn tails made (cut inside uncommitted frames / partial frame after the last commit / garbage appended)', `${torn.length} (${torn.filter((r) => r.how === 'cut').length} / ${torn.filter((r) => r.how === 'partial-frame').length} / ${torn.filter((r) => r.tamper === 'garbage').length}), ${fmt(torn.reduce((s, r) => s + r.discardedBytes, 0))} bytes discarded`],
+    ['torn tails reported at start-up with the exact byte count', `${tornReported.length} / ${torn.length} (${asStale.length} garbage tails appended after stale frames reported as left from an earlier WAL cycle, the rest as discarded)`],
+    ['torn or uncommitted tails the kill itself left (before tampering), reported and discarded', `${natural.length} rounds, ${fmt(natural.reduce((s, r) => s + r.discardableBefore, 0))} bytes`],
     ['rounds whose WAL also held stale frames of an earlier cycle (counted apart, not discarded data)', String(stale.length)],
     ['`-shm` missing / empty / stale from an earlier kill', `${count('shm-missing')} / ${count('shm-empty')} / ${count('shm-stale')}`],
     ['unclean-shutdown warning at start-up', `${rs.filter((r) => r.warned).length} / ${rs.length} rounds`],

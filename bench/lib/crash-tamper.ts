@@ -27,8 +27,10 @@ export const TAMPERS: readonly Tamper[] = ['none', 'tear', 'garbage', 'shm-missi
 /** What `applyTamper` did. */
 export interface TamperResult {
   kind: Tamper
-  /** How the tear was made (`cut` inside uncommitted frames, `partial-frame` appended), when `kind` is `tear`. */
+  /** How the tear was made (`cut` inside uncommitted frames, `partial-frame` written after the last commit), when `kind` is `tear`. */
   how?: 'cut' | 'partial-frame'
+  /** A `tear` or `garbage` was actually made (not when the kill left no valid WAL header). */
+  torn: boolean
   /** The WAL as the kill left it, before tampering. */
   before: WalReport
   /** Bytes after the last commit frame once tampered: what recovery must discard, plus stale frames of an earlier cycle. */
@@ -46,6 +48,7 @@ export function applyTamper(dbFile: string, kind: Tamper, rand: () => number, st
   const before = inspectWal(wal)
   const frameBytes = WAL_FRAME_HEADER_BYTES + before.pageSize
   let how: TamperResult['how']
+  let torn = false
   const randomBytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rand() * 256)))
   switch (kind) {
     case 'none':
@@ -54,11 +57,13 @@ export function applyTamper(dbFile: string, kind: Tamper, rand: () => number, st
       if (!before.headerValid) break // nothing written since the log was reset: nothing to tear
       if (before.uncommittedFrames > 0) {
         how = 'cut'
+        torn = true
         truncateSync(wal, before.committedEnd + 1 + Math.floor(rand() * (before.uncommittedFrames * frameBytes - 1)))
       } else {
         // The next frame would have been written right after the last commit (over stale
         // frames of an earlier cycle, if any): write part of one there.
         how = 'partial-frame'
+        torn = true
         const head = readFileSync(wal).subarray(0, 32)
         const frame = randomBytes(WAL_FRAME_HEADER_BYTES + 1 + Math.floor(rand() * (before.pageSize - 1)))
         frame.writeUInt32BE(1 + Math.floor(rand() * 8), 0) // a page number
@@ -74,7 +79,10 @@ export function applyTamper(dbFile: string, kind: Tamper, rand: () => number, st
       break
     }
     case 'garbage':
-      if (before.headerValid) appendFileSync(wal, randomBytes(1 + Math.floor(rand() * (frameBytes - 1))))
+      if (before.headerValid) {
+        torn = true
+        appendFileSync(wal, randomBytes(1 + Math.floor(rand() * (frameBytes - 1))))
+      }
       break
     case 'shm-missing':
       rmSync(shm, { force: true })
@@ -87,7 +95,7 @@ export function applyTamper(dbFile: string, kind: Tamper, rand: () => number, st
       break
   }
   const size = existsSync(wal) ? statSync(wal).size : 0
-  return { kind, how, before, tailBytes: before.headerValid ? size - before.committedEnd : size }
+  return { kind, how, torn, before, tailBytes: before.headerValid ? size - before.committedEnd : size }
 }
 
 /** Saves the current wal-index (for a later `shm-stale` round), or null when there is none. */

@@ -46,9 +46,16 @@ export interface WalReport {
   uncommittedFrames: number
   /** Whole frames after the first invalid one that carry this log's salts (torn, or unreadable after a torn frame). */
   tornFrames: number
-  /** Whole frames with other salts: left over from an earlier cycle of the log after a checkpoint (normal, not data). */
+  /**
+   * Whole frames from the first frame with other salts on: left over from an
+   * earlier cycle of the log after a checkpoint (normal, not data). The
+   * current cycle writes frames contiguously from the start, so nothing
+   * after such a frame can be its own.
+   */
   staleFrames: number
-  /** Bytes at the end that do not make a whole frame (a torn write), or the whole file when the header is not valid. */
+  /** Bytes of the stale frames, plus a partial frame after them at the end of the file. */
+  staleBytes: number
+  /** Bytes at the end that do not make a whole frame, of this cycle (a torn write), or the whole file when the header is not valid. */
   trailingBytes: number
   /** Bytes of this log's content that recovery will ignore: uncommitted and torn frames plus trailing bytes. */
   discardedBytes: number
@@ -79,6 +86,7 @@ function emptyReport(fileBytes: number): WalReport {
     uncommittedFrames: 0,
     tornFrames: 0,
     staleFrames: 0,
+    staleBytes: 0,
     trailingBytes: fileBytes,
     discardedBytes: fileBytes,
   }
@@ -130,9 +138,10 @@ export function inspectWal(walFile: string): WalReport {
     const frame = Buffer.alloc(frameBytes)
     let validFrames = 0
     let chainBroken = false
+    let pastStale = false
     for (let i = 0; i < wholeFrames; i++) {
       readFully(fd, frame, frameBytes, WAL_HEADER_BYTES + i * frameBytes)
-      const ours = frame.readUInt32BE(8) === salt1 && frame.readUInt32BE(12) === salt2
+      const ours = !pastStale && frame.readUInt32BE(8) === salt1 && frame.readUInt32BE(12) === salt2
       if (!chainBroken && ours && frame.readUInt32BE(0) !== 0) {
         checksum(frame, 0, 8, bigEndian, sum)
         checksum(frame, WAL_FRAME_HEADER_BYTES, pageSize, bigEndian, sum)
@@ -147,7 +156,15 @@ export function inspectWal(walFile: string): WalReport {
       }
       chainBroken = true
       if (ours) report.tornFrames++
-      else report.staleFrames++
+      else {
+        pastStale = true
+        report.staleFrames++
+      }
+    }
+    report.staleBytes = report.staleFrames * frameBytes
+    if (pastStale) {
+      report.staleBytes += report.trailingBytes
+      report.trailingBytes = 0
     }
     report.uncommittedFrames = validFrames - report.committedFrames
     report.committedEnd = WAL_HEADER_BYTES + report.committedFrames * frameBytes
@@ -190,15 +207,17 @@ export function reportWalRecovery(walFile: string, log: WalLog): WalReport | nul
     tornFrames: r.tornFrames,
     trailingBytes: r.trailingBytes,
     staleFrames: r.staleFrames,
+    staleBytes: r.staleBytes,
     discardedFrames: r.uncommittedFrames + r.tornFrames,
     discardedBytes: r.discardedBytes,
   }
+  const stale = r.staleBytes > 0 ? `; ignoring ${r.staleBytes} bytes left from an earlier WAL cycle` : ''
   if (!r.headerValid) {
     log.warn(fields, `store: unclean shutdown: the WAL header is torn or invalid, so nothing in it counts; discarding all ${r.fileBytes} bytes`)
   } else if (r.discardedBytes > 0) {
-    log.warn(fields, `store: unclean shutdown: WAL holds ${r.committedFrames} committed frames (recovered); discarding a torn/uncommitted tail of ${fields.discardedFrames} frames / ${r.discardedBytes} bytes`)
+    log.warn(fields, `store: unclean shutdown: WAL holds ${r.committedFrames} committed frames (recovered); discarding a torn/uncommitted tail of ${fields.discardedFrames} frames / ${r.discardedBytes} bytes${stale}`)
   } else {
-    log.warn(fields, `store: unclean shutdown: WAL holds ${r.committedFrames} committed frames (recovered); no torn or uncommitted tail`)
+    log.warn(fields, `store: unclean shutdown: WAL holds ${r.committedFrames} committed frames (recovered); no torn or uncommitted tail${stale}`)
   }
   return r
 }

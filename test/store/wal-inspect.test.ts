@@ -99,7 +99,17 @@ describe('inspectWal', () => {
   test('frames of an earlier cycle after a checkpoint restart are stale, not discarded data', () => {
     const img = image([100, 200, 9000, 50, 60, 70], { restartAfter: 4 })
     const r = inspectWal(img.wal)
-    expect(r).toMatchObject({ committedFrames: 2, committedTransactions: 2, staleFrames: 7, uncommittedFrames: 0, tornFrames: 0, discardedBytes: 0 })
+    expect(r).toMatchObject({ committedFrames: 2, committedTransactions: 2, staleFrames: 7, staleBytes: 7 * FRAME, uncommittedFrames: 0, tornFrames: 0, discardedBytes: 0 })
+    expect(rowsOf(img.db)).toEqual([1, 2, 3, 4, 5, 6])
+    // A partial frame at the end of the file, beyond the stale frames, cannot be this cycle's either.
+    appendFileSync(img.wal, Buffer.alloc(100, 3))
+    expect(inspectWal(img.wal)).toMatchObject({ staleFrames: 7, staleBytes: 7 * FRAME + 100, trailingBytes: 0, discardedBytes: 0 })
+    // A torn frame of this cycle written over the first stale frame is discarded; the rest stays stale.
+    const b = readFileSync(img.wal)
+    const at = 32 + 2 * FRAME
+    b.copy(b, at + 8, 16, 24) // this cycle's salts, old page content: the checksum fails
+    writeFileSync(img.wal, b)
+    expect(inspectWal(img.wal)).toMatchObject({ committedFrames: 2, tornFrames: 1, staleFrames: 6, staleBytes: 6 * FRAME + 100, discardedBytes: FRAME })
     expect(rowsOf(img.db)).toEqual([1, 2, 3, 4, 5, 6])
   })
 
