@@ -46,7 +46,8 @@ function niceMax(v: number): number {
 
 function panelSvg(p: ChartPanel, ox: number): string {
   const xs = [...new Set(p.series.flatMap((s) => s.points.map((q) => q.x)))].sort((a, b) => a - b)
-  const ymax = niceMax(Math.max(...p.series.flatMap((s) => s.points.map((q) => Math.max(q.y, q.hi ?? 0)))) * 1.05)
+  // headroom above the data for the legend in the top-left corner
+  const ymax = niceMax(Math.max(...p.series.flatMap((s) => s.points.map((q) => Math.max(q.y, q.hi ?? 0)))) * 1.4)
   const lx0 = Math.log10(xs[0]!) - 0.25
   const lx1 = Math.log10(xs[xs.length - 1]!) + 0.25
   const pw = W - M.l - M.r

@@ -48,9 +48,9 @@ export function parseArgs(argv: string[]): ClientBenchOptions {
   return {
     quick,
     sizes: numbers(get('sizes') ?? (quick ? '1000,10000' : `1000,10000,100000,${TRACE_EDITS}`)),
-    reps: Number(get('reps') ?? (quick ? 2 : 5)),
-    latencySizes: numbers(get('latency-sizes') ?? (quick ? '1000' : `1000,100000,${TRACE_EDITS}`)),
-    samples: Number(get('samples') ?? (quick ? 20 : 100)),
+    reps: Number(get('reps') ?? (quick ? 2 : 7)),
+    latencySizes: numbers(get('latency-sizes') ?? (quick ? '1000' : `1000,10000,100000,${TRACE_EDITS}`)),
+    samples: Number(get('samples') ?? (quick ? 20 : 200)),
     warmup: Number(get('warmup') ?? 5),
     readme: !quick && !argv.includes('--no-readme'),
     chart: get('chart') ?? (quick ? join(tmpdir(), 'murmur-client-quick.svg') : join(root, 'bench/client.svg')),
@@ -65,6 +65,8 @@ function chart(open: OpenResult[], latency: LatencyResult[], footer: string): st
     series: [
       { name: 'from the server (empty browser)', color: '#1f77b4', points: open.map((r) => ({ x: r.doc.edits, ...yLoHi(r.server.map((s) => s.pageMs)) })) },
       { name: 'from IndexedDB (offline reload)', color: '#2ca02c', points: open.map((r) => ({ x: r.doc.edits, ...yLoHi(r.idb.map((s) => s.pageMs)) })) },
+      { name: 'of which Yjs apply + editor update (server)', color: '#1f77b4', dashed: true, points: open.map((r) => ({ x: r.doc.edits, y: stats(r.server.map((s) => s.apply.yjsMs + s.apply.editorMs)).median })) },
+      { name: 'of which Yjs apply (IndexedDB)', color: '#2ca02c', dashed: true, points: open.map((r) => ({ x: r.doc.edits, y: stats(r.idb.map((s) => s.apply.yjsMs)).median })) },
     ],
   }
   const lat = (pick: (r: LatencyResult) => number[], q: 'median' | 'p99') => latency.map((r) => ({ x: r.doc.edits, y: stats(pick(r))[q] }))
