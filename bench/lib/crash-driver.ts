@@ -145,6 +145,21 @@ function logLines(output: string): LogLine[] {
   return out
 }
 
+/** Resolves once the server's output matches `re`, or after `timeoutMs` (the caller then checks and reports). */
+function untilOutput(server: ServerProcess, re: RegExp, timeoutMs: number): Promise<void> {
+  if (re.test(server.output())) return Promise.resolve()
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      server.child.stdout!.off('data', onData)
+      resolve()
+    }
+    const onData = () => re.test(server.output()) && done()
+    const timer = setTimeout(done, timeoutMs)
+    server.child.stdout!.on('data', onData)
+  })
+}
+
 /** Runs the rounds; see the module comment. Never throws for a failed check: they are in `failures`. */
 export async function runCrashRounds(opts: CrashRunOptions): Promise<CrashRun> {
   const started = Date.now()
@@ -221,13 +236,13 @@ export async function runCrashRounds(opts: CrashRunOptions): Promise<CrashRun> {
         break
       }
       r.restartMs = performance.now() - t0
-      const lines = logLines(server.output())
-      for (const l of lines) if (l.level >= 50) fail(`server logged ${l.level === 50 ? 'an error' : 'a fatal'}: ${l.msg}`)
-      const warn = lines.find((l) => l.level === 40 && l.msg.startsWith('store: unclean shutdown'))
+      // pino writes asynchronously, so its start-up lines may arrive after the "serving" line.
+      const existed = t.before.fileBytes > 0 || t.tailBytes > 0
+      if (existed) await untilOutput(server, /store: unclean shutdown/, 10_000)
+      const warn = logLines(server.output()).find((l) => l.level === 40 && l.msg.startsWith('store: unclean shutdown'))
       r.warned = Boolean(warn)
       if (warn) r.discardedBytes = Number(warn.discardedBytes)
-      const existed = t.before.fileBytes > 0 || t.tailBytes > 0
-      if (existed && !warn) fail('no unclean-shutdown warning although the kill left a WAL')
+      if (existed && !warn) fail(`no unclean-shutdown warning although the kill left a WAL (${t.before.fileBytes} bytes); server output:\n${server.output().slice(-3000)}`)
       if (warn) {
         if (t.before.headerValid && warn.committedFrames !== t.before.committedFrames) {
           fail(`the warning reports ${warn.committedFrames} committed frames; the kill left ${t.before.committedFrames}`)
@@ -270,6 +285,7 @@ export async function runCrashRounds(opts: CrashRunOptions): Promise<CrashRun> {
         r.lost += missing.length
         if (missing.length) fail(`${docId}: ${missing.length} confirmed chunks lost, e.g. ${missing.slice(0, 5).join(', ')}`)
       }
+      for (const l of logLines(server.output())) if (l.level >= 50) fail(`server logged ${l.level === 50 ? 'an error' : 'a fatal'}: ${l.msg}`)
       result.rounds.push(r)
       result.failures.push(...r.failures.map((f) => `round ${round} (${tamper}${early ? ', early kill' : ''}): ${f}`))
       opts.onRound?.(r)

@@ -60,12 +60,19 @@ export function summaryTable(run: CrashRun, setup: string): string {
 
 /** Per-tampering table (Markdown). */
 export function tamperTable(run: CrashRun): string {
-  const out = ['| between kill and restart | rounds | confirmed | lost | discarded tail (median B) | rounds with a discarded tail | restart p50 ms |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |']
+  const out = [
+    '| between kill and restart | rounds | confirmed | lost | tail made by tampering: reported as discarded (bytes) | … reported as leftover of an earlier WAL cycle | restart p50 ms |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ]
   for (const k of TAMPERS) {
     const rs = run.rounds.filter((r) => r.tamper === k)
     if (!rs.length) continue
+    const torn = rs.filter((r) => r.torn)
+    const discarded = torn.filter((r) => r.discardedBytes > 0)
+    const leftover = torn.filter((r) => r.discardedBytes === 0 && r.staleBytes > r.staleBefore)
+    const cell = (xs: CrashRound[], bytes: (r: CrashRound) => number) => (torn.length ? `${xs.length} (${fmt(xs.reduce((s, r) => s + bytes(r), 0))})` : '–')
     out.push(
-      `| ${k} | ${rs.length} | ${fmt(rs.reduce((s, r) => s + r.acked, 0))} | ${rs.reduce((s, r) => s + r.lost, 0)} | ${fmt(percentile(rs.map((r) => r.discardedBytes), 50))} | ${rs.filter((r) => r.discardedBytes > 0).length} | ${fmt(percentile(rs.map((r) => r.restartMs), 50))} |`,
+      `| ${k} | ${rs.length} | ${fmt(rs.reduce((s, r) => s + r.acked, 0))} | ${rs.reduce((s, r) => s + r.lost, 0)} | ${cell(discarded, (r) => r.discardedBytes)} | ${cell(leftover, (r) => r.staleBytes - r.staleBefore)} | ${fmt(percentile(rs.map((r) => r.restartMs), 50))} |`,
     )
   }
   return out.join('\n')
