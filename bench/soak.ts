@@ -2,7 +2,7 @@
  * Soak: the convergence harness (`test/convergence/harness.ts`) over many
  * seeds, 3–8 peers each (drawn from the seed), for a bounded time.
  *
- *   npm run soak -- [--minutes 10] [--seed <n>] [--runs <k>] [--peers <p>] [--steps <s>] [--max-kills <k>] [--max-crashes <c>] [--verbose]
+ *   npm run soak -- [--minutes 10] [--seed <n>] [--runs <k>] [--peers <p>] [--steps <s>] [--max-kills <k>] [--max-crashes <c>] [--chart FILE.svg] [--verbose]
  *
  * With `--crash` it runs the crash-safety soak instead (`bench/lib/crash-cli.ts`):
  *
@@ -10,16 +10,20 @@
  *
  * Seeds run one after another, starting at `--seed` (default: random) and
  * counting up, until `--minutes` have passed (a started run finishes) or
- * `--runs` seeds ran. Prints one table row per seed and, for each failure,
- * the full report with the command that replays it. Exits 1 if any seed failed.
+ * `--runs` seeds ran. Prints one table row per seed ("agree s": from healing
+ * everything to identical replicas and server) and, for each failure, the
+ * full report with the command that replays it; `--chart` draws agreement time
+ * against peers. Exits 1 if any seed failed.
  */
 import { runSeed, reproduce, type RunResult } from '../test/convergence/harness.ts'
+import { writeChart } from './lib/chart.ts'
 import { crashSoak } from './lib/crash-cli.ts'
+import { soakChart } from './lib/soak-chart.ts'
 
 if (process.argv.includes('--crash')) process.exit(await crashSoak(process.argv.slice(2).filter((a) => a !== '--crash')))
 
 function parseArgs(argv: string[]) {
-  const opts = { minutes: 10, seed: undefined as number | undefined, runs: Infinity, peers: undefined as number | undefined, steps: undefined as number | undefined, maxCrashes: undefined as number | undefined, maxKills: undefined as number | undefined, verbose: false }
+  const opts = { minutes: 10, seed: undefined as number | undefined, runs: Infinity, peers: undefined as number | undefined, steps: undefined as number | undefined, maxCrashes: undefined as number | undefined, maxKills: undefined as number | undefined, chart: undefined as string | undefined, verbose: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const num = () => {
@@ -34,9 +38,10 @@ function parseArgs(argv: string[]) {
     else if (a === '--steps') opts.steps = num()
     else if (a === '--max-crashes') opts.maxCrashes = num()
     else if (a === '--max-kills') opts.maxKills = num()
+    else if (a === '--chart') opts.chart = argv[++i]
     else if (a === '--verbose' || a === '-v') opts.verbose = true
     else if (a === '--help' || a === '-h') {
-      console.log('npm run soak -- [--minutes 10] [--seed <n>] [--runs <k>] [--peers 3-8] [--steps <s>] [--max-kills <k>] [--max-crashes <c>] [--verbose]')
+      console.log('npm run soak -- [--minutes 10] [--seed <n>] [--runs <k>] [--peers 3-8] [--steps <s>] [--max-kills <k>] [--max-crashes <c>] [--chart FILE.svg] [--verbose]')
       process.exit(0)
     } else throw new Error(`unknown argument ${a} (see --help)`)
   }
@@ -51,7 +56,7 @@ process.on('SIGTERM', () => process.exit(143))
 const args = parseArgs(process.argv.slice(2))
 const firstSeed = args.seed ?? Math.floor(Math.random() * 2 ** 31)
 const deadline = Date.now() + args.minutes * 60_000
-const columns = ['seed', 'peers', 'steps', 'edits', 'burst', 'rtc', 'srv', 'block', 'part', 'heal', 'kill', 'crash', 'segv', 'server', 'closes', 'cli err', 'length', 'settle s', 'total s', 'outcome']
+const columns = ['seed', 'peers', 'steps', 'edits', 'burst', 'rtc', 'srv', 'block', 'part', 'heal', 'kill', 'crash', 'segv', 'server', 'closes', 'cli err', 'length', 'agree s', 'total s', 'outcome']
 const widths = [11, 5, 5, 5, 5, 4, 4, 5, 4, 4, 4, 5, 4, 12, 22, 7, 7, 8, 7, 7]
 const row = (cells: (string | number)[]) => cells.map((c, i) => String(c).padStart(widths[i])).join(' ')
 
@@ -76,7 +81,7 @@ for (let seed = firstSeed; results.length < args.runs && (results.length === 0 |
     .map(([c, k]) => `${c}×${k}`)
     .join(' ')
   const f = r.faults
-  console.log(row([r.seed, r.peers, r.steps, r.edits, f.burst, f.rtc, f.srv, f.block, f.partition, f.heal, f.kill, f.crash, r.peerCrashes.length, serverFlags(r.serverArgs), closes || '-', r.clientErrors, r.length, (r.quiesceMs / 1000).toFixed(1), (r.ms / 1000).toFixed(1), r.error ? 'FAIL' : 'ok']))
+  console.log(row([r.seed, r.peers, r.steps, r.edits, f.burst, f.rtc, f.srv, f.block, f.partition, f.heal, f.kill, f.crash, r.peerCrashes.length, serverFlags(r.serverArgs), closes || '-', r.clientErrors, r.length, (r.agreeMs / 1000).toFixed(1), (r.ms / 1000).toFixed(1), r.error ? 'FAIL' : 'ok']))
   for (const note of r.notes) console.log(`  note (seed ${r.seed}): ${note}`)
   if (r.error) console.log(`\n${r.error}\n  replay: ${reproduce(opts)}\n`)
   for (const e of r.clientErrorSamples) if (!clientErrorSamples.includes(e)) clientErrorSamples.push(e)
@@ -86,4 +91,5 @@ const edits = results.reduce((s, r) => s + r.edits, 0)
 const kills = results.reduce((s, r) => s + r.faults.kill, 0)
 console.log(`\n${results.length} seeds, ${edits} edit transactions, ${kills} server kills: ${failed.length ? `${failed.length} FAILED (seeds ${failed.map((r) => r.seed).join(', ')})` : 'all converged'}`)
 if (clientErrorSamples.length) console.log(`client library exceptions caught in WebSocket handlers (reported, as a browser would, not failures):\n  ${clientErrorSamples.join('\n  ')}`)
+if (args.chart) console.log(writeChart(args.chart, soakChart(results)).note)
 process.exit(failed.length ? 1 : 0)

@@ -50,6 +50,8 @@ export interface RunResult {
   peerCrashes: string[]
   /** Time from first op to agreement after healing (ms). */
   quiesceMs: number
+  /** Time from healing everything to agreement of every replica and the server (ms; the bound when they never agreed). */
+  agreeMs: number
   /** Whole run (ms). */
   ms: number
   /** Final text length. */
@@ -280,6 +282,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     faults,
     peerCrashes: [],
     quiesceMs: 0,
+    agreeMs: 0,
     ms: 0,
     length: 0,
     closeCodes: {},
@@ -510,6 +513,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
       await sleep(250)
     }
     result.quiesceMs = Date.now() - runStarted
+    result.agreeMs = Date.now() - healedAt
     log(`${tag} ${agreed ? 'agreed' : 'no agreement'} ${Date.now() - healedAt} ms after healing`)
     for (const s of states) {
       for (const [c, k] of Object.entries(s.closeCodes)) result.closeCodes[c] = (result.closeCodes[c] ?? 0) + k
