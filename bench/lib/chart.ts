@@ -36,10 +36,10 @@ export interface Axis {
   format?: (v: number) => string
 }
 
-/** One line of a panel. Points are drawn in order; a point with a non-finite `y` breaks the line there. */
+/** One line of a panel. Points are drawn in order; a point with a non-finite `y` breaks the line there; `lo`/`hi` draw a whisker (e.g. min–max). */
 export interface Series {
   name: string
-  points: { x: number; y: number }[]
+  points: { x: number; y: number; lo?: number; hi?: number }[]
   color: string
   /** SVG stroke-dasharray, e.g. `'6 4'`, for series that measure something weaker (e.g. "applied", not "durable"). */
   dash?: string
@@ -176,7 +176,7 @@ function drawPanel(out: string[], p: Panel, x: number, y: number, w: number, h: 
   const lw = entries.length ? 34 + Math.max(...entries.map((s) => textWidth(s.name))) : 0
   if (p.legend === 'right' && entries.length) w -= lw + 12
   const xs = p.series.flatMap((s) => s.points.map((pt) => pt.x)).concat(p.bands?.flatMap((b) => [b.from, b.to]) ?? [])
-  const ys = p.series.flatMap((s) => s.points.map((pt) => pt.y)).concat(p.hlines?.map((l) => l.y) ?? [])
+  const ys = p.series.flatMap((s) => s.points.flatMap((pt) => [pt.y, pt.lo ?? pt.y, pt.hi ?? pt.y])).concat(p.hlines?.map((l) => l.y) ?? [])
   const [x0, x1] = range(p.x, xs, false)
   const [y0, y1] = range(p.y, ys, true)
   const scale = (axis: Axis, lo: number, hi: number, from: number, len: number) => (v: number) =>
@@ -238,6 +238,12 @@ function drawPanel(out: string[], p: Panel, x: number, y: number, w: number, h: 
       pen = true
     }
     if (d) out.push(`<path d="${d.trim()}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`)
+    for (const pt of s.points.filter(shown)) {
+      if (pt.lo === undefined || pt.hi === undefined || (p.y.log && pt.lo <= 0)) continue
+      const wx = n1(sx(pt.x))
+      out.push(`<line x1="${wx}" x2="${wx}" y1="${n1(sy(pt.lo))}" y2="${n1(sy(pt.hi))}" stroke="${s.color}" stroke-width="1.2"/>`)
+      for (const v of [pt.lo, pt.hi]) out.push(`<line x1="${n1(sx(pt.x) - 4)}" x2="${n1(sx(pt.x) + 4)}" y1="${n1(sy(v))}" y2="${n1(sy(v))}" stroke="${s.color}" stroke-width="1.2"/>`)
+    }
     if (s.markers ?? true) for (const pt of s.points.filter(shown)) out.push(`<circle cx="${n1(sx(pt.x))}" cy="${n1(sy(pt.y))}" r="3.5" fill="${s.color}"/>`)
   }
   out.push('</g>')

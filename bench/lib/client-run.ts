@@ -11,7 +11,7 @@ import { benchDocs } from './client-docs.ts'
 import { measureOpen, type OpenResult } from './client-open.ts'
 import { measureLatency, type LatencyResult } from './client-latency.ts'
 import { latencyTable, openTable, rewriteMarked } from './client-report.ts'
-import { chartSvg, writeChart, type ChartPanel } from './client-chart.ts'
+import { COLORS, formatNumber, renderChart, writeChart, type Panel } from './chart.ts'
 
 /** Settings of one run (see `parseArgs`). */
 export interface ClientBenchOptions {
@@ -58,30 +58,33 @@ export function parseArgs(argv: string[]): ClientBenchOptions {
 }
 
 function chart(open: OpenResult[], latency: LatencyResult[], footer: string): string {
-  const openPanel: ChartPanel = {
+  const edits = { label: 'document size (automerge-paper edits)', log: true, ticks: open.map((r) => ({ value: r.doc.edits, label: formatNumber(r.doc.edits) })) }
+  const openPanel: Panel = {
     title: 'Open a document in Chromium',
-    xLabel: 'document size (automerge-paper edits, log scale)',
-    yLabel: 'ms until the editor shows it (median, min–max)',
+    x: edits,
+    y: { label: 'ms until the editor shows it (median, min–max)' },
+    legend: 'top-left',
     series: [
-      { name: 'from the server (empty browser)', color: '#1f77b4', points: open.map((r) => ({ x: r.doc.edits, ...yLoHi(r.server.map((s) => s.pageMs)) })) },
-      { name: 'from IndexedDB (offline reload)', color: '#2ca02c', points: open.map((r) => ({ x: r.doc.edits, ...yLoHi(r.idb.map((s) => s.pageMs)) })) },
-      { name: 'of which Yjs apply + editor update (server)', color: '#1f77b4', dashed: true, points: open.map((r) => ({ x: r.doc.edits, y: stats(r.server.map((s) => s.apply.yjsMs + s.apply.editorMs)).median })) },
-      { name: 'of which Yjs apply (IndexedDB)', color: '#2ca02c', dashed: true, points: open.map((r) => ({ x: r.doc.edits, y: stats(r.idb.map((s) => s.apply.yjsMs)).median })) },
+      { name: 'from the server (empty browser)', color: COLORS[0], points: open.map((r) => ({ x: r.doc.edits, ...yLoHi(r.server.map((s) => s.pageMs)) })) },
+      { name: 'from IndexedDB (offline reload)', color: COLORS[2], points: open.map((r) => ({ x: r.doc.edits, ...yLoHi(r.idb.map((s) => s.pageMs)) })) },
+      { name: 'of which Yjs apply + editor update (server)', color: COLORS[0], dash: '6 4', points: open.map((r) => ({ x: r.doc.edits, y: stats(r.server.map((s) => s.apply.yjsMs + s.apply.editorMs)).median })) },
+      { name: 'of which Yjs apply (IndexedDB)', color: COLORS[2], dash: '6 4', points: open.map((r) => ({ x: r.doc.edits, y: stats(r.idb.map((s) => s.apply.yjsMs)).median })) },
     ],
   }
   const lat = (pick: (r: LatencyResult) => number[], q: 'median' | 'p99') => latency.map((r) => ({ x: r.doc.edits, y: stats(pick(r))[q] }))
-  const latencyPanel: ChartPanel = {
-    title: 'Keystroke → other browser’s Y.Doc',
-    xLabel: 'document size (automerge-paper edits, log scale)',
-    yLabel: 'ms',
+  const latencyPanel: Panel = {
+    title: 'Keystroke → other browser’s Y.Doc (ms)',
+    x: { ...edits, ticks: latency.map((r) => ({ value: r.doc.edits, label: formatNumber(r.doc.edits) })) },
+    y: { label: 'ms' },
+    legend: 'right',
     series: [
-      { name: 'direct (WebRTC) median', color: '#2ca02c', points: lat((r) => r.direct.ms, 'median') },
-      { name: 'direct (WebRTC) p99', color: '#2ca02c', dashed: true, points: lat((r) => r.direct.ms, 'p99') },
-      { name: 'via server median', color: '#d62728', points: lat((r) => r.viaServer.ms, 'median') },
-      { name: 'via server p99', color: '#d62728', dashed: true, points: lat((r) => r.viaServer.ms, 'p99') },
+      { name: 'direct (WebRTC) median', color: COLORS[2], points: lat((r) => r.direct.ms, 'median') },
+      { name: 'direct (WebRTC) p99', color: COLORS[2], dash: '6 4', points: lat((r) => r.direct.ms, 'p99') },
+      { name: 'via server median', color: COLORS[1], points: lat((r) => r.viaServer.ms, 'median') },
+      { name: 'via server p99', color: COLORS[1], dash: '6 4', points: lat((r) => r.viaServer.ms, 'p99') },
     ],
   }
-  return chartSvg(latency.length ? [openPanel, latencyPanel] : [openPanel], footer)
+  return renderChart({ footer, width: 900, panels: latency.length ? [openPanel, latencyPanel] : [openPanel] })
 }
 
 function yLoHi(xs: number[]) {
@@ -125,7 +128,7 @@ export async function runClientBench(opts: ClientBenchOptions): Promise<void> {
   const setup = `${cpus()[0]?.model.trim() ?? 'CPU'} × ${cpus().length} (shared with other jobs: load average ${load0.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end), Chromium ${version} headless, Node ${process.version}, inside isolated-net (WebRTC over a veth pair, no STUN/TURN). Open: ${opts.reps} opens per size and source; latency: ${opts.warmup} warm-up + ${opts.samples} keystrokes per path and size. Run took ${secs} s (${new Date().toISOString().slice(0, 10)}).`
   const tables = `**Open time** (ms; "shown" = page clock from navigation start until the session holds the whole text and the editor shows its first line, median and range over the opens. Then medians: when the app had started (its \`DocSession\` exists), had loaded its local copy (empty in a fresh browser; sampled once per frame), had the backup socket open, and when the transaction bringing the text began — all on the page clock; how long that transaction took in Yjs (decode + integrate) and in its observers (y-codemirror computes the delta, CodeMirror updates its state and the visible DOM; 0 when the editor is created only after the text is loaded, as from IndexedDB); rest = from the end of that transaction to shown (creating the editor when it did not exist yet, layout, paint, the next frame); wall clock = Node's view of goto/reload → shown, with Playwright's round trips):\n\n${openTable(open)}\n\n**Keystroke latency** (ms from the keydown in the sender's page to the change in the receiver's Y.Doc — CodeMirror is updated in the same task; "next frame" = to the receiver's next animation frame after it):\n\n${latencyTable(latency)}`
   console.log(`\n${tables}\n\n${setup}`)
-  console.log(writeChart(opts.chart, chart(open, latency, `murmur client benchmark, ${new Date().toISOString().slice(0, 10)}; Chromium ${version}; 2 shared cores`)))
+  console.log(writeChart(opts.chart, chart(open, latency, `murmur client benchmark, ${new Date().toISOString().slice(0, 10)}; Chromium ${version}; 2 shared cores`)).note)
   if (opts.readme) {
     const block = `\`npm run bench -- client\` (\`bench/client.ts\`), ${secs} s:\n\n${tables}\n\n![open time and keystroke latency vs document size](client.png)\n\n${setup}`
     rewriteMarked(join(root, 'bench/README.md'), 'client', block, '## Client', '## Fuzzing')
