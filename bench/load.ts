@@ -199,6 +199,7 @@ export interface RssSample {
 export function loadChart(steps: StepReport[], rss: RssSample[], limitMs: number): string {
   const ms = (v: number) => (v >= 1000 ? `${v / 1000} s` : `${v} ms`)
   const worst = Math.max(10_000, ...steps.map((s) => s.p99).filter(Number.isFinite))
+  const best = Math.min(1, ...steps.map((s) => s.p50).filter((v) => Number.isFinite(v) && v > 0))
   // The gap between two steps' samples breaks the RSS line (NaN ends a segment).
   const rssPoints = rss.flatMap((r, i) => (i > 0 && rss[i - 1]!.step !== r.step ? [{ x: r.t, y: NaN }] : []).concat({ x: r.t, y: r.rss }))
   const bands = [...new Set(rss.map((r) => r.step))].map((step) => {
@@ -218,7 +219,7 @@ export function loadChart(steps: StepReport[], rss: RssSample[], limitMs: number
           max: Math.max(1, steps.length) - 0.65,
           ticks: steps.map((s, i) => ({ value: i, label: `${s.targetEditsPerSec} e/s`, sub: `${s.connections} conns${s.saturated ? ' ✗' : ''}` })),
         },
-        y: { label: 'latency (log)', log: true, min: 1, max: 10 ** Math.ceil(Math.log10(worst)), format: ms },
+        y: { label: 'latency (log)', log: true, min: 10 ** Math.floor(Math.log10(best)), max: 10 ** Math.ceil(Math.log10(worst)), format: ms },
         series: [
           { name: 'p50', color: '#1f77b4', points: steps.map((s, i) => ({ x: i, y: s.p50 })) },
           { name: 'p99', color: '#d62728', points: steps.map((s, i) => ({ x: i, y: s.p99 })) },
