@@ -154,7 +154,7 @@ describe('stock y-webrtc over real WebRTC', () => {
     const server = await startSignalServer()
     try {
       let glare = false
-      for (let round = 0; round < 8 && !glare; round++) {
+      for (let round = 0; round < 12 && !glare; round++) {
         server.child.kill('SIGSTOP')
         // Spawns both peers before its first await.
         const converged = converge(() => `${server.wsUrl}/signal`, `glare-${process.pid}-${round}`, { password: 'pw', together: true, glareRule: true })
@@ -164,7 +164,7 @@ describe('stock y-webrtc over real WebRTC', () => {
         glare = ra.offered > 0 && rb.offered > 0
         if (glare) expect(ra.dropped + rb.dropped).toBeGreaterThan(0)
       }
-      expect(glare, 'the peers never heard each other at the same moment in 8 rounds').toBe(true)
+      expect(glare, 'the peers never heard each other at the same moment in 12 rounds').toBe(true)
     } finally {
       server.child.kill('SIGCONT')
       await server.stop()
