@@ -8,8 +8,8 @@
  *
  * Client frames are masked with a zero key, so payloads go out unchanged.
  */
-import { randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
+import { readFrames, upgradeRequest } from './raw-ws.ts'
 
 /** One client socket. */
 export interface BinWs {
@@ -65,33 +65,17 @@ export function openBin(host: string, port: number, path: string, handlers: Pick
     }
     const frames = (chunk: Buffer) => {
       const buf = pending ? Buffer.concat([pending, chunk]) : chunk
-      let off = 0
-      for (;;) {
-        const avail = buf.length - off
-        if (avail < 2) break
-        let len = buf[off + 1]! & 0x7f
-        let hdr = 2
-        if (len === 126) {
-          if (avail < 4) break
-          len = buf.readUInt16BE(off + 2)
-          hdr = 4
-        } else if (len === 127) {
-          if (avail < 10) break
-          len = Number(buf.readBigUInt64BE(off + 2))
-          hdr = 10
-        }
-        if (avail < hdr + len) break
-        const opcode = buf[off]! & 0x0f
-        const payload = buf.subarray(off + hdr, off + hdr + len)
-        off += hdr + len
+      let closedBy = false
+      const off = readFrames(buf, (opcode, payload) => {
         if (opcode === 2) ws.onFrame(payload)
         else if (opcode === 9) socket.write(Buffer.concat([Buffer.from([0x8a, 0x80 | payload.length, 0, 0, 0, 0]), payload]))
         else if (opcode === 8) {
           close(payload.length >= 2 ? payload.readUInt16BE(0) : null, payload.subarray(2).toString())
-          return
+          closedBy = true
+          return false
         }
-      }
-      pending = off < buf.length ? Buffer.from(buf.subarray(off)) : null
+      })
+      if (!closedBy) pending = off < buf.length ? Buffer.from(buf.subarray(off)) : null
     }
     socket.on('data', (chunk: Buffer) => {
       if (head) {
@@ -114,10 +98,6 @@ export function openBin(host: string, port: number, path: string, handlers: Pick
     })
     socket.on('error', (err) => (head ? reject(err) : close(null, err.message)))
     socket.on('end', () => (head ? reject(new Error('connection ended during the upgrade')) : close(null, 'end of stream')))
-    socket.write(
-      `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        // 16 random bytes, as RFC 6455 requires (a shorter key is refused with 400 by ws).
-        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-    )
+    socket.write(upgradeRequest(host, port, path))
   })
 }

@@ -18,6 +18,44 @@ export interface RawWs {
   destroy(): void
 }
 
+/** The HTTP request that opens a WebSocket to `ws://host:port<path>` (a fresh 16-byte key, as RFC 6455 requires; ws refuses shorter ones with 400). */
+export function upgradeRequest(host: string, port: number, path: string): string {
+  return (
+    `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`
+  )
+}
+
+/**
+ * Calls `each` with the opcode and payload (a view into `buf`) of every whole
+ * unmasked (server → client) frame at the start of `buf`, in order; stops
+ * early when `each` returns false. Returns the bytes consumed, so the caller
+ * keeps the rest for the next chunk.
+ */
+export function readFrames(buf: Buffer, each: (opcode: number, payload: Buffer) => boolean | void): number {
+  let off = 0
+  for (;;) {
+    const avail = buf.length - off
+    if (avail < 2) return off
+    let len = buf[off + 1]! & 0x7f
+    let hdr = 2
+    if (len === 126) {
+      if (avail < 4) return off
+      len = buf.readUInt16BE(off + 2)
+      hdr = 4
+    } else if (len === 127) {
+      if (avail < 10) return off
+      len = Number(buf.readBigUInt64BE(off + 2))
+      hdr = 10
+    }
+    if (avail < hdr + len) return off
+    const opcode = buf[off]! & 0x0f
+    const payload = buf.subarray(off + hdr, off + hdr + len)
+    off += hdr + len
+    if (each(opcode, payload) === false) return off
+  }
+}
+
 /** A masked (client → server) text frame of `text`. The mask key is zero, so the payload stays readable and can be reused. */
 export function textFrame(text: string): Buffer {
   const payload = Buffer.from(text)
@@ -42,26 +80,10 @@ export function openRaw(host: string, port: number, path: string): Promise<RawWs
     }
     const frames = (chunk: Buffer) => {
       const buf = pending ? Buffer.concat([pending, chunk]) : chunk
-      let off = 0
       let n = 0
-      for (;;) {
-        const avail = buf.length - off
-        if (avail < 2) break
-        let len = buf[off + 1] & 0x7f
-        let hdr = 2
-        if (len === 126) {
-          if (avail < 4) break
-          len = buf.readUInt16BE(off + 2)
-          hdr = 4
-        } else if (len === 127) {
-          if (avail < 10) break
-          len = Number(buf.readBigUInt64BE(off + 2))
-          hdr = 10
-        }
-        if (avail < hdr + len) break
-        if ((buf[off] & 0x0f) === 1) n++
-        off += hdr + len
-      }
+      const off = readFrames(buf, (opcode) => {
+        if (opcode === 1) n++
+      })
       pending = off < buf.length ? buf.subarray(off) : null
       if (n) {
         ws.received += n
@@ -84,9 +106,6 @@ export function openRaw(host: string, port: number, path: string): Promise<RawWs
       frames(chunk)
     })
     socket.on('error', reject)
-    socket.write(
-      `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-    )
+    socket.write(upgradeRequest(host, port, path))
   })
 }
