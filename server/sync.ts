@@ -38,7 +38,7 @@ import { AuthError, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
 import { closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
 import { turnBatch, type Corkable, type TurnBatch } from './turn-batch.ts'
-import { checkUpdate, MalformedUpdateError, stateVectorOf } from './updates.ts'
+import { analyzeUpdate, MalformedUpdateError, stateVectorOf, statusOf, unmet, type UpdateNeeds } from './updates.ts'
 import type { Room, RoomMember, Rooms } from './rooms.ts'
 
 const SYNC_STEP1 = 0
@@ -71,12 +71,26 @@ function syncFrame(subtype: number, update: Uint8Array): Uint8Array {
   })
 }
 
+/** An update held until the document has what it needs (decoded once, on arrival). */
+interface HeldUpdate {
+  update: Uint8Array
+  needs: UpdateNeeds
+  /** Index of the first need not yet known to be met. */
+  next: number
+}
+
+/** Bytes held for missing dependencies by every socket of this server (bounded by `maxHeldBytesTotal`). */
+interface HeldTotal {
+  bytes: number
+}
+
 /** One client socket on one document. */
 class SyncConnection implements RoomMember {
   room: Room | null = null
   readonly awarenessClients = new Set<number>()
-  private pending: Uint8Array[] = []
-  private pendingBytes = 0
+  /** Updates waiting for missing dependencies, in arrival order. */
+  held: HeldUpdate[] = []
+  private heldBytes = 0
   private ackWaiting: number[] = []
   private deniedSent = false
   private ackToSend: number | null = null
@@ -91,6 +105,7 @@ class SyncConnection implements RoomMember {
     /** The TCP socket under `ws`, corked by `batch` so a turn's frames leave in one write. */
     private readonly socket: Corkable,
     private readonly batch: TurnBatch,
+    private readonly heldTotal: HeldTotal,
   ) {
     this.bucket = tokenBucket(ctx.config.maxSyncMessagesPerSecond)
   }
@@ -177,7 +192,7 @@ class SyncConnection implements RoomMember {
       }
       case MessageType.durableQuery: {
         const nonce = read(() => decoding.readVarUint(decoder), 'durable query nonce')
-        if (this.pending.length > 0) this.ackWaiting.push(nonce)
+        if (this.held.length > 0) this.ackWaiting.push(nonce)
         else void room.flushed().then(() => this.sendAck(nonce))
         break
       }
@@ -215,65 +230,82 @@ class SyncConnection implements RoomMember {
       return
     }
     const room = this.room!
-    let status: ReturnType<typeof checkUpdate>
+    let needs: UpdateNeeds
     try {
-      status = checkUpdate(update, stateVectorOf(room.doc))
+      needs = analyzeUpdate(update)
     } catch (err) {
       if (err instanceof MalformedUpdateError) throw new ProtocolError(CloseCode.badUpdate, err.message)
       throw err
     }
-    if (status === 'missing') {
-      this.pending.push(update)
-      this.pendingBytes += update.byteLength
-      if (this.pending.length > this.ctx.config.maxPendingUpdates || this.pendingBytes > this.ctx.config.maxFrameBytes) {
-        throw new ProtocolError(CloseCode.missingDependencies, 'too many updates waiting for missing dependencies')
-      }
-      this.armPendingTimer()
-      return
-    }
+    const sv = stateVectorOf(room.doc)
+    const status = statusOf(needs, sv)
+    if (status === 'missing') return this.hold({ update, needs, next: unmet(needs, sv) })
     if (status === 'ready') this.integrate(update)
+  }
+
+  /** Keeps an update until what it needs arrives, within the per-socket and server-wide bounds. */
+  private hold(entry: HeldUpdate): void {
+    const { maxPendingUpdates, maxHeldBytesPerSocket, maxHeldBytesTotal } = this.ctx.config
+    const bytes = entry.update.byteLength
+    if (this.held.length >= maxPendingUpdates || this.heldBytes + bytes > maxHeldBytesPerSocket) {
+      throw new ProtocolError(CloseCode.missingDependencies, 'too many updates waiting for missing dependencies')
+    }
+    if (this.heldTotal.bytes + bytes > maxHeldBytesTotal) throw new ProtocolError(CloseCode.missingDependencies, 'server holds too many updates waiting for dependencies')
+    this.held.push(entry)
+    this.heldBytes += bytes
+    this.heldTotal.bytes += bytes
+    this.ctx.metrics.heldBytes.set(this.heldTotal.bytes)
+    this.armPendingTimer()
   }
 
   private integrate(update: Uint8Array): void {
     const room = this.room!
     if (!room.apply(update, this)) throw new ProtocolError(CloseCode.badUpdate, 'update failed to integrate')
     // Anything this socket (or another) was waiting on may be ready now.
-    for (const m of room.members) if (m instanceof SyncConnection && m.pending.length) m.retryPending()
+    retryHeld(room)
   }
 
-  /** Integrates every held update whose dependencies have arrived. */
-  retryPending(): void {
+  /**
+   * Integrates the held updates whose needs `sv` meets (checked without
+   * decoding them again); returns whether any was applied. A state vector
+   * only grows, so each need is found met at most once.
+   */
+  applyReady(sv: ReadonlyMap<number, number>): boolean {
     const room = this.room!
-    let progressed = true
-    while (progressed && this.pending.length) {
-      progressed = false
-      for (let i = 0; i < this.pending.length; i++) {
-        const status = checkUpdate(this.pending[i], stateVectorOf(room.doc))
-        if (status === 'missing') continue
-        const [update] = this.pending.splice(i, 1)
-        this.pendingBytes -= update.byteLength
-        if (status === 'ready' && !room.apply(update, this)) {
-          closeWith(this.ctx, ENDPOINT, this.ws, CloseCode.badUpdate, 'held update failed to integrate')
-          return
-        }
-        progressed = true
-        break
+    let applied = false
+    for (let i = 0; i < this.held.length; i++) {
+      const entry = this.held[i]
+      entry.next = unmet(entry.needs, sv, entry.next)
+      if (entry.next !== -1) continue
+      this.held.splice(i--, 1)
+      this.release(entry.update.byteLength)
+      if (!room.apply(entry.update, this)) {
+        closeWith(this.ctx, ENDPOINT, this.ws, CloseCode.badUpdate, 'held update failed to integrate')
+        return applied
       }
+      applied = true
     }
-    if (this.pending.length === 0) {
+    if (this.held.length === 0) {
       if (this.pendingTimer) clearTimeout(this.pendingTimer)
       this.pendingTimer = null
       const nonces = this.ackWaiting
       this.ackWaiting = []
       if (nonces.length) void room.flushed().then(() => nonces.forEach((n) => this.sendAck(n)))
     }
+    return applied
+  }
+
+  private release(bytes: number): void {
+    this.heldBytes -= bytes
+    this.heldTotal.bytes -= bytes
+    this.ctx.metrics.heldBytes.set(this.heldTotal.bytes)
   }
 
   private armPendingTimer(): void {
     if (this.pendingTimer) return
     this.pendingTimer = setTimeout(() => {
       this.pendingTimer = null
-      if (this.pending.length) closeWith(this.ctx, ENDPOINT, this.ws, CloseCode.missingDependencies, 'updates waited too long for missing dependencies')
+      if (this.held.length) closeWith(this.ctx, ENDPOINT, this.ws, CloseCode.missingDependencies, 'updates waited too long for missing dependencies')
     }, this.ctx.config.pendingTimeoutMs)
     this.pendingTimer.unref()
   }
@@ -306,8 +338,28 @@ class SyncConnection implements RoomMember {
 
   dispose(): void {
     if (this.pendingTimer) clearTimeout(this.pendingTimer)
-    this.pending = []
-    this.pendingBytes = 0
+    this.release(this.heldBytes)
+    this.held = []
+  }
+}
+
+/**
+ * Applies every held update in `room` that has become ready, until none
+ * does (one socket's update may be what another's was waiting for).
+ */
+function retryHeld(room: Room): void {
+  let progressed = true
+  while (progressed) {
+    progressed = false
+    let sv: Map<number, number> | null = null
+    for (const m of room.members) {
+      if (!(m instanceof SyncConnection) || m.held.length === 0) continue
+      sv ??= stateVectorOf(room.doc)
+      if (m.applyReady(sv)) {
+        progressed = true
+        sv = null
+      }
+    }
   }
 }
 
@@ -320,6 +372,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
   const wss = new WebSocketServer({ noServer: true, maxPayload: ctx.config.maxFrameBytes, perMessageDeflate: false })
   const stopKeepAlive = keepAlive(wss, ctx.config.keepAliveMs)
   const connections = new Set<SyncConnection>()
+  const heldTotal: HeldTotal = { bytes: 0 }
   const batch = turnBatch({
     messagesIn: ctx.metrics.messages.labels(ENDPOINT, 'in'),
     messagesOut: ctx.metrics.messages.labels(ENDPOINT, 'out'),
@@ -329,7 +382,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
 
   function onConnection(ws: WebSocket, socket: Duplex, docId: string, grant: Grant | null): void {
     ctx.metrics.connections.inc({ endpoint: ENDPOINT })
-    const conn = new SyncConnection(ctx, ws, docId, grant, socket, batch)
+    const conn = new SyncConnection(ctx, ws, docId, grant, socket, batch, heldTotal)
     connections.add(conn)
     // Frames that arrive while the document loads (a client sends step 1 at once), capped in bytes.
     const early: Uint8Array[] = []
