@@ -1,5 +1,6 @@
 import * as Y from 'yjs'
 import { Awareness, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
+import { AwarenessLedger } from './awareness.ts'
 import type { ServerContext } from './context.ts'
 import type { Store } from './store/store.ts'
 
@@ -22,6 +23,8 @@ export interface RoomMember {
 export class Room {
   readonly doc = new Y.Doc({ gc: true })
   readonly awareness = new Awareness(this.doc)
+  /** Which member speaks for which awareness client id, and the state bytes held. */
+  readonly presence = new AwarenessLedger()
   readonly members = new Set<RoomMember>()
   /** Set when an update failed to integrate: the in-memory document can no longer be trusted. */
   broken = false
@@ -101,12 +104,12 @@ export class Room {
   }
 
   /**
-   * Removes a member and the awareness states it controlled; when the room is
+   * Removes a member and the awareness states it spoke for; when the room is
    * empty, schedules `onIdle` after the configured idle time.
    */
-  leave(member: RoomMember, awarenessClients: Iterable<number>, onIdle: () => void): void {
+  leave(member: RoomMember, onIdle: () => void): void {
     this.members.delete(member)
-    const ids = [...awarenessClients]
+    const ids = this.presence.release(member)
     if (ids.length) removeAwarenessStates(this.awareness, ids, null)
     if (this.members.size === 0 && !this.closed) {
       this.unloadTimer = setTimeout(onIdle, this.ctx.config.idleUnloadMs)
@@ -245,9 +248,9 @@ export function createRooms(ctx: ServerContext, store: Store) {
       for (const m of room.members) room.members.delete(m)
       await unload(room.docId, room)
     },
-    /** Removes `member`; the room unloads after the idle time once empty. */
-    leave(room: Room, member: RoomMember, awarenessClients: Iterable<number>): void {
-      room.leave(member, awarenessClients, () => void unload(room.docId, room))
+    /** Removes `member` and its awareness states; the room unloads after the idle time once empty. */
+    leave(room: Room, member: RoomMember): void {
+      room.leave(member, () => void unload(room.docId, room))
     },
     /** Number of loaded rooms. */
     get size() {

@@ -32,6 +32,7 @@ import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { applyAwarenessUpdate, encodeAwarenessUpdate } from 'y-protocols/awareness'
+import { AwarenessError, encodeAwarenessEntries, parseAwarenessUpdate, type AwarenessEntry } from './awareness.ts'
 import { isValidDocId } from '../src/protocol/ids.ts'
 import { CloseCode, MessageType } from '../src/protocol/messages.ts'
 import { AuthError, verifyToken, type Grant } from './auth.ts'
@@ -87,7 +88,6 @@ interface HeldTotal {
 /** One client socket on one document. */
 class SyncConnection implements RoomMember {
   room: Room | null = null
-  readonly awarenessClients = new Set<number>()
   /** Updates waiting for missing dependencies, in arrival order. */
   held: HeldUpdate[] = []
   private heldBytes = 0
@@ -312,28 +312,17 @@ class SyncConnection implements RoomMember {
 
   private receiveAwareness(update: Uint8Array): void {
     const room = this.room!
-    const { maxAwarenessClients, maxAwarenessStateBytes } = this.ctx.config
-    // Learn which awareness clients this socket speaks for (removed when it
-    // closes), and bound what one socket can make the room hold.
-    let clients: number[]
+    const { maxAwarenessClients, maxAwarenessStateBytes, maxRoomAwarenessBytes } = this.ctx.config
+    let accepted: AwarenessEntry[]
     try {
-      const dec = decoding.createDecoder(update)
-      const n = decoding.readVarUint(dec)
-      clients = []
-      for (let i = 0; i < n && i <= maxAwarenessClients; i++) {
-        clients.push(decoding.readVarUint(dec))
-        decoding.readVarUint(dec)
-        const state = decoding.readVarString(dec)
-        if (state.length > maxAwarenessStateBytes) throw new ProtocolError(CloseCode.badMessage, 'awareness state too large')
-        JSON.parse(state)
-      }
+      const entries = parseAwarenessUpdate(update, maxAwarenessClients, maxAwarenessStateBytes)
+      accepted = room.presence.claim(this, entries, maxAwarenessClients, maxRoomAwarenessBytes)
     } catch (err) {
-      if (err instanceof ProtocolError) throw err
-      throw new ProtocolError(CloseCode.badMessage, 'undecodable awareness update')
+      if (err instanceof AwarenessError) throw new ProtocolError(err.kind === 'tooMany' ? CloseCode.tooMany : CloseCode.badMessage, err.message)
+      throw err
     }
-    for (const c of clients) this.awarenessClients.add(c)
-    if (this.awarenessClients.size > maxAwarenessClients) throw new ProtocolError(CloseCode.tooMany, 'awareness for too many clients')
-    applyAwarenessUpdate(room.awareness, update, this)
+    // Entries for ids another socket speaks for are dropped, not applied.
+    if (accepted.length) applyAwarenessUpdate(room.awareness, encodeAwarenessEntries(accepted), this)
   }
 
   dispose(): void {
@@ -423,12 +412,12 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
       connections.delete(conn)
       ctx.metrics.connections.dec({ endpoint: ENDPOINT })
       conn.dispose()
-      if (conn.room) rooms.leave(conn.room, conn, conn.awarenessClients)
+      if (conn.room) rooms.leave(conn.room, conn)
     })
 
     rooms.open(docId, conn).then(
       (room) => {
-        if (closed) return rooms.leave(room, conn, [])
+        if (closed) return rooms.leave(room, conn)
         conn.start(room)
         for (const data of early.splice(0)) process(data)
       },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
-import { metric, startServer, type ServerProcess } from '../helpers/server.ts'
+import { metric, startServer } from '../helpers/server.ts'
 import { frameType, rawSync, snapshotOf, syncMessage, uintMessage } from '../helpers/clients.ts'
 import { MessageType } from '../../src/protocol/messages.ts'
 import { openSqliteStore } from '../../server/store/sqlite.ts'
