@@ -115,7 +115,7 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
       if (n <= 0) perIp.delete(ip)
       else perIp.set(ip, n)
     })
-    endpoint.handleUpgrade(req, socket, head, url)
+    endpoint.handleUpgrade(req, socket, head, url, ip)
   })
   return server
 }

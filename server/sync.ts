@@ -37,7 +37,7 @@ import { isValidDocId } from '../src/protocol/ids.ts'
 import { CloseCode, MessageType } from '../src/protocol/messages.ts'
 import { AuthError, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
-import { closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
+import { addressBudgets, byteBudget, closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
 import { turnBatch, type Corkable, type TurnBatch } from './turn-batch.ts'
 import { analyzeUpdate, MalformedUpdateError, stateVectorOf, statusOf, unmet, type UpdateNeeds } from './updates.ts'
 import type { Room, RoomMember, Rooms } from './rooms.ts'
@@ -93,6 +93,10 @@ class SyncConnection implements RoomMember {
   private heldBytes = 0
   private ackWaiting: number[] = []
   private deniedSent = false
+  /** Bytes of the first sync sent to this client, allowed on top of `maxSendBufferBytes` until they drain. */
+  private firstSyncBytes = 0
+  /** The client has sent its first sync (step 2): later frames are capped at `maxUpdateBytes`. */
+  private firstSyncReceived = false
   private ackToSend: number | null = null
   private readonly bucket
   private pendingTimer: NodeJS.Timeout | null = null
@@ -113,10 +117,13 @@ class SyncConnection implements RoomMember {
   send(data: Uint8Array): void {
     if (this.ws.readyState !== this.ws.OPEN) return
     // A client that stops reading must not make the server buffer without bound.
-    if (this.ws.bufferedAmount > 2 * this.ctx.config.maxFrameBytes) {
+    // The first sync it asked for may be one big frame: that much more may wait.
+    const buffered = this.ws.bufferedAmount
+    if (buffered > this.ctx.config.maxSendBufferBytes + this.firstSyncBytes) {
       closeWith(this.ctx, ENDPOINT, this.ws, CloseCode.slowConsumer, 'client does not read what it asked for')
       return
     }
+    if (buffered === 0) this.firstSyncBytes = 0
     this.batch.cork(this.socket)
     this.batch.sent(1, data.byteLength)
     this.ws.send(data)
@@ -145,6 +152,8 @@ class SyncConnection implements RoomMember {
   handle(data: Uint8Array): void {
     const room = this.room!
     if (!this.bucket.take()) throw new ProtocolError(CloseCode.flood, 'message rate above limit')
+    // Only a sync step 2 may be larger (the client's first sync): checked below.
+    if (data.byteLength > this.ctx.config.maxUpdateBytes && data[0] !== MessageType.sync) throw new ProtocolError(CloseCode.tooBig, 'frame above --max-update-bytes')
     let decoder: decoding.Decoder
     let type: number
     try {
@@ -163,14 +172,21 @@ class SyncConnection implements RoomMember {
     switch (type) {
       case MessageType.sync: {
         const subtype = read(() => decoding.readVarUint(decoder), 'sync subtype')
+        // Only the client's first sync may use the large frame cap; everything else is small.
+        const firstSync = subtype === SYNC_STEP2 && !this.firstSyncReceived
+        if (subtype === SYNC_STEP2) this.firstSyncReceived = true
+        if (!firstSync && data.byteLength > this.ctx.config.maxUpdateBytes) throw new ProtocolError(CloseCode.tooBig, 'frame above --max-update-bytes after the first sync')
         const payload = read(() => decoding.readVarUint8Array(decoder), 'sync payload')
         if (subtype === SYNC_STEP1) {
+          if (payload.byteLength > this.ctx.config.maxStateVectorBytes) throw new ProtocolError(CloseCode.badMessage, 'state vector above --max-state-vector-bytes')
           try {
             Y.decodeStateVector(payload) // validates before encodeStateAsUpdate trusts it
           } catch {
             throw new ProtocolError(CloseCode.badMessage, 'undecodable state vector')
           }
-          this.send(syncFrame(SYNC_STEP2, Y.encodeStateAsUpdate(room.doc, payload)))
+          const reply = syncFrame(SYNC_STEP2, Y.encodeStateAsUpdate(room.doc, payload))
+          this.firstSyncBytes = Math.max(this.firstSyncBytes, reply.byteLength)
+          this.send(reply)
         } else if (subtype === SYNC_STEP2 || subtype === SYNC_UPDATE) {
           this.receiveUpdate(payload)
         } else {
@@ -362,6 +378,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
   const stopKeepAlive = keepAlive(wss, ctx.config.keepAliveMs)
   const connections = new Set<SyncConnection>()
   const heldTotal: HeldTotal = { bytes: 0 }
+  const perAddress = addressBudgets(ctx.config.syncBytesPerSecondPerIp, 2 * ctx.config.maxFrameBytes)
   const batch = turnBatch({
     messagesIn: ctx.metrics.messages.labels(ENDPOINT, 'in'),
     messagesOut: ctx.metrics.messages.labels(ENDPOINT, 'out'),
@@ -369,14 +386,46 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
     bytesOut: ctx.metrics.bytes.labels(ENDPOINT, 'out'),
   })
 
-  function onConnection(ws: WebSocket, socket: Duplex, docId: string, grant: Grant | null): void {
+  function onConnection(ws: WebSocket, socket: Duplex, docId: string, grant: Grant | null, ip: string): void {
     ctx.metrics.connections.inc({ endpoint: ENDPOINT })
     const conn = new SyncConnection(ctx, ws, docId, grant, socket, batch, heldTotal)
     connections.add(conn)
+    // Bytes, not only messages, are budgeted, per socket and per address: a
+    // frame is handled only while both budgets are out of debt; meanwhile the
+    // socket is not read (nothing is dropped; TCP pushes back on the sender).
+    const budget = byteBudget(ctx.config.syncBytesPerSecond, ctx.config.maxFrameBytes)
+    const addressBudget = perAddress.acquire(ip)
+    const inbox: Uint8Array[] = []
+    let resumeTimer: NodeJS.Timeout | null = null
+    const pump = () => {
+      while (inbox.length && !resumeTimer && ws.readyState === ws.OPEN) {
+        const wait = Math.max(budget.delay(), addressBudget.delay())
+        if (wait > 0) {
+          ctx.metrics.throttled.inc({ endpoint: ENDPOINT })
+          ws.pause()
+          resumeTimer = setTimeout(() => {
+            resumeTimer = null
+            pump()
+          }, wait)
+          return
+        }
+        const data = inbox.shift()!
+        budget.spend(data.byteLength)
+        addressBudget.spend(data.byteLength)
+        deliver(data)
+      }
+      if (ws.isPaused && ws.readyState === ws.OPEN) ws.resume()
+    }
     // Frames that arrive while the document loads (a client sends step 1 at once), capped in bytes.
     const early: Uint8Array[] = []
     let earlyBytes = 0
     let closed = false
+
+    const deliver = (data: Uint8Array) => {
+      if (conn.room) process(data)
+      else if (early.length < 64 && (earlyBytes += data.byteLength) <= ctx.config.maxFrameBytes) early.push(data)
+      else closeWith(ctx, ENDPOINT, ws, CloseCode.flood, 'too much data before the document loaded')
+    }
 
     const process = (data: Uint8Array) => {
       try {
@@ -397,9 +446,8 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
       batch.received(data.byteLength)
       if (!isBinary) return closeWith(ctx, ENDPOINT, ws, CloseCode.badMessage, 'text frame on a binary protocol')
       if (ws.readyState !== ws.OPEN) return
-      if (conn.room) process(data)
-      else if (early.length < 64 && (earlyBytes += data.byteLength) <= ctx.config.maxFrameBytes) early.push(data)
-      else closeWith(ctx, ENDPOINT, ws, CloseCode.flood, 'too much data before the document loaded')
+      inbox.push(data)
+      pump()
     })
     ws.on('error', (err: Error & { code?: string }) => {
       // ws has already closed the socket itself (bad framing, oversized frame): count it like our own closes.
@@ -409,6 +457,8 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
     })
     ws.on('close', () => {
       closed = true
+      if (resumeTimer) clearTimeout(resumeTimer)
+      perAddress.release(ip)
       connections.delete(conn)
       ctx.metrics.connections.dec({ endpoint: ENDPOINT })
       conn.dispose()
@@ -440,7 +490,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
   }
 
   return {
-    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) {
+    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, ip: string) {
       let docId = ''
       try {
         docId = decodeURIComponent(url.pathname.slice('/sync/'.length))
@@ -459,7 +509,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
         if (refusal) return closeWith(ctx, ENDPOINT, ws, refusal[0], refusal[1])
-        onConnection(ws, socket, docId, grant)
+        onConnection(ws, socket, docId, grant, ip)
       })
     },
     async close() {

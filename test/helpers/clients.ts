@@ -49,9 +49,9 @@ export function untilDoc(doc: Y.Doc, check: () => boolean, what = 'condition', t
   })
 }
 
-/** A raw WebSocket to the sync endpoint that records frames and the close code. */
-export async function rawSync(wsUrl: string, path: string) {
-  const ws = new WebSocket(`${wsUrl}${path}`)
+/** A raw WebSocket to the sync endpoint that records frames and the close code (`localAddress`: e.g. 127.0.0.2, to be another client address). */
+export async function rawSync(wsUrl: string, path: string, opts: { localAddress?: string } = {}) {
+  const ws = new WebSocket(`${wsUrl}${path}`, opts)
   const frames: Uint8Array[] = []
   const waiters: (() => void)[] = []
   ws.on('message', (d: Buffer) => {
