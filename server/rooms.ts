@@ -35,6 +35,12 @@ export class Room {
   private writing = false
   private lastSeq = 0
   private rowsSinceSnapshot = 0
+  /** Bytes accepted (integrated) since load, and of those, committed: for the document's stored size. */
+  private acceptedBytes = 0
+  private committedBytes = 0
+  /** Stored size at load or at the last compaction, and `acceptedBytes` at that point. */
+  private baseBytes = 0
+  private baseAccepted = 0
   private outbox: Uint8Array[] | null = null
   private unloadTimer: NodeJS.Timeout | null = null
   private closed = false
@@ -65,6 +71,7 @@ export class Room {
     this.doc.on('update', this.handleDocUpdate)
     this.lastSeq = stored.lastSeq
     this.rowsSinceSnapshot = stored.updates.length
+    this.baseBytes = stored.bytes
     if (this.rowsSinceSnapshot > this.ctx.config.compactAfterUpdates) await this.compact()
   }
 
@@ -88,6 +95,14 @@ export class Room {
     this.outbox = null
     for (const u of out) this.accept(u, origin)
     return true
+  }
+
+  /**
+   * The document's stored size once everything integrated is committed: the
+   * snapshot plus the log since (what `--max-document-bytes` bounds).
+   */
+  get storedBytes(): number {
+    return this.baseBytes + this.acceptedBytes - this.baseAccepted
   }
 
   /** Resolves once every update integrated before this call is committed to storage. */
@@ -140,6 +155,7 @@ export class Room {
   private accept(update: Uint8Array, origin: unknown): void {
     this.queue.push(update)
     this.enqueued++
+    this.acceptedBytes += update.byteLength
     if (!this.writing) {
       this.writing = true
       setImmediate(() => void this.writeLoop())
@@ -169,6 +185,7 @@ export class Room {
         continue
       }
       this.committed += batch.length
+      for (const u of batch) this.committedBytes += u.byteLength
       this.rowsSinceSnapshot += batch.length
       this.ctx.metrics.persistedUpdates.inc(batch.length)
       this.waiters = this.waiters.filter((w) => (w.target <= this.committed ? (w.resolve(), false) : true))
@@ -187,10 +204,13 @@ export class Room {
    */
   private async compact(): Promise<void> {
     const upTo = this.lastSeq
+    const upToBytes = this.committedBytes
     const snapshot = Y.encodeStateAsUpdate(this.doc)
     try {
       await this.store.compact(this.docId, upTo, snapshot)
       this.rowsSinceSnapshot = 1 + (this.lastSeq - upTo)
+      this.baseBytes = snapshot.byteLength
+      this.baseAccepted = upToBytes
       this.ctx.metrics.compactions.inc()
     } catch (err) {
       this.ctx.metrics.storageErrors.inc()
@@ -200,6 +220,11 @@ export class Room {
   }
 }
 
+/** Thrown by `open` when `--max-loaded-documents` are loaded and every one has members. */
+export class RoomsFullError extends Error {
+  override name = 'RoomsFullError'
+}
+
 /**
  * The set of loaded rooms. `open` loads a document on first use (concurrent
  * callers share one load); an idle room is flushed and unloaded, so memory
@@ -207,12 +232,15 @@ export class Room {
  */
 export function createRooms(ctx: ServerContext, store: Store) {
   const rooms = new Map<string, Promise<Room>>()
+  /** Rooms whose load finished, for evicting idle ones when the cap is reached. */
+  const loaded = new Map<string, Room>()
   const closing = new Map<string, Promise<void>>()
 
   async function unload(docId: string, room: Room): Promise<void> {
     if (room.members.size > 0) return
     const p = (async () => {
       rooms.delete(docId)
+      loaded.delete(docId)
       await room.close()
       ctx.metrics.rooms.dec()
     })()
@@ -226,8 +254,19 @@ export function createRooms(ctx: ServerContext, store: Store) {
       await closing.get(docId)
       let p = rooms.get(docId)
       if (!p) {
+        if (rooms.size >= ctx.config.maxLoadedDocuments) {
+          // Idle rooms (waiting to unload) go first; with every room in use, refuse.
+          for (const [id, r] of loaded) {
+            if (rooms.size < ctx.config.maxLoadedDocuments) break
+            if (r.members.size === 0) void unload(id, r)
+          }
+          if (rooms.size >= ctx.config.maxLoadedDocuments) throw new RoomsFullError(`${rooms.size} documents loaded, all in use`)
+        }
         const room = new Room(docId, ctx, store)
-        p = room.load().then(() => room)
+        p = room.load().then(() => {
+          loaded.set(docId, room)
+          return room
+        })
         rooms.set(docId, p)
         ctx.metrics.rooms.inc()
         p.catch(() => {
@@ -260,6 +299,7 @@ export function createRooms(ctx: ServerContext, store: Store) {
     async closeAll(): Promise<void> {
       const all = await Promise.allSettled(rooms.values())
       rooms.clear()
+      loaded.clear()
       await Promise.all(all.map((r) => (r.status === 'fulfilled' ? r.value.close(false) : undefined)))
       await Promise.all(closing.values())
     },

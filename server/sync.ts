@@ -9,19 +9,31 @@
  *
  * Every frame is untrusted. Close codes (see `CloseCode`):
  * - 4400 badMessage: undecodable frame, unknown message type, bad awareness
- *   JSON or an awareness state above `maxAwarenessStateBytes`
+ *   JSON, an awareness state above `maxAwarenessStateBytes` (UTF-8 bytes), or
+ *   a state vector above `maxStateVectorBytes`
  * - 4401 unauthorized: missing/invalid token when `--auth-secret` is set
  * - 4404 notFound: path is not `/sync/<valid docId>`
- * - 4509 missingDependencies: more than `maxPendingUpdates` updates (or
- *   `maxFrameBytes` bytes) waiting for dependencies, or one waited longer
- *   than `pendingTimeoutMs`
- * - 4429 tooMany: awareness for more than `maxAwarenessClients` client ids
+ * - 4413 documentTooLarge: the update would take the document's stored bytes
+ *   past `maxDocumentBytes` (nothing is stored; what was stored stays)
  * - 4422 badUpdate: a malformed Yjs update (the document is left unchanged)
+ * - 4429 tooMany: an awareness update with more than `maxAwarenessClients`
+ *   entries, a socket speaking for more ids than that, or a document holding
+ *   more than `maxRoomAwarenessBytes` of awareness states
+ * - 4503 busy: `maxLoadedDocuments` are loaded and every one is in use
+ * - 4507 storageFull: the database is above `maxStorageBytes`
+ * - 4509 missingDependencies: more than `maxPendingUpdates` updates or
+ *   `maxHeldBytesPerSocket` bytes waiting for dependencies (or
+ *   `maxHeldBytesTotal` on the whole server), or one waited longer than
+ *   `pendingTimeoutMs`
  * - 4529 flood: more than `maxSyncMessagesPerSecond`
- * - 1009: frame above `maxFrameBytes` (sent by ws)
- * - 1013 slowConsumer: more than twice `maxFrameBytes` waiting to be sent to a
- *   socket that does not read (reconnect later)
+ * - 4500 storageError: the document could not be loaded
+ * - 1009: a frame above `maxFrameBytes` (sent by ws), or above `maxUpdateBytes`
+ *   unless it is the client's first sync step 2
+ * - 1013 slowConsumer: more than `maxSendBufferBytes` (plus the first sync
+ *   the client asked for) waiting to be sent to a socket that does not read
  * - 1012: the room was reset after another client's update failed to integrate; reconnect
+ * Bytes are budgeted too (`syncBytesPerSecond` per socket, `syncBytesPerSecondPerIp`
+ * per address): over budget a socket is not read until the budget refills.
  * A read-only token's writes are dropped and answered once with a y-protocols
  * auth "permission denied" message; the socket stays open and keeps receiving.
  */
@@ -40,7 +52,8 @@ import type { ServerContext } from './context.ts'
 import { addressBudgets, byteBudget, closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
 import { turnBatch, type Corkable, type TurnBatch } from './turn-batch.ts'
 import { analyzeUpdate, MalformedUpdateError, stateVectorOf, statusOf, unmet, type UpdateNeeds } from './updates.ts'
-import type { Room, RoomMember, Rooms } from './rooms.ts'
+import { RoomsFullError, type Room, type RoomMember, type Rooms } from './rooms.ts'
+import type { Store } from './store/store.ts'
 
 const SYNC_STEP1 = 0
 const SYNC_STEP2 = 1
@@ -110,6 +123,7 @@ class SyncConnection implements RoomMember {
     private readonly socket: Corkable,
     private readonly batch: TurnBatch,
     private readonly heldTotal: HeldTotal,
+    private readonly storage: { full: boolean },
   ) {
     this.bucket = tokenBucket(ctx.config.maxSyncMessagesPerSecond)
   }
@@ -255,8 +269,14 @@ class SyncConnection implements RoomMember {
     }
     const sv = stateVectorOf(room.doc)
     const status = statusOf(needs, sv)
+    if (status === 'empty') return
+    // Quotas: refused before anything is stored; what is stored stays.
+    if (room.storedBytes + this.heldBytes + update.byteLength > this.ctx.config.maxDocumentBytes) {
+      throw new ProtocolError(CloseCode.documentTooLarge, `document would pass --max-document-bytes (${this.ctx.config.maxDocumentBytes})`)
+    }
+    if (this.storage.full) throw new ProtocolError(CloseCode.storageFull, 'server storage above --max-storage-bytes')
     if (status === 'missing') return this.hold({ update, needs, next: unmet(needs, sv) })
-    if (status === 'ready') this.integrate(update)
+    this.integrate(update)
   }
 
   /** Keeps an update until what it needs arrives, within the per-socket and server-wide bounds. */
@@ -373,11 +393,22 @@ function retryHeld(room: Room): void {
  * invalid id are refused with 4404 after the handshake (so browsers see a
  * code, not a bare network error).
  */
-export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
+export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endpoint {
   const wss = new WebSocketServer({ noServer: true, maxPayload: ctx.config.maxFrameBytes, perMessageDeflate: false })
   const stopKeepAlive = keepAlive(wss, ctx.config.keepAliveMs)
   const connections = new Set<SyncConnection>()
   const heldTotal: HeldTotal = { bytes: 0 }
+  // --max-storage-bytes: the store's size, read at most once a second.
+  const storage = { full: false }
+  const watchStorage = setInterval(() => {
+    if (ctx.config.maxStorageBytes > 0) {
+      store.usedBytes().then(
+        (used) => (storage.full = used > ctx.config.maxStorageBytes),
+        () => {},
+      )
+    }
+  }, 1000)
+  watchStorage.unref()
   const perAddress = addressBudgets(ctx.config.syncBytesPerSecondPerIp, 2 * ctx.config.maxFrameBytes)
   const batch = turnBatch({
     messagesIn: ctx.metrics.messages.labels(ENDPOINT, 'in'),
@@ -388,7 +419,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
 
   function onConnection(ws: WebSocket, socket: Duplex, docId: string, grant: Grant | null, ip: string): void {
     ctx.metrics.connections.inc({ endpoint: ENDPOINT })
-    const conn = new SyncConnection(ctx, ws, docId, grant, socket, batch, heldTotal)
+    const conn = new SyncConnection(ctx, ws, docId, grant, socket, batch, heldTotal, storage)
     connections.add(conn)
     // Bytes, not only messages, are budgeted, per socket and per address: a
     // frame is handled only while both budgets are out of debt; meanwhile the
@@ -472,6 +503,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
         for (const data of early.splice(0)) process(data)
       },
       (err) => {
+        if (err instanceof RoomsFullError) return closeWith(ctx, ENDPOINT, ws, CloseCode.busy, err.message)
         ctx.metrics.storageErrors.inc()
         ctx.log.error({ doc: docId, err: (err as Error).message }, 'failed to load document')
         closeWith(ctx, ENDPOINT, ws, CloseCode.storageError, 'could not load document')
@@ -514,6 +546,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
     },
     async close() {
       stopKeepAlive()
+      clearInterval(watchStorage)
       for (const c of connections) c.ws.close(CloseCode.goingAway, 'server shutting down')
       await rooms.closeAll()
       wss.close()

@@ -104,6 +104,12 @@ export function uintMessage(type: number, ...values: number[]): Uint8Array {
   return encoding.toUint8Array(enc)
 }
 
+/** The nonce of a durable-ack frame, or null for any other frame. */
+export function ackNonce(f: Uint8Array): number | null {
+  const dec = decoding.createDecoder(f)
+  return decoding.readVarUint(dec) === MessageType.durableAck ? decoding.readVarUint(dec) : null
+}
+
 /** Reads the message type of a frame. */
 export function frameType(f: Uint8Array): number {
   return decoding.readVarUint(decoding.createDecoder(f))
