@@ -10,9 +10,10 @@ import { user } from './me.svelte.ts'
 
 /** Opens `docId` with the page's config, the token from `hash`, and the current user. */
 export function openSession(docId: string, hash: string): DocSession {
+  const token = tokenFromHash(hash)
   return new DocSession(docId, {
-    config: getConfig(),
-    token: tokenFromHash(hash),
+    config: getConfig(token),
+    token,
     identity: user.identity,
     recent: safeLocalStorage(),
   })

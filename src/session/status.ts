@@ -12,8 +12,8 @@ export type ServerLink = 'off' | 'connecting' | 'synced' | 'offline'
 /** What the status bar shows for the server (the `data-state` of `[data-testid=status-server]`). */
 export type ServerState = 'off' | 'connecting' | 'backed-up' | 'not-backed-up' | 'offline'
 
-/** Signaling (finding peers): no servers configured, none reachable yet, at least one connected, or WebRTC unavailable in this browser. */
-export type SignalingState = 'none' | 'connecting' | 'connected' | 'no-webrtc'
+/** Signaling (finding peers): no servers configured, none reachable yet, at least one connected, WebRTC unavailable in this browser, or a read-only link (no mesh: the server relays). */
+export type SignalingState = 'none' | 'connecting' | 'connected' | 'no-webrtc' | 'read-only'
 
 /** Combines the link state with the durability tracker's verdict. */
 export function serverState(link: ServerLink, backedUp: boolean): ServerState {
@@ -51,6 +51,8 @@ export function peersLabel(direct: number, browserTabs: number, signaling: Signa
       ? ' (this browser only)'
       : signaling === 'no-webrtc'
         ? ' (WebRTC unavailable in this browser)'
+        : signaling === 'read-only'
+          ? ' (read-only link: changes arrive through the server)'
         : signaling === 'connecting' && direct === 0
           ? ' (looking for peers…)'
           : ''
