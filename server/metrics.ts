@@ -16,6 +16,7 @@ export function createMetrics() {
     persistedUpdates: new Counter({ name: 'murmur_persisted_updates_total', help: 'Yjs updates committed to storage', registers: [registry] }),
     compactions: new Counter({ name: 'murmur_compactions_total', help: 'Document logs merged into a snapshot', registers: [registry] }),
     storageErrors: new Counter({ name: 'murmur_storage_errors_total', help: 'Failed storage operations', registers: [registry] }),
+    storageChecks: new Counter({ name: 'murmur_storage_checks_total', help: 'Storage writability probes run for /healthz (at most one per second)', registers: [registry] }),
   }
 }
 

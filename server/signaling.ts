@@ -62,9 +62,9 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { CloseCode } from '../src/protocol/messages.ts'
-import { AuthError, verifyToken } from './auth.ts'
+import { AuthError, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
-import { closeWith, keepAlive, tokenBucket, type Endpoint, wsErrorCloseCode } from './endpoint.ts'
+import { closeAtExpiry, closeWith, keepAlive, tokenBucket, type Endpoint, wsErrorCloseCode } from './endpoint.ts'
 import { turnBatch } from './turn-batch.ts'
 
 /** Name of this endpoint in metrics labels and logs. */
@@ -331,15 +331,19 @@ export function createSignaling(ctx: ServerContext): Endpoint {
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
       let doc: string | undefined
       let authError: string | undefined
+      let grant: Grant | undefined
       if (config.authSecret) {
         const token = url.searchParams.get('token')
         try {
-          doc = verifyToken(config.authSecret, token, token ? claimedDoc(token) : '').doc
+          doc = (grant = verifyToken(config.authSecret, token, token ? claimedDoc(token) : '')).doc
         } catch (err) {
           authError = err instanceof AuthError ? err.message : 'bad token'
         }
       }
-      wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, doc, authError))
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        closeAtExpiry(ctx, ENDPOINT, ws, grant)
+        onConnection(ws, socket, doc, authError)
+      })
     },
 
     async close(): Promise<void> {

@@ -36,7 +36,7 @@ import { isValidDocId } from '../src/protocol/ids.ts'
 import { CloseCode, MessageType } from '../src/protocol/messages.ts'
 import { AuthError, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
-import { closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
+import { closeAtExpiry, closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
 import { turnBatch, type Corkable, type TurnBatch } from './turn-batch.ts'
 import { checkUpdate, MalformedUpdateError, stateVectorOf } from './updates.ts'
 import type { Room, RoomMember, Rooms } from './rooms.ts'
@@ -417,6 +417,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
         if (refusal) return closeWith(ctx, ENDPOINT, ws, refusal[0], refusal[1])
+        closeAtExpiry(ctx, ENDPOINT, ws, grant)
         onConnection(ws, socket, docId, grant)
       })
     },
