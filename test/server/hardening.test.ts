@@ -77,7 +77,7 @@ describe('item 7: a socket is closed with 4401 when its token expires', () => {
     return { token, exp: verifyToken(secret, token, doc).exp }
   }
 
-  it('on /sync: the socket works until exp, then is closed and what it sends is not stored', async () => {
+  it('on /sync: the socket works until exp, then is closed', async () => {
     const { token, exp } = shortToken('expiring')
     const raw = await rawSync(server.wsUrl, `/sync/expiring?token=${token}`)
     raw.send(syncMessage(0, new Uint8Array([0])))
@@ -137,7 +137,7 @@ describe('item 8: --trust-proxy uses the address the proxy appended', () => {
 
 describe('item 9: half-sent requests', () => {
   it('one address holding hundreds of half-sent requests is cut at accept and at the headers timeout; others are served', async () => {
-    const server = await startServer({ args: ['--max-sockets-per-ip', '20', '--headers-timeout-ms', '1500'] })
+    const server = await startServer({ args: ['--max-sockets-per-ip', '20', '--headers-timeout-ms', '3000'] })
     try {
       const slow = await slowSockets(server.port, 300)
       // Another address is served while they hang.
@@ -153,7 +153,7 @@ describe('item 9: half-sent requests', () => {
   }, 40_000)
 
   it('connections above --max-connections are closed at accept', async () => {
-    const server = await startServer({ args: ['--max-connections', '10', '--headers-timeout-ms', '1500'] })
+    const server = await startServer({ args: ['--max-connections', '10', '--headers-timeout-ms', '3000'] })
     try {
       const slow = await slowSockets(server.port, 30)
       const replies = await within(Promise.all(slow.map((s) => s.closed)), 20_000, 'slow sockets closed by the server')
@@ -181,8 +181,8 @@ describe('item 10: /healthz under a storm', () => {
       const checks = (await metric(server, 'murmur_storage_checks_total'))!
       expect(checks).toBeGreaterThanOrEqual(1)
       expect(checks).toBeLessThanOrEqual(Math.ceil(seconds) + 1)
-      // 500 fsynced writes would add ~500 WAL frames of 4 KiB; a few checks add a few.
-      expect(statSync(wal).size - walBefore).toBeLessThan(64 * 1024)
+      // Each check is one small fsynced commit (a WAL frame or two of 4 KiB); 500 unthrottled checks would add ~2 MiB.
+      expect(statSync(wal).size - walBefore).toBeLessThanOrEqual((checks + 1) * 2 * (4096 + 24))
     } finally {
       await server.stop()
     }
@@ -235,8 +235,9 @@ describe('item 11: headers and exposure', () => {
     const db = new Database(join(server.dataDir, 'murmur.db'))
     try {
       db.exec('BEGIN IMMEDIATE')
-      await new Promise((r) => setTimeout(r, 1100)) // let the cached good result age out (cache window is 1 s)
-      const res = await fetch(server.url + '/healthz')
+      // Earlier answers are cached for up to a second; the first check after that fails.
+      let res = await fetch(server.url + '/healthz')
+      for (const deadline = Date.now() + 10_000; res.status === 200 && Date.now() < deadline; ) res = await fetch(server.url + '/healthz')
       expect(res.status).toBe(503)
       expect(await res.json()).toEqual({ ok: false, storage: 'unwritable' })
       // The error goes to the log instead (the child's stdout may arrive just after the response).
