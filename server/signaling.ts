@@ -38,8 +38,8 @@
  * | 4400 | badMessage   | binary frame; not JSON; not an object with a string `type`; `topics` not an array of    |
  * |      |              | strings; `topic` not a string; subscribing or publishing to a topic longer than         |
  * |      |              | `maxTopicLength` (UTF-16 code units)                                                    |
- * | 4401 | unauthorized | auth on: missing/bad/expired `?token=`, or subscribe/publish to a topic other than the  |
- * |      |              | token's `doc`                                                                           |
+ * | 4401 | unauthorized | auth on: missing/bad/expired `?token=`, a read-only (`r`) token, a token that expires   |
+ * |      |              | while connected, or subscribe/publish to a topic other than the token's `doc`           |
  * | 4429 | tooMany      | a subscribe that would leave the socket in more than `maxTopicsPerSocket` topics       |
  * | 4529 | flood        | more than `maxSignalMessagesPerSecond` messages per second (bursts of twice that)      |
  *
