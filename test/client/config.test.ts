@@ -51,7 +51,7 @@ describe('URL resolution', () => {
   })
 
   it('without any config nothing is contacted: no signaling, no ICE servers, no backup', () => {
-    expect(resolveConfig({ source: 'none', config: null, base: 'http://h' }, 'tok')).toEqual({ signaling: [], iceServers: [], syncUrl: null, auth: false })
+    expect(resolveConfig({ source: 'none', config: null, base: 'http://h' }, 'tok')).toEqual({ signaling: [], iceServers: [], syncUrl: null, auth: false, readOnly: false, roomSecret: null })
   })
 })
 
@@ -75,6 +75,20 @@ describe('loadConfig', () => {
     expect(urls).toEqual(['http://h:9/config.json'])
     expect(loaded).toEqual({ source: 'server', config: sample, base: 'http://h:9' })
     expect(JSON.parse(storage.getItem(CONFIG_CACHE_PREFIX + 'http://h:9')!)).toEqual(sample)
+  })
+
+  it('sends the access token, keeps what it grants (read-only, room secret), and caches per token', async () => {
+    const storage = memoryStorage()
+    const urls: string[] = []
+    const granted = { ...sample, access: 'rw', roomSecret: 'r'.repeat(43) }
+    const loaded = await loadConfig({ base: 'http://h', storage, token: 'a.b+c', fetch: async (u) => (urls.push(String(u)), jsonResponse(granted)) })
+    expect(urls).toEqual(['http://h/config.json?token=a.b%2Bc'])
+    expect(resolveConfig(loaded, 'a.b+c')).toMatchObject({ readOnly: false, roomSecret: 'r'.repeat(43) })
+    expect(storage.getItem(CONFIG_CACHE_PREFIX + 'http://h')).toBeNull() // another token's (or no token's) cache is separate
+    const reader = await loadConfig({ base: 'http://h', storage, token: 'r.o', fetch: async () => jsonResponse({ ...sample, access: 'r' }) })
+    expect(resolveConfig(reader, 'r.o')).toMatchObject({ readOnly: true, roomSecret: null })
+    expect(() => parseServerConfig({ ...sample, access: 'admin' })).toThrow(ConfigError)
+    expect(() => parseServerConfig({ ...sample, roomSecret: 5 })).toThrow(ConfigError)
   })
 
   it('falls back to the cached config when the server is unreachable', async () => {

@@ -5,11 +5,19 @@ import * as decoding from 'lib0/decoding'
 import { WebsocketProvider } from 'y-websocket'
 import { MessageType } from '../../src/protocol/messages.ts'
 
-/** A stock y-websocket client in Node (no BroadcastChannel, so only the server connects it). */
-export function yClient(wsUrl: string, docId: string, opts: { params?: Record<string, string>; doc?: Y.Doc } = {}) {
+/** A stock y-websocket client in Node (no BroadcastChannel, so only the server connects it); `localAddress` makes it another client address (e.g. 127.0.0.2). */
+export function yClient(wsUrl: string, docId: string, opts: { params?: Record<string, string>; doc?: Y.Doc; localAddress?: string } = {}) {
   const doc = opts.doc ?? new Y.Doc()
+  const { localAddress } = opts
+  const Polyfill = localAddress
+    ? class extends WebSocket {
+        constructor(url: string, protocols?: string | string[]) {
+          super(url, protocols, { localAddress })
+        }
+      }
+    : WebSocket
   const provider = new WebsocketProvider(`${wsUrl}/sync`, docId, doc, {
-    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+    WebSocketPolyfill: Polyfill as unknown as typeof globalThis.WebSocket,
     disableBc: true,
     params: opts.params ?? {},
     maxBackoffTime: 200,

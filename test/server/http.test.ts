@@ -111,10 +111,10 @@ describe('HTTP surface', () => {
     const proxied = await startServer({ args: ['--max-connections-per-ip', '2', '--trust-proxy'] })
     const { default: WebSocket } = await import('ws')
     const sockets: InstanceType<typeof WebSocket>[] = []
-    // Every socket comes from 127.0.0.1 (the "proxy"); the header names the client.
+    // Every socket comes from 127.0.0.1 (the "proxy"); the entry the proxy appended (the last) names the client.
     const open = (client: string) =>
       new Promise<number>((res) => {
-        const ws = new WebSocket(`${proxied.wsUrl}/sync/proxied`, { headers: { 'X-Forwarded-For': `${client}, 10.0.0.1` } })
+        const ws = new WebSocket(`${proxied.wsUrl}/sync/proxied`, { headers: { 'X-Forwarded-For': `10.0.0.1, ${client}` } })
         sockets.push(ws)
         ws.on('error', () => {}) // a refused upgrade also reports an error; its status is what counts
         ws.once('open', () => res(101))
