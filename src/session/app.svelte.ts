@@ -2,6 +2,7 @@
  * Page-wide session state: the local user and the factory that opens a
  * document with the browser's real storage, config and token.
  */
+import { wasCreatedHere } from './created.ts'
 import { DocSession } from './DocSession.svelte.ts'
 import { getConfig } from './runtime.ts'
 import { safeLocalStorage } from './storage.ts'
@@ -12,6 +13,8 @@ import { user } from './me.svelte.ts'
 export function openSession(docId: string, hash: string): DocSession {
   return new DocSession(docId, {
     config: getConfig(),
+    reloadConfig: getConfig,
+    createdHere: wasCreatedHere(docId),
     token: tokenFromHash(hash),
     identity: user.identity,
     recent: safeLocalStorage(),

@@ -45,6 +45,8 @@ export interface LoadedConfig {
   base: string
   /** Why fetching failed, when it did. */
   error?: string
+  /** The server did not answer at all (network error or timeout), so asking again later may succeed; an HTTP error or a bad body is not retried. */
+  unreachable?: boolean
 }
 
 /** Thrown by `parseServerConfig` for a response that does not match the schema. */
@@ -57,6 +59,17 @@ export const CONFIG_CACHE_PREFIX = 'murmur:config:'
 
 /** How long `loadConfig` waits for the server before using the cache (ms). Long enough for a slow mobile link, short enough that an offline start is not noticeably delayed. */
 export const CONFIG_FETCH_TIMEOUT_MS = 4000
+
+/** First wait before asking an unreachable server for its configuration again (ms); each further wait doubles. */
+export const CONFIG_RETRY_FIRST_MS = 1000
+
+/** Longest wait between configuration retries (ms): a server that comes back is noticed within this, while a down server costs one small request per tab this often. */
+export const CONFIG_RETRY_MAX_MS = 10_000
+
+/** The wait before retry number `attempt` (0-based): 1 s, 2 s, 4 s, … capped at `max`. */
+export function configRetryDelay(attempt: number, first = CONFIG_RETRY_FIRST_MS, max = CONFIG_RETRY_MAX_MS): number {
+  return Math.min(max, first * 2 ** Math.min(attempt, 30))
+}
 
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string')
 
@@ -166,8 +179,10 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<LoadedConfig>
   const { base, storage } = opts
   const controller = new AbortController()
   const timer = setTimeout(() => controller.abort(), opts.timeoutMs ?? CONFIG_FETCH_TIMEOUT_MS)
+  let status = 0
   try {
     const res = await opts.fetch(base + '/config.json', { signal: controller.signal, cache: 'no-store', headers: { accept: 'application/json' } })
+    status = res.status
     if (!res.ok) throw new ConfigError(`HTTP ${res.status}`)
     const config = parseServerConfig(await res.json())
     try {
@@ -178,8 +193,10 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<LoadedConfig>
     return { source: 'server', config, base }
   } catch (err) {
     const error = err instanceof Error ? (err.name === 'AbortError' ? 'timed out' : err.message) : String(err)
+    // No answer, or a gateway/server error (a proxy in front of a stopped server): worth asking again.
+    const unreachable = status >= 500 || (status === 0 && !(err instanceof ConfigError))
     const cached = readCachedConfig(storage, base)
-    return cached ? { source: 'cache', config: cached, base, error } : { source: 'none', config: null, base, error }
+    return cached ? { source: 'cache', config: cached, base, error, unreachable } : { source: 'none', config: null, base, error, unreachable }
   } finally {
     clearTimeout(timer)
   }
