@@ -401,7 +401,8 @@ export class SessionCore {
   #firstSync(event: FirstSyncEvent) {
     if (!this.#facts.loaded) return
     const next = nextFirstSync(this.#facts.firstSync, event)
-    if (next !== this.#facts.firstSync) this.#set({ firstSync: next })
+    // The title is shown with the text that just arrived, not after the edit debounce.
+    if (next !== this.#facts.firstSync) this.#set({ firstSync: next, title: firstLine(this.text) })
   }
 
   #onRtcSynced = ({ synced }: { synced: boolean }) => {

@@ -100,7 +100,7 @@ describe('a shared link against a real server', () => {
     await server.stop()
 
     const recent = memoryStorage()
-    const s = session(server.url, id, { recent })
+    const s = session(server.url, id, { recent, titleDebounceMs: 60_000 })
     await s.loaded
     const down = await until(s, (f) => f.link === 'offline', 'server reported unreachable')
     expect(down).toMatchObject({ firstSync: 'waiting', configSource: 'none', signaling: 'unreachable' })
@@ -109,7 +109,9 @@ describe('a shared link against a real server', () => {
     expect(readRecent(recent)).toEqual([])
 
     server = await startServer({ port, dataDir: server.dataDir })
-    const back = await until(s, (f) => f.firstSync === 'done' && f.link === 'synced' && f.title !== '', 'document arrived after the server returned')
+    const arrived = await until(s, (f) => f.firstSync === 'done', 'document arrived after the server returned')
+    expect(arrived.title).toBe('The real document') // with the text, not after the title debounce
+    const back = await until(s, (f) => f.link === 'synced', 'synced')
     expect(s.text.toString()).toBe('# The real document\nwritten elsewhere')
     expect(back).toMatchObject({ configSource: 'server', title: 'The real document' })
     expect(readRecent(recent).map((e) => e.id)).toEqual([id])
