@@ -98,6 +98,10 @@ describe('a shared link against a real server', () => {
     writer.destroy()
     const port = server.port
     await server.stop()
+    onTestFinished(async () => {
+      // keep the server up for the next tests even when this one failed midway
+      if (server.child.exitCode !== null || server.child.signalCode !== null) server = await startServer({ port, dataDir: server.dataDir })
+    })
 
     const recent = memoryStorage()
     const s = session(server.url, id, { recent, titleDebounceMs: 60_000 })
@@ -138,6 +142,15 @@ describe('a shared link against a real server', () => {
     const s = session(server.url, freshId('new'), { createdHere: true })
     await s.loaded
     expect(s.facts.firstSync).toBe('done')
+  })
+
+  it('item 1: with no server and no peer the user can choose to start writing anyway', async () => {
+    const s = new SessionCore(freshId('alone'), { config: null, identity, webrtc: false })
+    open.push(s)
+    await s.ready
+    expect(s.facts).toMatchObject({ firstSync: 'waiting', link: 'off' })
+    s.startWriting()
+    await until(s, (f) => f.firstSync === 'done', 'started')
   })
 
   it('item 6: the last backup time survives a reload', async () => {

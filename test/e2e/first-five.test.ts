@@ -3,7 +3,7 @@
  * browsers: a shared link opened while the server is down, a truncated link,
  * and the peer count after someone leaves. Screenshots land in test-results/.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, onTestFinished, test } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
 import type { ServerProcess } from '../helpers/server.ts'
 import { snapshotOf, yClient } from '../helpers/clients.ts'
@@ -88,6 +88,10 @@ describe('the first five minutes', () => {
       if (new URL(r.url()).pathname === '/config.json') configRequests++
     })
     await server.stop()
+    onTestFinished(async () => {
+      // keep the server up for the next tests even when this one failed midway
+      if (server.child.exitCode !== null || server.child.signalCode !== null) server = await restartServer(server)
+    })
 
     await alice.page.goto(`${server.url}/d/${docId}`)
     await explain(alice.page.locator('[data-testid=doc-waiting]').waitFor({ state: 'visible' }), [alice])
