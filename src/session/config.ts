@@ -201,3 +201,32 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<LoadedConfig>
     clearTimeout(timer)
   }
 }
+
+/**
+ * Resolves with the first configuration that is not "server unreachable,
+ * nothing cached": `first` itself when it is one, else the result of
+ * `reload()` retried with backoff (`configRetryDelay`). `onRetry` is called
+ * before each wait. Resolves with the last result once `signal` aborts.
+ */
+export async function untilReachable(
+  first: LoadedConfig | null,
+  reload: () => Promise<LoadedConfig>,
+  opts: { signal: AbortSignal; onRetry?: (attempt: number) => void; delay?: (attempt: number) => number },
+): Promise<LoadedConfig | null> {
+  let loaded = first
+  for (let attempt = 0; loaded?.source === 'none' && loaded.unreachable && !opts.signal.aborted; attempt++) {
+    opts.onRetry?.(attempt)
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        opts.signal.removeEventListener('abort', done)
+        resolve()
+      }
+      const timer = setTimeout(done, (opts.delay ?? configRetryDelay)(attempt))
+      opts.signal.addEventListener('abort', done)
+    })
+    if (opts.signal.aborted) break
+    loaded = await reload()
+  }
+  return loaded
+}

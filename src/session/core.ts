@@ -17,7 +17,7 @@ import * as decoding from 'lib0/decoding'
 import * as bc from 'lib0/broadcastchannel'
 import { CloseCode, MessageType } from '../protocol/messages.ts'
 import { encodeDurableQuery, readDurableNonce } from '../protocol/durable.ts'
-import { configRetryDelay, resolveConfig, type ConfigSource, type LoadedConfig, type ResolvedConfig } from './config.ts'
+import { resolveConfig, untilReachable, type ConfigSource, type LoadedConfig, type ResolvedConfig } from './config.ts'
 import { DurabilityTracker } from './durability.ts'
 import { initialFirstSync, nextFirstSync, type FirstSync, type FirstSyncEvent } from './first-sync.ts'
 import { yieldToHigherPeers } from './glare.ts'
@@ -162,7 +162,7 @@ export class SessionCore {
   #checkingStore = false
   #emitScheduled = false
   #inRecent = false
-  #retryTimer: ReturnType<typeof setTimeout> | null = null
+  #stop = new AbortController()
   #resolveLoaded!: () => void
   #resolveDestroyed!: (v: false) => void
   #whenDestroyed = new Promise<false>((resolve) => (this.#resolveDestroyed = resolve))
@@ -242,23 +242,21 @@ export class SessionCore {
   /**
    * While the server is unreachable and no earlier copy of its settings is
    * cached, asks again with backoff; meanwhile the status says the server is
-   * unreachable (not "backup off"). Resolves with the first other answer.
+   * unreachable (not "backup off").
    */
   async #untilReachable(loaded: LoadedConfig | null): Promise<LoadedConfig | null> {
     const reload = this.#opts.reloadConfig
-    let attempt = 0
-    for (; reload && loaded?.source === 'none' && loaded.unreachable && !this.#destroyed; attempt++) {
-      this.#set({ configSource: 'none', link: 'offline', signaling: 'unreachable', serverDetail: null })
-      await new Promise<void>((resolve) => {
-        this.#retryTimer = setTimeout(resolve, configRetryDelay(attempt))
-        void this.#whenDestroyed.then(() => resolve())
-      })
-      this.#retryTimer = null
-      if (this.#destroyed) return loaded
-      loaded = await reload()
-    }
-    if (attempt > 0) this.#set({ link: 'off', signaling: 'none' }) // the providers report their own states from here
-    return loaded
+    if (!reload) return loaded
+    let retried = false
+    const result = await untilReachable(loaded, reload, {
+      signal: this.#stop.signal,
+      onRetry: () => {
+        retried = true
+        this.#set({ configSource: 'none', link: 'offline', signaling: 'unreachable', serverDetail: null })
+      },
+    })
+    if (retried) this.#set({ link: 'off', signaling: 'none' }) // the providers report their own states from here
+    return result
   }
 
   /** Runs one provider's setup; a failing provider is logged and the others still start. */
@@ -613,7 +611,7 @@ export class SessionCore {
     this.#resolveLoaded()
     this.#resolveDestroyed(false)
     if (this.#titleTimer !== null) clearTimeout(this.#titleTimer)
-    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer)
+    this.#stop.abort()
     if (this.#poll !== null) clearInterval(this.#poll)
     this.#listeners.clear()
     this.awareness.setLocalState(null)
