@@ -46,3 +46,26 @@ export function verifyToken(secret: string, token: string | null | undefined, do
   if (grant.doc !== doc) throw new AuthError('token is for another document')
   return grant
 }
+
+/**
+ * The WebRTC room secret of `doc`: y-webrtc's room `password`, handed only
+ * to read-write token holders (`/config.json?token=`), so peers without it
+ * can neither read the room's signaling nor be connected to. Derived from
+ * the auth secret, so every server instance with that secret agrees.
+ */
+export function roomSecret(secret: string, doc: string): string {
+  return b64url(createHmac('sha256', secret).update(`murmur-webrtc-room:${doc}`).digest())
+}
+
+/**
+ * Reads the `doc` a token claims without trusting it, so `verifyToken` can
+ * then check signature, expiry and that claim. Returns '' when unreadable.
+ */
+export function claimedDoc(token: string): string {
+  try {
+    const grant = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8'))
+    return typeof grant?.doc === 'string' ? grant.doc : ''
+  } catch {
+    return ''
+  }
+}

@@ -6,8 +6,8 @@ import type { ServerContext } from './context.ts'
 
 /** A WebSocket endpoint mounted at a path by `http.ts`. */
 export interface Endpoint {
-  /** Takes over an HTTP upgrade whose path belongs to this endpoint. */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void
+  /** Takes over an HTTP upgrade whose path belongs to this endpoint; `ip` is the client address (after `--trust-proxy`). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, ip: string): void
   /** Closes every socket with 1001 (going away) and flushes pending work. */
   close(): Promise<void>
 }
@@ -44,6 +44,53 @@ export function tokenBucket(rate: number, now = () => performance.now()) {
       if (tokens < 1) return false
       tokens -= 1
       return true
+    },
+  }
+}
+
+/**
+ * A byte budget: `rate` bytes per second after a burst of `burst` bytes.
+ * A reader asks `delay()` before taking a frame (0: go ahead; else the ms
+ * until the budget is out of debt) and then `spend`s the frame's bytes, which
+ * may leave the budget in debt: one frame may overdraw it, the next waits.
+ */
+export function byteBudget(rate: number, burst: number, now = () => performance.now()) {
+  let tokens = burst
+  let last = now()
+  const refill = () => {
+    const t = now()
+    tokens = Math.min(burst, tokens + ((t - last) / 1000) * rate)
+    last = t
+  }
+  return {
+    delay(): number {
+      refill()
+      return tokens >= 0 ? 0 : Math.ceil((-tokens / rate) * 1000)
+    },
+    spend(bytes: number): void {
+      refill()
+      tokens -= bytes
+    },
+  }
+}
+
+/**
+ * One `byteBudget` per client address, shared by all of that address's
+ * sockets: `acquire` when a socket opens, `release` when it closes (the
+ * budget is forgotten with the address's last socket).
+ */
+export function addressBudgets(rate: number, burst: number) {
+  const budgets = new Map<string, { budget: ReturnType<typeof byteBudget>; sockets: number }>()
+  return {
+    acquire(ip: string): ReturnType<typeof byteBudget> {
+      let entry = budgets.get(ip)
+      if (!entry) budgets.set(ip, (entry = { budget: byteBudget(rate, burst), sockets: 0 }))
+      entry.sockets++
+      return entry.budget
+    },
+    release(ip: string): void {
+      const entry = budgets.get(ip)
+      if (entry && --entry.sockets <= 0) budgets.delete(ip)
     },
   }
 }

@@ -6,6 +6,7 @@ import type { Endpoint } from './endpoint.ts'
 import { serveClient } from './static.ts'
 import type { Store } from './store/store.ts'
 import { turnCredentials, type IceServer } from './turn.ts'
+import { claimedDoc, roomSecret, verifyToken, type Grant } from './auth.ts'
 
 /** What the HTTP layer routes to. */
 export interface HttpDeps {
@@ -15,12 +16,34 @@ export interface HttpDeps {
   sync: Endpoint | null
 }
 
-/** The `/config.json` a client fetches at start: everything it needs to connect. */
-export function clientConfig(ctx: ServerContext) {
+/**
+ * The `/config.json` a client fetches at start: everything it needs to
+ * connect. With `--auth-secret`, a request carrying a valid `?token=` also
+ * learns its `access`, and a read-write token gets the document's WebRTC
+ * `roomSecret` and TURN credentials (valid until the token expires at the
+ * latest); without a valid read-write token there are no TURN credentials.
+ */
+export function clientConfig(ctx: ServerContext, token: string | null = null, now = Date.now()) {
   const { config } = ctx
   const iceServers: IceServer[] = config.iceServers.map((urls) => ({ urls }))
-  if (config.turnSecret && config.turnUrl.length) iceServers.push(turnCredentials(config.turnUrl, config.turnSecret, config.turnTtl))
-  return { signaling: ['/signal'], iceServers, backup: config.backup, syncUrl: '/sync', auth: Boolean(config.authSecret) }
+  const base = { signaling: ['/signal'], iceServers, backup: config.backup, syncUrl: '/sync', auth: Boolean(config.authSecret) }
+  const turn = (ttl: number) => {
+    if (config.turnSecret && config.turnUrl.length && ttl > 0) iceServers.push(turnCredentials(config.turnUrl, config.turnSecret, ttl, now))
+  }
+  if (!config.authSecret) {
+    turn(config.turnTtl)
+    return base
+  }
+  if (!token) return base
+  let grant: Grant
+  try {
+    grant = verifyToken(config.authSecret, token, claimedDoc(token), now)
+  } catch {
+    return { ...base, access: 'none' as const }
+  }
+  if (grant.mode !== 'rw') return { ...base, access: grant.mode }
+  turn(Math.min(config.turnTtl, grant.exp - Math.floor(now / 1000)))
+  return { ...base, access: grant.mode, roomSecret: roomSecret(config.authSecret, grant.doc) }
 }
 
 function clientAddress(ctx: ServerContext, req: IncomingMessage): string {
@@ -83,7 +106,7 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
         })
         return
       case '/config.json':
-        json(res, 200, clientConfig(ctx))
+        json(res, 200, clientConfig(ctx, url.searchParams.get('token')))
         return
     }
     if (serveClient(clientDir, req, res, url.pathname)) return
@@ -115,7 +138,7 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
       if (n <= 0) perIp.delete(ip)
       else perIp.set(ip, n)
     })
-    endpoint.handleUpgrade(req, socket, head, url)
+    endpoint.handleUpgrade(req, socket, head, url, ip)
   })
   return server
 }

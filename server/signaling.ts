@@ -55,14 +55,17 @@
  * retrying and ask for a token. An accepted socket may subscribe and publish
  * only to the topic equal to the token's `doc` (the y-webrtc room name is the
  * document id); unsubscribing from anything is a harmless no-op. Read-only
- * (`r`) tokens may signal too: peers exchange data directly, so signaling
- * cannot enforce read-only — `/sync` does. Expiry is checked only at upgrade.
+ * (`r`) tokens are refused with 4401: peers exchange edits directly, so a
+ * reader in the mesh could hand edits to a writer who backs them up. Readers
+ * get live updates from `/sync`'s relay, which refuses their writes; and
+ * writers' peers additionally encrypt signaling with a room secret only
+ * read-write holders receive (`/config.json?token=`).
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { CloseCode } from '../src/protocol/messages.ts'
-import { AuthError, verifyToken } from './auth.ts'
+import { AuthError, claimedDoc, verifyToken } from './auth.ts'
 import type { ServerContext } from './context.ts'
 import { closeWith, keepAlive, tokenBucket, type Endpoint, wsErrorCloseCode } from './endpoint.ts'
 import { turnBatch } from './turn-batch.ts'
@@ -105,19 +108,6 @@ class Reject {
     readonly code: number,
     readonly detail: string,
   ) {}
-}
-
-/**
- * Reads the `doc` claimed by a token without trusting it, so `verifyToken` can
- * then check signature, expiry and that claim. Returns '' when unreadable.
- */
-function claimedDoc(token: string): string {
-  try {
-    const grant = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8'))
-    return typeof grant?.doc === 'string' ? grant.doc : ''
-  } catch {
-    return ''
-  }
 }
 
 /** Index of the closing `}` of a JSON object text, skipping trailing whitespace. */
@@ -334,7 +324,11 @@ export function createSignaling(ctx: ServerContext): Endpoint {
       if (config.authSecret) {
         const token = url.searchParams.get('token')
         try {
-          doc = verifyToken(config.authSecret, token, token ? claimedDoc(token) : '').doc
+          const grant = verifyToken(config.authSecret, token, token ? claimedDoc(token) : '')
+          doc = grant.doc
+          // Peers exchange edits directly: a reader in the mesh could send them to a
+          // writer who backs them up. Read-only holders use /sync's relay instead.
+          if (grant.mode !== 'rw') authError = 'read-only access does not join the peer mesh'
         } catch (err) {
           authError = err instanceof AuthError ? err.message : 'bad token'
         }

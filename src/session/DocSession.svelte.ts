@@ -51,6 +51,8 @@ export class DocSession {
   configSource = $state<ConfigSource | 'pending'>('pending')
   /** The server requires access tokens. */
   auth = $state(false)
+  /** The link is read-only: the editor does not accept typing. */
+  readOnly = $state(false)
 
   /** What the status bar shows for the server (`data-state`). */
   readonly serverState: ServerState = $derived(serverState(this.server, this.backedUp))
@@ -83,6 +85,7 @@ export class DocSession {
     if (this.peerList !== f.peerList) this.peerList = f.peerList
     this.configSource = f.configSource
     this.auth = f.auth
+    this.readOnly = f.readOnly
   }
 
   /** The shared Y.Doc. */

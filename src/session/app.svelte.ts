@@ -11,11 +11,12 @@ import { user } from './me.svelte.ts'
 
 /** Opens `docId` with the page's config, the token from `hash`, and the current user. */
 export function openSession(docId: string, hash: string): DocSession {
+  const token = tokenFromHash(hash)
   return new DocSession(docId, {
-    config: getConfig(),
-    reloadConfig: getConfig,
+    config: getConfig(token),
+    reloadConfig: () => getConfig(token),
     createdHere: wasCreatedHere(docId),
-    token: tokenFromHash(hash),
+    token,
     identity: user.identity,
     recent: safeLocalStorage(),
   })

@@ -18,6 +18,10 @@ export interface ServerConfig {
   syncUrl: string
   /** Whether `/signal` and `/sync` require an access token. */
   auth: boolean
+  /** With auth, what the token sent with the request grants (`none`: invalid or expired). */
+  access?: 'r' | 'rw' | 'none'
+  /** With auth and a read-write token: the document's WebRTC room secret (y-webrtc `password`). */
+  roomSecret?: string
 }
 
 /** A `ServerConfig` with every URL absolute, ws(s), and carrying the access token. */
@@ -30,6 +34,10 @@ export interface ResolvedConfig {
   syncUrl: string | null
   /** Whether the server requires tokens. */
   auth: boolean
+  /** The token is read-only: no WebRTC mesh (the server relays live updates), no editing. */
+  readOnly: boolean
+  /** y-webrtc room password (only read-write holders get one), or null. */
+  roomSecret: string | null
 }
 
 /** Where a loaded configuration came from. */
@@ -88,7 +96,12 @@ export function parseServerConfig(json: unknown): ServerConfig {
   if (typeof c.backup !== 'boolean') throw new ConfigError('config.backup must be a boolean')
   if (typeof c.syncUrl !== 'string') throw new ConfigError('config.syncUrl must be a string')
   if (typeof c.auth !== 'boolean') throw new ConfigError('config.auth must be a boolean')
-  return { signaling: c.signaling, iceServers: c.iceServers as RTCIceServer[], backup: c.backup, syncUrl: c.syncUrl, auth: c.auth }
+  if (c.access !== undefined && c.access !== 'r' && c.access !== 'rw' && c.access !== 'none') throw new ConfigError('config.access must be r, rw or none')
+  if (c.roomSecret !== undefined && typeof c.roomSecret !== 'string') throw new ConfigError('config.roomSecret must be a string')
+  const config: ServerConfig = { signaling: c.signaling, iceServers: c.iceServers as RTCIceServer[], backup: c.backup, syncUrl: c.syncUrl, auth: c.auth }
+  if (c.access !== undefined) config.access = c.access
+  if (c.roomSecret !== undefined) config.roomSecret = c.roomSecret
+  return config
 }
 
 /**
@@ -127,7 +140,7 @@ export function serverBase(envServer: string | undefined, origin: string): strin
  */
 export function resolveConfig(loaded: LoadedConfig, token: string | null): ResolvedConfig {
   const c = loaded.config
-  if (!c) return { signaling: [], iceServers: [], syncUrl: null, auth: false }
+  if (!c) return { signaling: [], iceServers: [], syncUrl: null, auth: false, readOnly: false, roomSecret: null }
   const signaling: string[] = []
   for (const s of c.signaling) {
     try {
@@ -144,7 +157,7 @@ export function resolveConfig(loaded: LoadedConfig, token: string | null): Resol
       syncUrl = null
     }
   }
-  return { signaling, iceServers: c.iceServers, syncUrl, auth: c.auth }
+  return { signaling, iceServers: c.iceServers, syncUrl, auth: c.auth, readOnly: c.access === 'r', roomSecret: c.roomSecret ?? null }
 }
 
 /** Options of `loadConfig`; everything environment-specific is injected. */
@@ -157,12 +170,19 @@ export interface LoadConfigOptions {
   storage: KeyValueStorage
   /** Give up on the server after this many ms (default `CONFIG_FETCH_TIMEOUT_MS`). */
   timeoutMs?: number
+  /** Access token: sent as `?token=` (the answer then carries what it grants) and part of the cache key. */
+  token?: string | null
 }
 
-/** Reads the cached configuration for `base`, or null when absent or corrupt. */
-export function readCachedConfig(storage: KeyValueStorage, base: string): ServerConfig | null {
+/** The cache key of the configuration fetched from `base` with `token`. */
+function cacheKey(base: string, token: string | null | undefined): string {
+  return CONFIG_CACHE_PREFIX + base + (token ? `?token=${token}` : '')
+}
+
+/** Reads the cached configuration for `base` (and `token`), or null when absent or corrupt. */
+export function readCachedConfig(storage: KeyValueStorage, base: string, token?: string | null): ServerConfig | null {
   try {
-    const raw = storage.getItem(CONFIG_CACHE_PREFIX + base)
+    const raw = storage.getItem(cacheKey(base, token))
     return raw ? parseServerConfig(JSON.parse(raw)) : null
   } catch {
     return null
@@ -181,12 +201,13 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<LoadedConfig>
   const timer = setTimeout(() => controller.abort(), opts.timeoutMs ?? CONFIG_FETCH_TIMEOUT_MS)
   let status = 0
   try {
-    const res = await opts.fetch(base + '/config.json', { signal: controller.signal, cache: 'no-store', headers: { accept: 'application/json' } })
+    const url = base + '/config.json' + (opts.token ? `?token=${encodeURIComponent(opts.token)}` : '')
+    const res = await opts.fetch(url, { signal: controller.signal, cache: 'no-store', headers: { accept: 'application/json' } })
     status = res.status
     if (!res.ok) throw new ConfigError(`HTTP ${res.status}`)
     const config = parseServerConfig(await res.json())
     try {
-      storage.setItem(CONFIG_CACHE_PREFIX + base, JSON.stringify(config))
+      storage.setItem(cacheKey(base, opts.token), JSON.stringify(config))
     } catch {
       // storage full or disabled: the config still works for this page load
     }
@@ -195,7 +216,7 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<LoadedConfig>
     const error = err instanceof Error ? (err.name === 'AbortError' ? 'timed out' : err.message) : String(err)
     // No answer, or a gateway/server error (a proxy in front of a stopped server): worth asking again.
     const unreachable = status >= 500 || (status === 0 && !(err instanceof ConfigError))
-    const cached = readCachedConfig(storage, base)
+    const cached = readCachedConfig(storage, base, opts.token)
     return cached ? { source: 'cache', config: cached, base, error, unreachable } : { source: 'none', config: null, base, error, unreachable }
   } finally {
     clearTimeout(timer)

@@ -91,6 +91,8 @@ export interface SessionFacts {
   configSource: ConfigSource | 'pending'
   /** The server requires tokens. */
   auth: boolean
+  /** The access token is read-only: the editor must not accept typing. */
+  readOnly: boolean
 }
 
 /** Names for the close codes a user may need to understand. */
@@ -120,6 +122,7 @@ const initialFacts = (title: string): SessionFacts => ({
   peerList: [],
   configSource: 'pending',
   auth: false,
+  readOnly: false,
 })
 
 /**
@@ -231,10 +234,12 @@ export class SessionCore {
     await afterPaint()
     if (this.#destroyed) return
     const resolved = resolveConfig(loaded ?? { source: 'none', config: null, base: '' }, this.#opts.token ?? null)
-    this.#set({ configSource: loaded?.source ?? 'none', auth: resolved.auth })
+    this.#set({ configSource: loaded?.source ?? 'none', auth: resolved.auth, readOnly: resolved.readOnly })
 
     // 3. Peers: explicit signaling and ICE servers, never the libraries' public defaults.
-    if (this.#opts.webrtc !== false) this.#guard('WebRTC', () => this.#openWebrtc(resolved))
+    // A read-only link never joins the mesh (the server refuses it): live updates come through /sync.
+    if (resolved.readOnly) this.#set({ signaling: 'read-only' })
+    else if (this.#opts.webrtc !== false) this.#guard('WebRTC', () => this.#openWebrtc(resolved))
     // 4. Backup server.
     if (resolved.syncUrl) this.#guard('backup', () => this.#openBackup(resolved.syncUrl!))
   }
@@ -277,6 +282,9 @@ export class SessionCore {
       signaling,
       awareness: this.awareness,
       filterBcConns: true,
+      // With auth, only read-write holders know the room secret: signaling is encrypted with it,
+      // so peers without it can neither read the room's offers nor be connected to.
+      ...(resolved.roomSecret ? { password: resolved.roomSecret } : {}),
       peerOpts: { ...this.#opts.peerOpts, config: { iceServers: resolved.iceServers } },
     })
     this.webrtc = webrtc
@@ -456,7 +464,7 @@ export class SessionCore {
     const browser: ReadonlySet<string> = room ? room.bcConns : new Set()
     const conns = (webrtc?.signalingConns ?? []) as { connected: boolean; unsuccessfulReconnects: number }[]
     const signaling: SignalingState =
-      this.#facts.signaling === 'no-webrtc' || (!webrtc && this.#facts.signaling === 'unreachable')
+      this.#facts.signaling === 'no-webrtc' || this.#facts.signaling === 'read-only' || (!webrtc && this.#facts.signaling === 'unreachable')
         ? this.#facts.signaling
         : !webrtc || webrtc.signalingUrls.length === 0
           ? 'none'

@@ -12,8 +12,8 @@ export type ServerLink = 'off' | 'connecting' | 'synced' | 'offline'
 /** What the status bar shows for the server (the `data-state` of `[data-testid=status-server]`). */
 export type ServerState = 'off' | 'connecting' | 'backed-up' | 'not-backed-up' | 'offline'
 
-/** Signaling (finding peers): no servers configured, first attempt under way, at least one connected, every server failed at least once (still retrying), or WebRTC unavailable in this browser. */
-export type SignalingState = 'none' | 'connecting' | 'connected' | 'unreachable' | 'no-webrtc'
+/** Signaling (finding peers): no servers configured, first attempt under way, at least one connected, every server failed at least once (still retrying), WebRTC unavailable in this browser, or a read-only link (no mesh: the server relays). */
+export type SignalingState = 'none' | 'connecting' | 'connected' | 'unreachable' | 'no-webrtc' | 'read-only'
 
 /** Combines the link state with the durability tracker's verdict. */
 export function serverState(link: ServerLink, backedUp: boolean): ServerState {
@@ -54,13 +54,15 @@ export function peersLabel(direct: number, browserTabs: number, signaling: Signa
       ? ' (this browser only)'
       : signaling === 'no-webrtc'
         ? ' (WebRTC unavailable in this browser)'
-        : direct > 0
-          ? ''
-          : signaling === 'connecting'
-            ? ' (looking for peers…)'
-            : signaling === 'unreachable'
-              ? ' (server not reachable: cannot look for peers)'
-              : ''
+        : signaling === 'read-only'
+          ? ' (read-only link: changes arrive through the server)'
+          : direct > 0
+            ? ''
+            : signaling === 'connecting'
+              ? ' (looking for peers…)'
+              : signaling === 'unreachable'
+                ? ' (server not reachable: cannot look for peers)'
+                : ''
   return base + tabs + sig
 }
 

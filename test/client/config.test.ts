@@ -52,7 +52,7 @@ describe('URL resolution', () => {
   })
 
   it('without any config nothing is contacted: no signaling, no ICE servers, no backup', () => {
-    expect(resolveConfig({ source: 'none', config: null, base: 'http://h' }, 'tok')).toEqual({ signaling: [], iceServers: [], syncUrl: null, auth: false })
+    expect(resolveConfig({ source: 'none', config: null, base: 'http://h' }, 'tok')).toEqual({ signaling: [], iceServers: [], syncUrl: null, auth: false, readOnly: false, roomSecret: null })
   })
 })
 

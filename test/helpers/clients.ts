@@ -49,9 +49,9 @@ export function untilDoc(doc: Y.Doc, check: () => boolean, what = 'condition', t
   })
 }
 
-/** A raw WebSocket to the sync endpoint that records frames and the close code. */
-export async function rawSync(wsUrl: string, path: string) {
-  const ws = new WebSocket(`${wsUrl}${path}`)
+/** A raw WebSocket to the sync endpoint that records frames and the close code (`localAddress`: e.g. 127.0.0.2, to be another client address). */
+export async function rawSync(wsUrl: string, path: string, opts: { localAddress?: string } = {}) {
+  const ws = new WebSocket(`${wsUrl}${path}`, opts)
   const frames: Uint8Array[] = []
   const waiters: (() => void)[] = []
   ws.on('message', (d: Buffer) => {
@@ -102,6 +102,12 @@ export function uintMessage(type: number, ...values: number[]): Uint8Array {
   encoding.writeVarUint(enc, type)
   for (const v of values) encoding.writeVarUint(enc, v)
   return encoding.toUint8Array(enc)
+}
+
+/** The nonce of a durable-ack frame, or null for any other frame. */
+export function ackNonce(f: Uint8Array): number | null {
+  const dec = decoding.createDecoder(f)
+  return decoding.readVarUint(dec) === MessageType.durableAck ? decoding.readVarUint(dec) : null
 }
 
 /** Reads the message type of a frame. */

@@ -59,3 +59,10 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
     },
   }
 }
+
+/** Reads the first sample of `name` (with or without labels) from the server's `/metrics`; NaN when absent. */
+export async function metric(server: { url: string }, name: string): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text()
+  const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'))
+  return line ? Number(line.split(' ').pop()) : NaN
+}
