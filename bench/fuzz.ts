@@ -79,7 +79,9 @@ const failures = [
   (!report.bystander || report.bystander.lost > 0 || !report.bystander.converged) && 'bystander lost edits',
   report.violations.length && 'protocol violations',
   report.serverErrors.length && 'server logged errors',
+  report.slowReaderError && `slow-reader probe failed: ${report.slowReaderError}`,
   report.slowReader && (report.slowReader.rssGrowthMiB > 128 || report.slowReader.healthzMs > 2000) && 'slow reader made the server buffer or block (F3)',
+  report.slowReader && (report.slowReader.readerClose !== 1013 || report.slowReader.healthzStatus !== 200 || report.slowReader.serverExit !== null) && 'slow reader was not closed with 1013, or the server stopped answering',
 ].filter(Boolean)
 if (failures.length) {
   console.log(`\nFAILED: ${failures.join(', ')} (seed ${seed})`)

@@ -30,8 +30,10 @@ export function verifyToken(secret: string, token: string | null | undefined, do
   const dot = token.indexOf('.')
   if (dot <= 0 || token.length > 1024) throw new AuthError('malformed token')
   const payload = token.slice(0, dot)
-  const given = Buffer.from(token.slice(dot + 1), 'base64url')
-  const expected = sign(secret, payload)
+  // Compare the signature as text, so only its one canonical encoding passes:
+  // Node's base64url decoder skips junk and spare bits, which made tokens malleable.
+  const given = Buffer.from(token.slice(dot + 1))
+  const expected = Buffer.from(b64url(sign(secret, payload)))
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new AuthError('bad signature')
   let grant: Grant
   try {

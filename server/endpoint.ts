@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { WebSocket, WebSocketServer } from 'ws'
 import { CloseCode } from '../src/protocol/messages.ts'
+import type { Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
 
 /** A WebSocket endpoint mounted at a path by `http.ts`. */
@@ -130,4 +131,24 @@ export function keepAlive(wss: WebSocketServer, intervalMs: number): () => void 
  */
 export function wsErrorCloseCode(err: Error & { code?: string }): number {
   return err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? CloseCode.tooBig : err.code === 'WS_ERR_INVALID_UTF8' ? 1007 : 1002
+}
+
+/** setTimeout's longest delay; a later expiry is reached in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * Closes `ws` with 4401 when `grant` expires, so a token is honoured only
+ * until its `exp`, not for as long as the socket it opened stays up. The timer
+ * is unref'd and cleared when the socket closes. No grant (auth off): nothing.
+ */
+export function closeAtExpiry(ctx: ServerContext, endpoint: string, ws: WebSocket, grant: Pick<Grant, 'exp'> | null | undefined): void {
+  if (!grant) return
+  let timer: NodeJS.Timeout
+  const arm = () => {
+    const left = grant.exp * 1000 - Date.now()
+    timer = setTimeout(left > MAX_TIMER_MS ? arm : () => closeWith(ctx, endpoint, ws, CloseCode.unauthorized, 'token expired'), Math.max(0, Math.min(left, MAX_TIMER_MS)))
+    timer.unref()
+  }
+  arm()
+  ws.once('close', () => clearTimeout(timer))
 }

@@ -1,8 +1,12 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type Server, type ServerResponse } from 'node:http'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { clientAddress } from './client-address.ts'
+import { limitConnections, requestTimeouts } from './connection-limits.ts'
 import type { ServerContext } from './context.ts'
 import type { Endpoint } from './endpoint.ts'
+import { healthCheck } from './health.ts'
+import { bearerAuthorized, setSecurityHeaders } from './security-headers.ts'
 import { serveClient } from './static.ts'
 import type { Store } from './store/store.ts'
 import { turnCredentials, type IceServer } from './turn.ts'
@@ -46,15 +50,6 @@ export function clientConfig(ctx: ServerContext, token: string | null = null, no
   return { ...base, access: grant.mode, roomSecret: roomSecret(config.authSecret, grant.doc) }
 }
 
-function clientAddress(ctx: ServerContext, req: IncomingMessage): string {
-  if (ctx.config.trustProxy) {
-    const fwd = req.headers['x-forwarded-for']
-    const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim()
-    if (first) return first
-  }
-  return req.socket.remoteAddress ?? 'unknown'
-}
-
 /** The request target as a URL, or null when it does not parse (e.g. `//`). */
 function parseTarget(target: string | undefined): URL | null {
   try {
@@ -74,12 +69,16 @@ function json(res: ServerResponse, status: number, body: unknown, cache = 'no-st
  * The one HTTP server: `/healthz`, `/metrics`, `/config.json`, the built
  * client, and WebSocket upgrades routed by path to `/signal` and `/sync/<id>`
  * (after the per-address connection cap; over it the upgrade gets HTTP 429).
+ * Every response carries the security headers; connections are capped at
+ * accept and half-sent requests time out (connection-limits.ts).
  */
 export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
   const clientDir = resolve(ctx.config.clientDir)
   const perIp = new Map<string, number>()
+  const storageWritable = healthCheck(ctx, deps.store)
 
-  const server = createServer((req, res) => {
+  const server = createServer(requestTimeouts(ctx), (req, res) => {
+    setSecurityHeaders(res, ctx.config.contentSecurityPolicy)
     const url = parseTarget(req.url)
     if (!url) {
       res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' }).end('bad request target\n')
@@ -91,15 +90,13 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
     }
     switch (url.pathname) {
       case '/healthz':
-        deps.store.checkWritable().then(
-          () => json(res, 200, { ok: true, storage: 'writable' }),
-          (err: Error) => {
-            ctx.metrics.storageErrors.inc()
-            json(res, 503, { ok: false, storage: 'unwritable', error: err.message })
-          },
-        )
+        void storageWritable().then((ok) => (ok ? json(res, 200, { ok: true, storage: 'writable' }) : json(res, 503, { ok: false, storage: 'unwritable' })))
         return
       case '/metrics':
+        if (!bearerAuthorized(req, ctx.config.metricsToken)) {
+          res.writeHead(401, { 'WWW-Authenticate': 'Bearer', 'Content-Type': 'text/plain; charset=utf-8' }).end('unauthorized\n')
+          return
+        }
         ctx.metrics.registry.metrics().then((text) => {
           res.writeHead(200, { 'Content-Type': ctx.metrics.registry.contentType, 'Cache-Control': 'no-store' })
           res.end(text)
@@ -125,7 +122,7 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
     }
-    const ip = clientAddress(ctx, req)
+    const ip = clientAddress(ctx.config, req)
     const open = perIp.get(ip) ?? 0
     if (open >= ctx.config.maxConnectionsPerIp) {
       ctx.metrics.closes.inc({ endpoint: url.pathname === '/signal' ? 'signal' : 'sync', code: '429' })
@@ -140,5 +137,6 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
     })
     endpoint.handleUpgrade(req, socket, head, url, ip)
   })
+  limitConnections(ctx, server)
   return server
 }

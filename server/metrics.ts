@@ -28,6 +28,7 @@ export function createMetrics() {
     throttled: new Counter({ name: 'murmur_throttled_total', help: 'Times a socket went over its byte budget and was not read until it refilled', labelNames: endpoint, registers: [registry] }),
     heldBytes: new Gauge({ name: 'murmur_held_update_bytes', help: 'Bytes of updates held for missing dependencies', registers: [registry] }),
     storageErrors: new Counter({ name: 'murmur_storage_errors_total', help: 'Failed storage operations', registers: [registry] }),
+    storageChecks: new Counter({ name: 'murmur_storage_checks_total', help: 'Storage writability probes run for /healthz (at most one per second)', registers: [registry] }),
   }
 }
 

@@ -38,8 +38,8 @@
  * | 4400 | badMessage   | binary frame; not JSON; not an object with a string `type`; `topics` not an array of    |
  * |      |              | strings; `topic` not a string; subscribing or publishing to a topic longer than         |
  * |      |              | `maxTopicLength` (UTF-16 code units)                                                    |
- * | 4401 | unauthorized | auth on: missing/bad/expired `?token=`, or subscribe/publish to a topic other than the  |
- * |      |              | token's `doc`                                                                           |
+ * | 4401 | unauthorized | auth on: missing/bad/expired `?token=`, a read-only (`r`) token, a token that expires   |
+ * |      |              | while connected, or subscribe/publish to a topic other than the token's `doc`           |
  * | 4429 | tooMany      | a subscribe that would leave the socket in more than `maxTopicsPerSocket` topics       |
  * | 4529 | flood        | more than `maxSignalMessagesPerSecond` messages per second (bursts of twice that)      |
  *
@@ -65,9 +65,9 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { CloseCode } from '../src/protocol/messages.ts'
-import { AuthError, claimedDoc, verifyToken } from './auth.ts'
+import { AuthError, claimedDoc, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
-import { closeWith, keepAlive, tokenBucket, type Endpoint, wsErrorCloseCode } from './endpoint.ts'
+import { closeAtExpiry, closeWith, keepAlive, tokenBucket, type Endpoint, wsErrorCloseCode } from './endpoint.ts'
 import { turnBatch } from './turn-batch.ts'
 
 /** Name of this endpoint in metrics labels and logs. */
@@ -321,11 +321,11 @@ export function createSignaling(ctx: ServerContext): Endpoint {
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
       let doc: string | undefined
       let authError: string | undefined
+      let grant: Grant | undefined
       if (config.authSecret) {
         const token = url.searchParams.get('token')
         try {
-          const grant = verifyToken(config.authSecret, token, token ? claimedDoc(token) : '')
-          doc = grant.doc
+          doc = (grant = verifyToken(config.authSecret, token, token ? claimedDoc(token) : '')).doc
           // Peers exchange edits directly: a reader in the mesh could send them to a
           // writer who backs them up. Read-only holders use /sync's relay instead.
           if (grant.mode !== 'rw') authError = 'read-only access does not join the peer mesh'
@@ -333,7 +333,10 @@ export function createSignaling(ctx: ServerContext): Endpoint {
           authError = err instanceof AuthError ? err.message : 'bad token'
         }
       }
-      wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, doc, authError))
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        closeAtExpiry(ctx, ENDPOINT, ws, grant)
+        onConnection(ws, socket, doc, authError)
+      })
     },
 
     async close(): Promise<void> {

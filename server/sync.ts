@@ -49,7 +49,7 @@ import { isValidDocId } from '../src/protocol/ids.ts'
 import { CloseCode, MessageType } from '../src/protocol/messages.ts'
 import { AuthError, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
-import { addressBudgets, byteBudget, closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
+import { addressBudgets, byteBudget, closeAtExpiry, closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
 import { turnBatch, type Corkable, type TurnBatch } from './turn-batch.ts'
 import { analyzeUpdate, MalformedUpdateError, stateVectorOf, statusOf, unmet, type UpdateNeeds } from './updates.ts'
 import { RoomsFullError, type Room, type RoomMember, type Rooms } from './rooms.ts'
@@ -541,6 +541,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endp
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
         if (refusal) return closeWith(ctx, ENDPOINT, ws, refusal[0], refusal[1])
+        closeAtExpiry(ctx, ENDPOINT, ws, grant)
         onConnection(ws, socket, docId, grant, ip)
       })
     },

@@ -520,12 +520,14 @@ export class SessionCore {
     this.#scheduleQuery()
   }
 
-  #onWsClose = () => {
+  #onWsClose = (event: { code: number } | null) => {
     if (this.#destroyed) return
     const hadStates = this.#serverSeen.size > 0
     this.tracker.connectionClosed()
     this.#serverSeen.clear()
-    this.#set({ link: 'offline' })
+    // A transient close (e.g. 4500 storage error) is retried, but the user still learns why it went.
+    const detail = event ? CLOSE_DETAIL[event.code] : undefined
+    this.#set({ link: 'offline', ...(detail ? { serverDetail: detail } : {}) })
     this.#syncTracker()
     // y-websocket drops every remote awareness state on close, including peers we reach directly.
     if (hadStates) this.#requestAwareness()
