@@ -53,6 +53,8 @@ export interface LoadedConfig {
   base: string
   /** Why fetching failed, when it did. */
   error?: string
+  /** The server did not answer at all (network error or timeout), so asking again later may succeed; an HTTP error or a bad body is not retried. */
+  unreachable?: boolean
 }
 
 /** Thrown by `parseServerConfig` for a response that does not match the schema. */
@@ -65,6 +67,17 @@ export const CONFIG_CACHE_PREFIX = 'murmur:config:'
 
 /** How long `loadConfig` waits for the server before using the cache (ms). Long enough for a slow mobile link, short enough that an offline start is not noticeably delayed. */
 export const CONFIG_FETCH_TIMEOUT_MS = 4000
+
+/** First wait before asking an unreachable server for its configuration again (ms); each further wait doubles. */
+export const CONFIG_RETRY_FIRST_MS = 1000
+
+/** Longest wait between configuration retries (ms): a server that comes back is noticed within this, while a down server costs one small request per tab this often. */
+export const CONFIG_RETRY_MAX_MS = 10_000
+
+/** The wait before retry number `attempt` (0-based): 1 s, 2 s, 4 s, … capped at `max`. */
+export function configRetryDelay(attempt: number, first = CONFIG_RETRY_FIRST_MS, max = CONFIG_RETRY_MAX_MS): number {
+  return Math.min(max, first * 2 ** Math.min(attempt, 30))
+}
 
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string')
 
@@ -186,9 +199,11 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<LoadedConfig>
   const { base, storage } = opts
   const controller = new AbortController()
   const timer = setTimeout(() => controller.abort(), opts.timeoutMs ?? CONFIG_FETCH_TIMEOUT_MS)
+  let status = 0
   try {
     const url = base + '/config.json' + (opts.token ? `?token=${encodeURIComponent(opts.token)}` : '')
     const res = await opts.fetch(url, { signal: controller.signal, cache: 'no-store', headers: { accept: 'application/json' } })
+    status = res.status
     if (!res.ok) throw new ConfigError(`HTTP ${res.status}`)
     const config = parseServerConfig(await res.json())
     try {
@@ -199,9 +214,40 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<LoadedConfig>
     return { source: 'server', config, base }
   } catch (err) {
     const error = err instanceof Error ? (err.name === 'AbortError' ? 'timed out' : err.message) : String(err)
+    // No answer, or a gateway/server error (a proxy in front of a stopped server): worth asking again.
+    const unreachable = status >= 500 || (status === 0 && !(err instanceof ConfigError))
     const cached = readCachedConfig(storage, base, opts.token)
-    return cached ? { source: 'cache', config: cached, base, error } : { source: 'none', config: null, base, error }
+    return cached ? { source: 'cache', config: cached, base, error, unreachable } : { source: 'none', config: null, base, error, unreachable }
   } finally {
     clearTimeout(timer)
   }
+}
+
+/**
+ * Resolves with the first configuration that is not "server unreachable,
+ * nothing cached": `first` itself when it is one, else the result of
+ * `reload()` retried with backoff (`configRetryDelay`). `onRetry` is called
+ * before each wait. Resolves with the last result once `signal` aborts.
+ */
+export async function untilReachable(
+  first: LoadedConfig | null,
+  reload: () => Promise<LoadedConfig>,
+  opts: { signal: AbortSignal; onRetry?: (attempt: number) => void; delay?: (attempt: number) => number },
+): Promise<LoadedConfig | null> {
+  let loaded = first
+  for (let attempt = 0; loaded?.source === 'none' && loaded.unreachable && !opts.signal.aborted; attempt++) {
+    opts.onRetry?.(attempt)
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        opts.signal.removeEventListener('abort', done)
+        resolve()
+      }
+      const timer = setTimeout(done, (opts.delay ?? configRetryDelay)(attempt))
+      opts.signal.addEventListener('abort', done)
+    })
+    if (opts.signal.aborted) break
+    loaded = await reload()
+  }
+  return loaded
 }

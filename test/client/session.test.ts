@@ -65,13 +65,15 @@ describe('SessionCore with IndexedDB (fake-indexeddb in Node; real IndexedDB in 
     expect(seen).toContain('saved')
   })
 
-  it('records the document in the recent list with its first line as title', async () => {
+  it('records the document in the recent list with its first line as title, once something is written', async () => {
     const recent = memoryStorage()
     const id = freshId()
     const s = session(id, { recent, now: () => 1234 })
     await s.loaded
-    expect(readRecent(recent)).toEqual([{ id, title: '', openedAt: 1234 }])
+    expect(readRecent(recent)).toEqual([]) // a link no one wrote under is not a document of this device
     s.text.insert(0, '# Meeting notes\n- item')
+    await until(s, () => readRecent(recent).length === 1, 'listed after the first edit')
+    expect(readRecent(recent)[0]).toMatchObject({ id, openedAt: 1234 })
     await until(s, (f) => f.title === 'Meeting notes', 'title')
     expect(readRecent(recent)[0].title).toBe('Meeting notes')
   })
