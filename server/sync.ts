@@ -14,7 +14,8 @@
  * - 4401 unauthorized: missing/invalid token when `--auth-secret` is set
  * - 4404 notFound: path is not `/sync/<valid docId>`
  * - 4413 documentTooLarge: the update would take the document's stored bytes
- *   past `maxDocumentBytes` (nothing is stored; what was stored stays)
+ *   past `maxDocumentBytes`, or its structs past `maxDocumentStructs`
+ *   (nothing is stored; what was stored stays)
  * - 4422 badUpdate: a malformed Yjs update (the document is left unchanged)
  * - 4429 tooMany: an awareness update with more than `maxAwarenessClients`
  *   entries, a socket speaking for more ids than that, or a document holding
@@ -51,7 +52,7 @@ import { AuthError, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
 import { addressBudgets, byteBudget, closeAtExpiry, closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
 import { turnBatch, type Corkable, type TurnBatch } from './turn-batch.ts'
-import { analyzeUpdate, MalformedUpdateError, stateVectorOf, statusOf, unmet, type UpdateNeeds } from './updates.ts'
+import { analyzeUpdate, MalformedUpdateError, stateVectorOf, statusOf, structCount, unmet, type UpdateNeeds } from './updates.ts'
 import { RoomsFullError, type Room, type RoomMember, type Rooms } from './rooms.ts'
 import type { Store } from './store/store.ts'
 
@@ -273,6 +274,10 @@ class SyncConnection implements RoomMember {
     // Quotas: refused before anything is stored; what is stored stays.
     if (room.storedBytes + this.heldBytes + update.byteLength > this.ctx.config.maxDocumentBytes) {
       throw new ProtocolError(CloseCode.documentTooLarge, `document would pass --max-document-bytes (${this.ctx.config.maxDocumentBytes})`)
+    }
+    // Memory follows structs, not bytes (an item takes ~100 bytes in memory, ~11 on the wire).
+    if (structCount(room.doc) + needs.structs > this.ctx.config.maxDocumentStructs) {
+      throw new ProtocolError(CloseCode.documentTooLarge, `document would pass --max-document-structs (${this.ctx.config.maxDocumentStructs})`)
     }
     if (this.storage.full) throw new ProtocolError(CloseCode.storageFull, 'server storage above --max-storage-bytes')
     if (status === 'missing') return this.hold({ update, needs, next: unmet(needs, sv) })

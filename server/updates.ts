@@ -23,6 +23,8 @@ export interface UpdateNeeds {
   readonly ends: ReadonlyMap<number, number>
   /** The update deletes at least one range. */
   readonly deletes: boolean
+  /** Structs (items, GCs) the update carries: what the document's struct count may grow by. */
+  readonly structs: number
 }
 
 /** Bytes of updates `analyzeUpdate` has decoded in this process (exported as a metric: held updates must not be decoded again). */
@@ -75,7 +77,7 @@ export function analyzeUpdate(update: Uint8Array): UpdateNeeds {
       if (!covered(client, r.clock + r.len - 1)) require(client, r.clock + r.len)
     }
   }
-  return { needs: [...need], ends, deletes }
+  return { needs: [...need], ends, deletes, structs: decoded.structs.length }
 }
 
 /**
@@ -111,6 +113,13 @@ export function statusOf(needs: UpdateNeeds, stateVector: ReadonlyMap<number, nu
  */
 export function checkUpdate(update: Uint8Array, stateVector: ReadonlyMap<number, number>): 'ready' | 'missing' | 'empty' {
   return statusOf(analyzeUpdate(update), stateVector)
+}
+
+/** Structs in `doc`'s store (Yjs keeps one array per client: O(clients), not O(structs)). */
+export function structCount(doc: Y.Doc): number {
+  let n = 0
+  for (const structs of doc.store.clients.values()) n += structs.length
+  return n
 }
 
 /**

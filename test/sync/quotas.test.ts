@@ -42,6 +42,24 @@ describe('storage and memory quotas', () => {
     }
   })
 
+  it('refuses an update that would pass --max-document-structs with 4413 (memory follows structs, not bytes)', async () => {
+    const server = await startServer({ args: [...fast, '--max-document-structs', '1000'] })
+    try {
+      const doc = new Y.Doc()
+      const text = doc.getText('text')
+      doc.transact(() => {
+        for (let i = 0; i < 2000; i++) text.insert(0, 'p') // prepends: 2,000 structs in ~22 KB
+      })
+      const w = await write(server.wsUrl, 'structs', Y.encodeStateAsUpdate(doc))
+      expect(w.acked).toBe(false)
+      expect((await w.raw.closed).code).toBe(CloseCode.documentTooLarge)
+      // Typing a long text is one struct: fine.
+      expect((await write(server.wsUrl, 'structs', insert(100 * KiB, 't'))).acked).toBe(true)
+    } finally {
+      expect(await server.stop()).toBe(0)
+    }
+  })
+
   it('refuses updates with 4507 once the database passes --max-storage-bytes; stored documents stay readable', async () => {
     const server = await startServer({ args: [...fast, '--max-storage-bytes', String(1024 * KiB)] })
     try {
