@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config'
 import { svelte } from '@sveltejs/vite-plugin-svelte'
 import { VitePWA } from 'vite-plugin-pwa'
+import { precompress } from './build/precompress.ts'
 
 const devServer = process.env.MURMUR_DEV_SERVER ?? 'http://localhost:4444'
 
@@ -40,6 +41,8 @@ export default defineConfig({
         maximumFileSizeToCacheInBytes: 5 * 1024 * 1024,
       },
     }),
+    // Brotli + gzip siblings of every text file, served by Accept-Encoding (server/encoding.ts).
+    precompress(),
   ],
   // The document chunk (CodeMirror + Yjs + WebRTC) is ~650 kB and precached by the service worker.
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 800 },
