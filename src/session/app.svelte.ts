@@ -3,7 +3,7 @@
  * document with the browser's real storage, config and token.
  */
 import { DocSession } from './DocSession.svelte.ts'
-import { getConfig } from './runtime.ts'
+import { getConfig } from './server-config.ts'
 import { safeLocalStorage } from './storage.ts'
 import { tokenFromHash } from './token.ts'
 import { user } from './me.svelte.ts'

@@ -168,7 +168,7 @@ describe('precompressed client files', () => {
   })
 
   it('sends identity to clients that do not ask, or refuse both codings', async () => {
-    for (const headers of [{}, { 'accept-encoding': 'identity' }, { 'accept-encoding': 'br;q=0, gzip;q=0' }, { 'accept-encoding': 'deflate' }]) {
+    for (const headers of [{} as Record<string, string>, { 'accept-encoding': 'identity' }, { 'accept-encoding': 'br;q=0, gzip;q=0' }, { 'accept-encoding': 'deflate' }]) {
       const res = await rawGet(server.url + asset, headers)
       expect(res.headers['content-encoding']).toBeUndefined()
       expect(res.headers['vary']).toBe('Accept-Encoding')
