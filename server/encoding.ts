@@ -4,7 +4,7 @@
  * request's `Accept-Encoding` allows, brotli first. A client that asks for
  * neither gets the file itself (identity).
  */
-import { statSync, type Stats } from 'node:fs'
+import { lstatSync, type Stats } from 'node:fs'
 
 /** A content coding murmur precompresses, with its file suffix. */
 export const ENCODINGS = [
@@ -39,7 +39,7 @@ export function acceptQuality(header: string | undefined, coding: string): numbe
 /**
  * Picks the variant of `file` (already stat'ed as `stat`) to send for
  * `acceptEncoding`: the first of br, gzip that the client accepts and that
- * exists, else the file itself.
+ * exists as a regular file (symlinks are ignored), else the file itself.
  */
 export function pickVariant(file: string, stat: Stats, acceptEncoding: string | undefined): Variant {
   let varies = false
@@ -47,11 +47,11 @@ export function pickVariant(file: string, stat: Stats, acceptEncoding: string | 
   for (const enc of ENCODINGS) {
     let s: Stats
     try {
-      s = statSync(file + enc.suffix)
+      s = lstatSync(file + enc.suffix)
     } catch {
       continue
     }
-    if (!s.isFile()) continue
+    if (!s.isFile()) continue // not a symlink either: a variant never leads outside the client directory
     varies = true
     if (!chosen && acceptQuality(acceptEncoding, enc.name) > 0) chosen = { path: file + enc.suffix, stat: s, encoding: enc.name, varies }
   }

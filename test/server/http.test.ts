@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHmac } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, writeFileSync, mkdtempSync, readFileSync, existsSync } from 'node:fs'
+import { mkdirSync, writeFileSync, mkdtempSync, readFileSync, existsSync, symlinkSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
@@ -137,6 +137,11 @@ describe('precompressed client files', () => {
     writeFileSync(join(client, asset), js)
     expect(await precompressDir(client)).toBe(2) // the asset's .br and .gz; index.html is too small to bother
     expect(existsSync(join(client, 'index.html.br'))).toBe(false)
+    // A planted symlinked "variant" pointing outside the client directory.
+    const outside = mkdtempSync(join(tmpdir(), 'murmur-outside-'))
+    writeFileSync(join(outside, 'secret.txt'), 'not for clients')
+    writeFileSync(join(client, 'assets', 'plain-abc123.js'), 'console.log(2)')
+    symlinkSync(join(outside, 'secret.txt'), join(client, 'assets', 'plain-abc123.js.br'))
     server = await startServer({ args: ['--client', client] })
   })
   afterAll(async () => {
@@ -178,6 +183,13 @@ describe('precompressed client files', () => {
     const gz = await rawGet(server.url + asset, { 'accept-encoding': 'gzip' })
     const plain = await rawGet(server.url + asset)
     expect(gz.headers.etag).not.toBe(plain.headers.etag)
+  })
+
+  it('never sends a symlinked variant (it could lead outside the client directory)', async () => {
+    const res = await rawGet(server.url + '/assets/plain-abc123.js', { 'accept-encoding': 'br' })
+    expect(res.status).toBe(200)
+    expect(res.headers['content-encoding']).toBeUndefined()
+    expect(res.body.toString()).toBe('console.log(2)')
   })
 
   it('keeps the HTML, /config.json and /healthz small and uncached as before', async () => {
