@@ -15,7 +15,7 @@ import { readFileSync, rmSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import * as Y from 'yjs'
-import { chromium } from 'playwright-core'
+import { chromium, type Browser } from 'playwright-core'
 import { CHROMIUM_ARGS, chromiumPath, stats, testDocId } from '../test/e2e/harness.ts'
 import { startServer } from '../test/helpers/server.ts'
 import { buildClient } from './lib/client-build.ts'
@@ -53,20 +53,21 @@ interface BuildResult {
 
 async function measureBuild(label: string, clientDir: string, cwd: string | undefined, doc: BenchDoc): Promise<BuildResult> {
   const server = await startServer({ cwd, args: ['--client', clientDir] })
-  const browser = await chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS })
+  let browser: Browser | null = null
   const result: BuildResult = { label, runs: new Map() }
   try {
+    browser = await chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS })
     const docId = testDocId('first-visit')
     await pushDoc(server.wsUrl, docId, doc)
     for (const p of PROFILES) {
       const pairs: VisitPair[] = []
-      for (let r = 0; r < reps; r++) pairs.push(await firstAndRepeat(browser, `${server.url}/d/${docId}`, doc.firstLine, p))
+      for (let r = 0; r < reps; r++) pairs.push(await firstAndRepeat(browser!, `${server.url}/d/${docId}`, doc.firstLine, p))
       result.runs.set(p.name, pairs)
       const m = (f: (v: VisitPair) => number) => stats(pairs.map(f)).median
       console.log(`  ${label}, ${p.name}: first visit ${m((v) => v.first.textMs)} ms / ${kib(m((v) => v.first.bytes))} KiB, repeat ${m((v) => v.repeat.textMs)} ms`)
     }
   } finally {
-    await browser.close().catch(() => {})
+    await browser?.close().catch(() => {})
     await server.stop()
   }
   return result
