@@ -85,7 +85,6 @@ export async function firstAndRepeat(browser: Browser, url: string, firstLine: s
     const { wsBytes } = await emulate(page, profile)
     const first = await visit(page, firstLine, wsBytes, () => page.goto(url, { waitUntil: 'commit' }))
     await waitServiceWorker(page, 120_000)
-    await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 60_000 })
     await page.locator('[data-testid=status-local][data-state=saved]').waitFor({ state: 'attached', timeout: 60_000 })
     await idbFlushed(page)
     const repeat = await visit(page, firstLine, wsBytes, () => page.reload({ waitUntil: 'commit' }))

@@ -121,7 +121,6 @@ test('g. first visit: text from the server with the document code only, service 
     await screenshot(u.page, 'first-visit')
 
     // Offline reload: the app shell (every chunk, the deferred ones too) from the service worker, the text from IndexedDB.
-    await u.page.waitForFunction(() => !!navigator.serviceWorker.controller)
     await u.context.setOffline(true)
     const failed: string[] = []
     u.page.on('requestfailed', (r) => {
