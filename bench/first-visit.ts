@@ -51,8 +51,8 @@ interface BuildResult {
   runs: Map<string, VisitPair[]>
 }
 
-async function measureBuild(label: string, clientDir: string, cwd: string | undefined, doc: BenchDoc): Promise<BuildResult> {
-  const server = await startServer({ cwd, args: ['--client', clientDir] })
+async function measureBuild(label: string, clientDir: string, checkout: string | undefined, doc: BenchDoc): Promise<BuildResult> {
+  const server = await startServer({ root: checkout, args: ['--client', clientDir] })
   let browser: Browser | null = null
   const result: BuildResult = { label, runs: new Map() }
   try {

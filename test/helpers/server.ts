@@ -23,13 +23,13 @@ const root = resolve(import.meta.dirname, '../..')
 /**
  * Starts `server/main.ts` in a child process on a free port of 127.0.0.1 and
  * resolves once it prints the URL it serves. `dataDir` defaults to a new temp dir;
- * pass the same one again to restart on the same storage. `cwd` runs the
- * server of another checkout (benchmarks compare against an older commit).
+ * pass the same one again to restart on the same storage. `root`: another
+ * checkout to run (benchmarks compare a fix with the code before it).
  */
-export async function startServer(opts: { dataDir?: string; args?: string[]; env?: Record<string, string>; port?: number; cwd?: string } = {}): Promise<ServerProcess> {
+export async function startServer(opts: { dataDir?: string; args?: string[]; env?: Record<string, string>; port?: number; root?: string } = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'murmur-test-'))
   const args = ['--import', 'tsx', 'server/main.ts', '--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--data', dataDir, '--log-level', 'warn', ...(opts.args ?? [])]
-  const child = spawn(process.execPath, args, { cwd: opts.cwd ?? root, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, args, { cwd: opts.root ?? root, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout!.on('data', (d) => (out += d))
   child.stderr!.on('data', (d) => (out += d))
