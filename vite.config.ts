@@ -1,6 +1,8 @@
 import { defineConfig } from 'vitest/config'
 import { svelte } from '@sveltejs/vite-plugin-svelte'
 import { VitePWA } from 'vite-plugin-pwa'
+import { precompress } from './build/precompress.ts'
+import { preloadDynamic } from './build/preload.ts'
 
 const devServer = process.env.MURMUR_DEV_SERVER ?? 'http://localhost:4444'
 
@@ -12,7 +14,7 @@ export default defineConfig({
     VitePWA({
       strategies: 'generateSW',
       registerType: 'autoUpdate',
-      injectRegister: 'script-defer',
+      injectRegister: false, // src/offline-shell.ts registers it once the page has shown its content
       includeManifestIcons: false, // public/ files are already in globPatterns
       manifest: {
         name: 'murmur',
@@ -40,9 +42,12 @@ export default defineConfig({
         maximumFileSizeToCacheInBytes: 5 * 1024 * 1024,
       },
     }),
+    // A document link fetches the document page's code together with the entry, not after it.
+    preloadDynamic(['/src/routes/DocPage.svelte']),
+    // Brotli + gzip siblings of every text file, served by Accept-Encoding (server/encoding.ts).
+    precompress(),
   ],
-  // The document chunk (CodeMirror + Yjs + WebRTC) is ~650 kB and precached by the service worker.
-  build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 800 },
+  build: { outDir: 'dist', emptyOutDir: true, target: 'es2022' },
   // `npx vite` (dev): forward the server endpoints to a locally running murmur server
   // (MURMUR_DEV_SERVER, default http://localhost:4444) so the dev client syncs too.
   server: {

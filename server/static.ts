@@ -1,6 +1,7 @@
 import { createReadStream, realpathSync, statSync, type Stats } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { extname, join, normalize, sep } from 'node:path'
+import { pickVariant } from './encoding.ts'
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -21,7 +22,9 @@ const TYPES: Record<string, string> = {
  * Serves the built client from `root`: hashed files under `/assets/` are
  * cached forever; everything else (index.html, sw.js, the manifest) is
  * revalidated on each load so a deploy is picked up. `/` and `/d/<anything>`
- * fall back to index.html (client-side routing). Returns false when the
+ * fall back to index.html (client-side routing). A precompressed `.br` or
+ * `.gz` sibling is sent instead when `Accept-Encoding` allows it
+ * (`Vary: Accept-Encoding`). Returns false when the
  * request is not for a client file, so the caller can answer 404.
  */
 export function serveClient(root: string, req: IncomingMessage, res: ServerResponse, pathname: string): boolean {
@@ -46,19 +49,22 @@ export function serveClient(root: string, req: IncomingMessage, res: ServerRespo
     return false
   }
   if (!stat.isFile()) return false
-  const etag = `W/"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`
+  const sent = pickVariant(file, stat, req.headers['accept-encoding'])
+  const etag = `W/"${sent.stat.size.toString(16)}-${Math.floor(sent.stat.mtimeMs).toString(16)}${sent.encoding ? '-' + sent.encoding : ''}"`
   res.setHeader('Content-Type', TYPES[extname(file)] ?? 'application/octet-stream')
   res.setHeader('Cache-Control', rel.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache')
   res.setHeader('ETag', etag)
+  if (sent.varies) res.setHeader('Vary', 'Accept-Encoding')
+  if (sent.encoding) res.setHeader('Content-Encoding', sent.encoding)
   res.setHeader('X-Content-Type-Options', 'nosniff')
   if (file.endsWith('sw.js')) res.setHeader('Service-Worker-Allowed', '/')
   if (req.headers['if-none-match'] === etag) {
     res.writeHead(304).end()
     return true
   }
-  res.setHeader('Content-Length', stat.size)
+  res.setHeader('Content-Length', sent.stat.size)
   res.writeHead(200)
   if (req.method === 'HEAD') res.end()
-  else createReadStream(file).pipe(res)
+  else createReadStream(sent.path).pipe(res)
   return true
 }

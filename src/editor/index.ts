@@ -7,17 +7,17 @@ import { EditorView, drawSelection, dropCursor, highlightSpecialChars, placehold
 import type * as Y from 'yjs'
 import type { Awareness } from 'y-protocols/awareness'
 import { collab } from './collab.ts'
+import { deferred } from './deferred.ts'
 import { crashGuard } from './guard.ts'
-import { murmurKeymap } from './keymap.ts'
-import { markdownSupport } from './markdown.ts'
+import { undoKeymap } from './keymap.ts'
 import { murmurTheme } from './theme.ts'
 
 export { collab, FastYSyncConfig } from './collab.ts'
 export { PositionIndex } from './positions.ts'
 export { remoteCarets } from './remote-carets.ts'
 export { crashGuard } from './guard.ts'
-export { murmurKeymap } from './keymap.ts'
-export { markdownSupport, markdownHighlight } from './markdown.ts'
+export { undoKeymap } from './keymap.ts'
+export { deferred, type Deferred } from './deferred.ts'
 export { murmurTheme } from './theme.ts'
 
 /** What `createEditor` needs. */
@@ -30,6 +30,8 @@ export interface EditorOptions {
   awareness: Awareness
   /** Focus the editor once mounted. */
   autofocus?: boolean
+  /** Load the extras (Markdown, standard keymap) only after this resolves (default: at once), so they do not compete with the text. */
+  extrasAfter?: Promise<unknown>
 }
 
 /** A mounted editor; `destroy()` removes it and its undo manager. */
@@ -40,20 +42,26 @@ export interface MurmurEditor {
   destroy(): void
 }
 
-/** Mounts a markdown editor with line wrapping, bound to `text` with yCollab. */
+/**
+ * Mounts a markdown editor with line wrapping, bound to `text` with yCollab.
+ * The text shows and takes typing at once; Markdown highlighting and the
+ * standard keymap (`extras.ts`, a separate chunk) are added once loaded
+ * (after `extrasAfter`).
+ */
 export function createEditor(opts: EditorOptions): MurmurEditor {
   const binding = collab(opts.text, opts.awareness)
   const readOnly = new Compartment()
+  const extras = deferred('the Markdown extras', () => import('./extras.ts').then((m) => m.editorExtras()))
   const state = EditorState.create({
     doc: opts.text.toString(),
     extensions: [
       crashGuard(),
-      murmurKeymap(),
+      undoKeymap(),
+      extras.extension,
       highlightSpecialChars(),
       drawSelection(),
       dropCursor(),
       EditorView.lineWrapping,
-      markdownSupport(),
       placeholder('Start writing…'),
       EditorView.contentAttributes.of({ 'aria-label': 'Document text', spellcheck: 'true', autocapitalize: 'sentences' }),
       murmurTheme,
@@ -63,6 +71,7 @@ export function createEditor(opts: EditorOptions): MurmurEditor {
   })
   const view = new EditorView({ state, parent: opts.parent })
   if (opts.autofocus) view.focus()
+  void Promise.resolve(opts.extrasAfter).then(() => extras.load(view))
   return {
     view,
     setReadOnly(on) {

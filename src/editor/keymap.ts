@@ -1,13 +1,14 @@
 /**
- * Key bindings: collaborative undo/redo (Mod-z, Mod-y, Mod-Shift-z) first,
- * then CodeMirror's standard editing keys.
+ * Key bindings: collaborative undo/redo (Mod-z, Mod-y, Mod-Shift-z), part of
+ * the first paint, and CodeMirror's standard editing keys, loaded with the
+ * other extras (`extras.ts`). Typing, Enter and Backspace work without them:
+ * CodeMirror handles those input events itself.
  */
 import { keymap } from '@codemirror/view'
-import { defaultKeymap } from '@codemirror/commands'
 import { yUndoManagerKeymap } from 'y-codemirror.next'
 import type { Extension } from '@codemirror/state'
 
-/** murmur's keymap. */
-export function murmurKeymap(): Extension {
-  return keymap.of([...yUndoManagerKeymap, ...defaultKeymap])
+/** Undo and redo through the shared Y.UndoManager. */
+export function undoKeymap(): Extension {
+  return keymap.of(yUndoManagerKeymap)
 }

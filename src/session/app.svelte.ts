@@ -4,7 +4,7 @@
  */
 import { wasCreatedHere } from './created.ts'
 import { DocSession } from './DocSession.svelte.ts'
-import { getConfig } from './runtime.ts'
+import { getConfig } from './server-config.ts'
 import { safeLocalStorage } from './storage.ts'
 import { tokenFromHash } from './token.ts'
 import { user } from './me.svelte.ts'

@@ -5,12 +5,14 @@
  * in runes; unit tests drive it directly in Node.
  *
  * Order matters: IndexedDB is loaded first so an offline reload shows the
- * text at once; only then are network providers created.
+ * text at once; only then are network providers created, the backup link
+ * first (on a first visit the text comes from it) and then WebRTC, whose
+ * code (y-webrtc, simple-peer) is loaded only at that point.
  */
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
 import { IndexeddbPersistence } from 'y-indexeddb'
-import { WebrtcProvider } from 'y-webrtc'
+import type { WebrtcProvider } from 'y-webrtc'
 import { WebsocketProvider } from 'y-websocket'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
@@ -236,12 +238,22 @@ export class SessionCore {
     const resolved = resolveConfig(loaded ?? { source: 'none', config: null, base: '' }, this.#opts.token ?? null)
     this.#set({ configSource: loaded?.source ?? 'none', auth: resolved.auth, readOnly: resolved.readOnly })
 
-    // 3. Peers: explicit signaling and ICE servers, never the libraries' public defaults.
+    // 3. Backup server: on a first visit the text comes from there.
+    if (resolved.syncUrl) this.#guard('backup', () => this.#openBackup(resolved.syncUrl!))
+    // 4. Peers: explicit signaling and ICE servers, never the libraries' public defaults.
     // A read-only link never joins the mesh (the server refuses it): live updates come through /sync.
     if (resolved.readOnly) this.#set({ signaling: 'read-only' })
-    else if (this.#opts.webrtc !== false) this.#guard('WebRTC', () => this.#openWebrtc(resolved))
-    // 4. Backup server.
-    if (resolved.syncUrl) this.#guard('backup', () => this.#openBackup(resolved.syncUrl!))
+    else if (this.#opts.webrtc !== false) {
+      let Provider: typeof WebrtcProvider
+      try {
+        Provider = (await import('y-webrtc')).WebrtcProvider
+      } catch (err) {
+        console.error('[murmur] could not load the WebRTC code', err)
+        return
+      }
+      if (this.#destroyed) return
+      this.#guard('WebRTC', () => this.#openWebrtc(Provider, resolved))
+    }
   }
 
   /**
@@ -273,12 +285,12 @@ export class SessionCore {
     }
   }
 
-  #openWebrtc(resolved: ResolvedConfig) {
+  #openWebrtc(Provider: typeof WebrtcProvider, resolved: ResolvedConfig) {
     // Without WebRTC (disabled or unsupported browser) announcing ourselves would only make
     // peers try connections we cannot accept; tabs of this browser still sync over BroadcastChannel.
     const canRtc = this.#opts.peerOpts?.wrtc !== undefined || typeof (globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection === 'function'
     const signaling = canRtc ? resolved.signaling : []
-    const webrtc = new WebrtcProvider(this.docId, this.doc, {
+    const webrtc = new Provider(this.docId, this.doc, {
       signaling,
       awareness: this.awareness,
       filterBcConns: true,

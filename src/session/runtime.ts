@@ -1,41 +1,15 @@
 /**
- * Browser wiring: where the server is, the shared config promise, and the
- * local copy management used by the home page. Only this module touches
- * `location`, `fetch` and `indexedDB` globals directly.
+ * Browser wiring for the home page: local copy management (import, forget).
+ * With `server-config.ts`, the only modules that touch `location`, `fetch`
+ * and `indexedDB` globals directly.
  */
 import * as Y from 'yjs'
 import { IndexeddbPersistence, clearDocument } from 'y-indexeddb'
-import { loadConfig, serverBase, type LoadedConfig } from './config.ts'
 import { removeRecent, touchRecent } from './recent.ts'
 import { safeLocalStorage } from './storage.ts'
 
 /** Largest file `importTextFile` accepts (bytes): far above any hand-written text, small enough to stay responsive. */
 export const MAX_IMPORT_BYTES = 10 * 1024 * 1024
-
-/** The server base URL for this build/page. */
-export function currentServerBase(): string {
-  return serverBase(import.meta.env.VITE_MURMUR_SERVER, location.origin)
-}
-
-const configPromises = new Map<string, Promise<LoadedConfig>>()
-
-/**
- * The server configuration for an access token (or none), fetched once per
- * page and token. A failed fetch (served from cache or nothing) is retried the
- * next time a document is opened.
- */
-export function getConfig(token: string | null = null): Promise<LoadedConfig> {
-  const key = token ?? ''
-  let p = configPromises.get(key)
-  if (!p) {
-    const loading = loadConfig({ base: currentServerBase(), fetch: (...a) => fetch(...a), storage: safeLocalStorage(), token })
-    configPromises.set(key, (p = loading))
-    void loading.then((c) => {
-      if (c.source !== 'server' && configPromises.get(key) === loading) configPromises.delete(key)
-    })
-  }
-  return p
-}
 
 /**
  * Writes `text` into the IndexedDB copy of a new document `docId` (so that

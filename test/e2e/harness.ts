@@ -323,17 +323,27 @@ export async function waitRemoteCaret(page: Page, name: string, timeout = 30_000
   return { opacity, box: bb && { width: bb.width, height: bb.height } }
 }
 
-/** Waits until the service worker is active (the app shell is precached). */
+/**
+ * Waits until the service worker is activated (the app shell is precached)
+ * and controls the page. The client registers it only once the page has
+ * shown its content (src/offline-shell.ts), so this can take a moment after
+ * the text is visible. (The earlier `waitForFunction` with an async predicate
+ * returned while the worker was still installing.)
+ */
 export async function waitServiceWorker(page: Page, timeout = 30_000): Promise<void> {
-  await page.waitForFunction(
-    async () => {
-      if (!('serviceWorker' in navigator)) return false
-      const reg = await navigator.serviceWorker.getRegistration()
-      return !!reg?.active && reg.active.state === 'activated'
-    },
-    null,
-    { timeout, polling: 200 },
-  )
+  const ready = page.evaluate(async () => {
+    if (!('serviceWorker' in navigator)) throw new Error('this page has no service worker support')
+    const sw = (await navigator.serviceWorker.ready).active!
+    if (sw.state !== 'activated') await new Promise<void>((resolve) => sw.addEventListener('statechange', () => sw.state === 'activated' && resolve()))
+    if (!navigator.serviceWorker.controller) await new Promise<void>((resolve) => navigator.serviceWorker.addEventListener('controllerchange', () => resolve(), { once: true }))
+  })
+  ready.catch(() => {}) // when the timeout wins, a later rejection (page closed) is not unhandled
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    await Promise.race([ready, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`the service worker was not active and in control after ${timeout} ms`)), timeout)))])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /**

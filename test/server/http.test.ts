@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHmac } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, writeFileSync, mkdtempSync } from 'node:fs'
+import { mkdirSync, writeFileSync, mkdtempSync, readFileSync, existsSync, symlinkSync } from 'node:fs'
+import { request } from 'node:http'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
+import { brotliDecompressSync, gunzipSync } from 'node:zlib'
+import { precompressDir } from '../../build/precompress.ts'
 import { startServer, type ServerProcess } from '../helpers/server.ts'
 
 describe('HTTP surface', () => {
@@ -128,5 +131,101 @@ describe('HTTP surface', () => {
       for (const ws of sockets) ws.terminate()
     }
     expect(await proxied.stop()).toBe(0)
+  })
+})
+
+/** One raw HTTP exchange (no automatic decompression, unlike fetch). */
+function rawGet(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers }, (res) => {
+      const parts: Buffer[] = []
+      res.on('data', (d: Buffer) => parts.push(d))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+describe('precompressed client files', () => {
+  let server: ServerProcess
+  const client = mkdtempSync(join(tmpdir(), 'murmur-client-'))
+  const asset = '/assets/editor-abc123.js'
+  // A stand-in for a built chunk: compressible text well above the 1 KiB threshold.
+  const js = Array.from({ length: 4000 }, (_, i) => `export const v${i} = ${i} * ${(i * 7919) % 1000}\n`).join('')
+  beforeAll(async () => {
+    mkdirSync(join(client, 'assets'))
+    writeFileSync(join(client, 'index.html'), '<!doctype html><title>murmur</title>')
+    writeFileSync(join(client, asset), js)
+    expect(await precompressDir(client)).toBe(2) // the asset's .br and .gz; index.html is too small to bother
+    expect(existsSync(join(client, 'index.html.br'))).toBe(false)
+    // A planted symlinked "variant" pointing outside the client directory.
+    const outside = mkdtempSync(join(tmpdir(), 'murmur-outside-'))
+    writeFileSync(join(outside, 'secret.txt'), 'not for clients')
+    writeFileSync(join(client, 'assets', 'plain-abc123.js'), 'console.log(2)')
+    symlinkSync(join(outside, 'secret.txt'), join(client, 'assets', 'plain-abc123.js.br'))
+    server = await startServer({ args: ['--client', client] })
+  })
+  afterAll(async () => {
+    expect(await server?.stop('SIGTERM')).toBe(0)
+  })
+
+  it.each([
+    ['br', 'br', brotliDecompressSync],
+    ['gzip, deflate, br', 'br', brotliDecompressSync],
+    ['gzip', 'gzip', gunzipSync],
+    ['br;q=0, gzip;q=0.5', 'gzip', gunzipSync],
+    ['*', 'br', brotliDecompressSync],
+  ] as const)('answers Accept-Encoding: %s with %s bytes that decompress to the built file', async (accept, encoding, decompress) => {
+    const res = await rawGet(server.url + asset, { 'accept-encoding': accept })
+    expect(res.status).toBe(200)
+    expect(res.headers['content-encoding']).toBe(encoding)
+    expect(res.headers['vary']).toBe('Accept-Encoding')
+    expect(res.headers['content-type']).toContain('javascript')
+    expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable')
+    expect(Number(res.headers['content-length'])).toBe(res.body.length)
+    expect(res.body.length).toBeLessThan(js.length / 3)
+    expect(decompress(res.body).toString()).toBe(js)
+    const head = await rawGet(server.url + asset, { 'accept-encoding': accept }, 'HEAD')
+    expect(head.headers['content-encoding']).toBe(encoding)
+    expect(head.headers['content-length']).toBe(res.headers['content-length'])
+    expect(head.body.length).toBe(0)
+    const again = await rawGet(server.url + asset, { 'accept-encoding': accept, 'if-none-match': String(res.headers.etag) })
+    expect(again.status).toBe(304)
+  })
+
+  it('sends identity to clients that do not ask, or refuse both codings', async () => {
+    for (const headers of [{} as Record<string, string>, { 'accept-encoding': 'identity' }, { 'accept-encoding': 'br;q=0, gzip;q=0' }, { 'accept-encoding': 'deflate' }]) {
+      const res = await rawGet(server.url + asset, headers)
+      expect(res.headers['content-encoding']).toBeUndefined()
+      expect(res.headers['vary']).toBe('Accept-Encoding')
+      expect(res.body.toString()).toBe(js)
+      expect(Number(res.headers['content-length'])).toBe(js.length)
+    }
+    const gz = await rawGet(server.url + asset, { 'accept-encoding': 'gzip' })
+    const plain = await rawGet(server.url + asset)
+    expect(gz.headers.etag).not.toBe(plain.headers.etag)
+  })
+
+  it('never sends a symlinked variant (it could lead outside the client directory)', async () => {
+    const res = await rawGet(server.url + '/assets/plain-abc123.js', { 'accept-encoding': 'br' })
+    expect(res.status).toBe(200)
+    expect(res.headers['content-encoding']).toBeUndefined()
+    expect(res.body.toString()).toBe('console.log(2)')
+  })
+
+  it('keeps the HTML, /config.json and /healthz small and uncached as before', async () => {
+    const html = await rawGet(server.url + '/d/some-doc', { 'accept-encoding': 'br, gzip' })
+    expect(html.headers['content-encoding']).toBeUndefined()
+    expect(html.headers['cache-control']).toBe('no-cache')
+    expect(html.body.toString()).toContain('<title>murmur</title>')
+    for (const path of ['/config.json', '/healthz']) {
+      const res = await rawGet(server.url + path, { 'accept-encoding': 'br, gzip' })
+      expect(res.headers['content-encoding']).toBeUndefined()
+      expect(res.headers['cache-control']).toBe('no-store')
+      expect(JSON.parse(res.body.toString())).toBeTypeOf('object')
+    }
+    expect(readFileSync(join(client, 'index.html'), 'utf8')).toContain('murmur')
   })
 })
