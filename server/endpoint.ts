@@ -53,7 +53,8 @@ export function tokenBucket(rate: number, now = () => performance.now()) {
  * A byte budget: `rate` bytes per second after a burst of `burst` bytes.
  * A reader asks `delay()` before taking a frame (0: go ahead; else the ms
  * until the budget is out of debt) and then `spend`s the frame's bytes, which
- * may leave the budget in debt: one frame may overdraw it, the next waits.
+ * may leave the budget in debt: one frame may overdraw it (so a frame larger
+ * than the burst still passes), the next waits.
  */
 export function byteBudget(rate: number, burst: number, now = () => performance.now()) {
   let tokens = burst

@@ -60,6 +60,8 @@ const SYNC_STEP1 = 0
 const SYNC_STEP2 = 1
 const SYNC_UPDATE = 2
 const ENDPOINT = 'sync'
+/** Bytes of one socket's frames handled per event-loop turn before it yields to the others. */
+const TURN_BYTES = 256 * 1024
 
 /** Thrown inside message handling to close the socket with a code. */
 class ProtocolError extends Error {
@@ -414,7 +416,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endp
     }
   }, 1000)
   watchStorage.unref()
-  const perAddress = addressBudgets(ctx.config.syncBytesPerSecondPerIp, 2 * ctx.config.maxFrameBytes)
+  const perAddress = addressBudgets(ctx.config.syncBytesPerSecondPerIp, 4 * ctx.config.maxUpdateBytes)
   const batch = turnBatch({
     messagesIn: ctx.metrics.messages.labels(ENDPOINT, 'in'),
     messagesOut: ctx.metrics.messages.labels(ENDPOINT, 'out'),
@@ -429,12 +431,20 @@ export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endp
     // Bytes, not only messages, are budgeted, per socket and per address: a
     // frame is handled only while both budgets are out of debt; meanwhile the
     // socket is not read (nothing is dropped; TCP pushes back on the sender).
-    const budget = byteBudget(ctx.config.syncBytesPerSecond, ctx.config.maxFrameBytes)
+    const budget = byteBudget(ctx.config.syncBytesPerSecond, ctx.config.maxUpdateBytes)
     const addressBudget = perAddress.acquire(ip)
     const inbox: Uint8Array[] = []
     let resumeTimer: NodeJS.Timeout | null = null
+    // Per event-loop turn a socket's frames are handled up to TURN_BYTES; then it
+    // yields until the next turn, so other sockets' frames run in between.
+    let turnBytes = 0
+    let turnScheduled = false
     const pump = () => {
       while (inbox.length && !resumeTimer && ws.readyState === ws.OPEN) {
+        if (turnBytes >= TURN_BYTES) {
+          ws.pause()
+          return
+        }
         const wait = Math.max(budget.delay(), addressBudget.delay())
         if (wait > 0) {
           ctx.metrics.throttled.inc({ endpoint: ENDPOINT })
@@ -448,6 +458,15 @@ export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endp
         const data = inbox.shift()!
         budget.spend(data.byteLength)
         addressBudget.spend(data.byteLength)
+        turnBytes += data.byteLength
+        if (!turnScheduled) {
+          turnScheduled = true
+          setImmediate(() => {
+            turnScheduled = false
+            turnBytes = 0
+            pump()
+          })
+        }
         deliver(data)
       }
       if (ws.isPaused && ws.readyState === ws.OPEN) ws.resume()

@@ -82,7 +82,8 @@ describe('byte budgets', () => {
   })
 
   it('shares --sync-bytes-per-second-per-ip between the sockets of one address; another address is not slowed', async () => {
-    const server = await startServer({ args: ['--max-frame-bytes', String(256 * KiB), '--sync-bytes-per-second-per-ip', String(512 * KiB), '--max-sync-rate', '100000'] })
+    // Per-address burst: 4 × --max-update-bytes = 512 KiB.
+    const server = await startServer({ args: ['--max-frame-bytes', String(256 * KiB), '--max-update-bytes', String(128 * KiB), '--sync-bytes-per-second-per-ip', String(512 * KiB), '--max-sync-rate', '100000'] })
     try {
       const update = bigInsert(200 * KiB)
       const t0 = performance.now()
