@@ -10,11 +10,15 @@ import { collab } from './collab.ts'
 import { crashGuard } from './guard.ts'
 import { murmurKeymap } from './keymap.ts'
 import { markdownSupport } from './markdown.ts'
+import { findReplace, openFind } from './search.ts'
+import { revealRemoteCaret } from './remote-carets.ts'
 import { murmurTheme } from './theme.ts'
 
 export { collab, FastYSyncConfig } from './collab.ts'
 export { PositionIndex } from './positions.ts'
-export { remoteCarets } from './remote-carets.ts'
+export { remoteCarets, revealRemoteCaret } from './remote-carets.ts'
+export { emphasis, toggleMark, toggleStrong, toggleEmphasis } from './emphasis.ts'
+export { findReplace, openFind } from './search.ts'
 export { crashGuard } from './guard.ts'
 export { murmurKeymap } from './keymap.ts'
 export { markdownSupport, markdownHighlight } from './markdown.ts'
@@ -35,6 +39,10 @@ export interface EditorOptions {
 /** A mounted editor; `destroy()` removes it and its undo manager. */
 export interface MurmurEditor {
   view: EditorView
+  /** Opens the find and replace panel. */
+  find(): void
+  /** Scrolls to a collaborator's caret and shows their name; false when their caret is not known. */
+  revealPeer(clientId: number): boolean
   destroy(): void
 }
 
@@ -51,6 +59,7 @@ export function createEditor(opts: EditorOptions): MurmurEditor {
       dropCursor(),
       EditorView.lineWrapping,
       markdownSupport(),
+      findReplace(),
       placeholder('Start writing…'),
       EditorView.contentAttributes.of({ 'aria-label': 'Document text', spellcheck: 'true', autocapitalize: 'sentences' }),
       murmurTheme,
@@ -61,6 +70,8 @@ export function createEditor(opts: EditorOptions): MurmurEditor {
   if (opts.autofocus) view.focus()
   return {
     view,
+    find: () => openFind(view),
+    revealPeer: (clientId) => revealRemoteCaret(view, clientId),
     destroy() {
       view.destroy()
       binding.destroy()

@@ -25,10 +25,10 @@ export const markdownHighlight = HighlightStyle.define([
 ])
 
 /**
- * Markdown parsing plus `markdownHighlight`. Enter and Backspace keep their
- * plain meaning (no automatic list continuation): what you type is what
- * everyone gets.
+ * Markdown parsing plus `markdownHighlight`, with lang-markdown's keymap:
+ * Enter continues a list or quote (and ends it on an empty item), Backspace
+ * removes list and quote markup.
  */
 export function markdownSupport(): Extension {
-  return [markdown({ base: markdownLanguage, addKeymap: false }), syntaxHighlighting(markdownHighlight)]
+  return [markdown({ base: markdownLanguage, addKeymap: true }), syntaxHighlighting(markdownHighlight)]
 }
