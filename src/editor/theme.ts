@@ -33,7 +33,7 @@ export const murmurTheme: Extension = EditorView.theme(
       backgroundColor: '#cfe3ff !important',
     },
     '.cm-activeLine': { backgroundColor: 'transparent' },
-    '.cm-placeholder': { color: '#8c959f', fontStyle: 'italic' },
+    '.cm-placeholder': { color: 'var(--ink-faint)', fontStyle: 'italic' },
     // Remote carets (y-codemirror.next): thicker caret; the name label only while active (see remote-carets.ts) or hovered.
     '.cm-ySelectionCaret': {
       display: 'inline-block',
