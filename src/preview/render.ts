@@ -1,14 +1,14 @@
 /**
- * Markdown → safe HTML for the preview panel. markdown-it renders with raw
- * HTML off and its own link validation; DOMPurify then removes anything
- * executable that could remain (scripts, event handlers, `javascript:` URLs).
+ * Markdown → safe HTML for the preview panel. markdown-it renders (inline
+ * HTML included, as GitHub does) with its own link validation; DOMPurify then
+ * removes anything executable (scripts, event handlers, `javascript:` URLs).
  * Loaded with `import()` the first time a preview opens, so the editor's
  * first paint does not pay for it.
  */
 import MarkdownIt from 'markdown-it'
 import DOMPurify from 'dompurify'
 
-const md = new MarkdownIt({ html: false, linkify: true, typographer: false })
+const md = new MarkdownIt({ html: true, linkify: true, typographer: false })
 
 /** Links open in a new tab without handing it this page. */
 DOMPurify.addHook('afterSanitizeAttributes', (node) => {
