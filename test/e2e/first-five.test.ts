@@ -24,6 +24,7 @@ import {
   waitForText,
   waitLoaded,
   waitPeer,
+  waitServiceWorker,
   type User,
 } from './harness.ts'
 
@@ -101,6 +102,14 @@ describe('the first five minutes', () => {
     await u.page.getByRole('link', { name: 'Go to your documents' }).click()
     await u.page.locator('[data-testid=new-doc]').waitFor({ state: 'visible' })
     expect(new URL(u.page.url()).pathname).toBe('/')
+
+    // Offline, the service worker answers any page path with the app shell, so the same page shows.
+    await waitServiceWorker(u.page)
+    await u.context.setOffline(true)
+    await u.page.goto(server.url + '/another/missing/page')
+    await u.page.locator('[data-testid=not-found]').waitFor({ state: 'visible' })
+    expect(await u.page.locator('[data-testid=not-found] code').first().textContent()).toBe('/another/missing/page')
+    await u.context.setOffline(false)
 
     const asset = await fetch(server.url + '/assets/missing-0000.js')
     expect(asset.status).toBe(404)
@@ -416,20 +425,32 @@ describe('the first five minutes', () => {
     await waitForText(page, 'hello')
   })
 
-  test('accessibility: no serious or critical axe violations on home, a document page and the preview panel', async () => {
+  test('accessibility: no serious or critical axe violations on home (and its palette), not-found, a document page, its search panel, preview and menu', async () => {
     const u = await user('Alice')
     const page = u.page
     await page.goto(server.url + '/')
     await page.locator('[data-testid=new-doc]').waitFor({ state: 'visible' })
     const home = await axeProblems(page)
+    await page.locator('[data-testid=user-colour]').click()
+    await page.locator('[data-testid=palette]').waitFor({ state: 'visible' })
+    const palette = await axeProblems(page)
+    await page.keyboard.press('Escape')
+    await page.goto(server.url + '/no/such/page')
+    await page.locator('[data-testid=not-found]').waitFor({ state: 'visible' })
+    const notFound = await axeProblems(page)
     await openDoc(page, `${server.url}/d/${testDocId('axe')}`)
     await setText(page, '# Notes\n\n- a list\n- with **bold**\n\n> a quote\n\n[a link](https://example.test/)\n')
     const doc = await axeProblems(page)
+    await focusEditor(page)
+    await page.keyboard.press('Control+f')
+    await page.locator('.cm-search').waitFor({ state: 'visible' })
+    const search = await axeProblems(page)
+    await page.keyboard.press('Escape')
     await page.locator('[data-testid=preview-toggle]').click()
     await page.locator('[data-testid=preview] h1').waitFor({ state: 'visible' })
     const preview = await axeProblems(page, '[data-testid=preview]')
     await page.locator('[data-testid=doc-menu]').click()
     const menu = await axeProblems(page)
-    expect({ home, doc, preview, menu }).toEqual({ home: [], doc: [], preview: [], menu: [] })
+    expect({ home, palette, notFound, doc, search, preview, menu }).toEqual({ home: [], palette: [], notFound: [], doc: [], search: [], preview: [], menu: [] })
   })
 })
