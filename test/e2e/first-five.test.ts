@@ -159,6 +159,13 @@ describe('the first five minutes', () => {
       await page.locator('[data-testid=export]').click()
       expect((await download).suggestedFilename()).toBe('meeting-notes.md')
       if (size.width === 390) await screenshot(page, 'doc-390x844')
+      // Preview replaces the editor on a phone (no room for both), and toggles back.
+      await page.locator('[data-testid=preview-toggle]').click()
+      await page.locator('[data-testid=preview] h1', { hasText: 'Meeting notes' }).waitFor({ state: 'visible' })
+      await expectInViewport(page, '[data-testid=preview] h1', 'preview heading')
+      expect(await page.locator('.cm-content').isVisible()).toBe(false)
+      await page.locator('[data-testid=preview-toggle]').click()
+      await page.locator('.cm-content').waitFor({ state: 'visible' })
     })
   }
 
