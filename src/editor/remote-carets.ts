@@ -127,6 +127,8 @@ export function remoteCarets(config: RemoteCaretsConfig): Extension {
         for (const id of awareness.getStates().keys()) if (id !== awareness.clientID) this.dirty.add(id)
         this.resolveDirty()
         this.decorations = this.build()
+        this.scheduleExpiry()
+        this.measureOffscreen()
       }
 
       onScroll = () => this.measureOffscreen()
@@ -141,6 +143,10 @@ export function remoteCarets(config: RemoteCaretsConfig): Extension {
 
       /** Finds active peers whose caret is scrolled out of sight and shows a marker for each at that edge. */
       measureOffscreen() {
+        const now = Date.now()
+        let active = false
+        for (const c of this.cursors.values()) active ||= c.activeUntil > now
+        if (!active && this.markers.childElementCount === 0) return // nothing to show or to clear: no layout read
         this.view.requestMeasure({
           key: this.markers,
           read: (view) => {
@@ -242,8 +248,6 @@ export function remoteCarets(config: RemoteCaretsConfig): Extension {
       build(): DecorationSet {
         const decos: Range<Decoration>[] = []
         const now = Date.now()
-        this.scheduleExpiry()
-        this.measureOffscreen()
         for (const c of this.cursors.values()) {
           const from = Math.min(c.anchor, c.head)
           const to = Math.max(c.anchor, c.head)
@@ -262,9 +266,12 @@ export function remoteCarets(config: RemoteCaretsConfig): Extension {
           }
         }
         const refresh = update.transactions.some((tr) => tr.effects.some((e) => e.is(refreshRemote)))
-        if (refresh) this.resolveDirty()
+        if (refresh) {
+          this.resolveDirty()
+          this.scheduleExpiry()
+        }
         if (refresh || update.docChanged) this.decorations = this.build()
-        else if (update.geometryChanged || update.viewportChanged) this.measureOffscreen()
+        if (refresh || update.docChanged || update.geometryChanged || update.viewportChanged) this.measureOffscreen()
         // Publish our cursor when we moved it or edited (remote edits leave relative positions valid).
         if ((update.selectionSet || update.docChanged || update.focusChanged) && !(remote && !update.selectionSet)) this.schedulePublish()
       }
