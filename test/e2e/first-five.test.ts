@@ -315,6 +315,16 @@ describe('the first five minutes', () => {
     expect(dialogs).toEqual([])
     expect(u.errors.filter((e) => /pageerror/.test(e))).toEqual([])
     await screenshot(page, 'preview')
+
+    // A long document is not re-rendered on every change (that would block typing); it offers an update instead.
+    const long = '# Long\n\n' + 'A paragraph of a long document, with **bold** text.\n\n'.repeat(2500)
+    await setText(page, long)
+    await page.locator('[data-testid=preview-refresh]').click()
+    await preview.locator('h1', { hasText: 'Long' }).waitFor({ state: 'visible' })
+    await page.locator('[data-testid=preview-refresh]').waitFor({ state: 'detached' })
+    await page.evaluate(() => (window as any).__murmur.session.text.insert(0, '# Longer\n\n'))
+    await page.locator('[data-testid=preview-refresh]').click()
+    await preview.locator('h1', { hasText: 'Longer' }).waitFor({ state: 'visible' })
   })
 
   test('presence: labels only while active or hovered, a marker when a collaborator edits off-screen, the chip scrolls to their caret and is keyboard-reachable', async () => {
