@@ -167,22 +167,31 @@ export function remoteCarets(config: RemoteCaretsConfig): Extension {
         })
       }
 
+      /** Shows one marker button per off-screen active peer, reusing the buttons already there (focus survives updates). */
       renderMarkers(out: { id: number; c: RemoteCursor; dir: 'up' | 'down' }[], top: number, bottom: number) {
-        this.markers.replaceChildren()
+        const old = new Map<string, HTMLButtonElement>()
+        for (const b of this.markers.children) if (b instanceof HTMLButtonElement) old.set(b.dataset.peer ?? '', b)
         const stacked = { up: 0, down: 0 }
         for (const { id, c, dir } of out) {
-          const b = document.createElement('button')
-          b.type = 'button'
+          let b = old.get(String(id))
+          old.delete(String(id))
+          if (!b) {
+            b = document.createElement('button')
+            b.type = 'button'
+            b.dataset.testid = 'offscreen-peer'
+            b.dataset.peer = String(id)
+            b.onclick = () => this.reveal(id)
+            this.markers.append(b)
+          }
           b.className = `cm-remoteOffscreen-marker cm-remoteOffscreen-${dir}`
-          b.dataset.testid = 'offscreen-peer'
           b.dataset.direction = dir
           b.style.backgroundColor = c.color
-          b.style[dir === 'up' ? 'top' : 'bottom'] = `${(dir === 'up' ? top : bottom) + 8 + 30 * stacked[dir]++}px`
+          b.style.top = dir === 'up' ? `${top + 8 + 30 * stacked.up++}px` : ''
+          b.style.bottom = dir === 'down' ? `${bottom + 8 + 30 * stacked.down++}px` : ''
           b.textContent = `${dir === 'up' ? '↑' : '↓'} ${c.name}`
           b.title = `${c.name} is editing ${dir === 'up' ? 'above' : 'below'} — show`
-          b.onclick = () => this.reveal(id)
-          this.markers.append(b)
         }
+        for (const b of old.values()) b.remove()
       }
 
       /** Rebuilds once the earliest shown label expires. */

@@ -349,6 +349,24 @@ describe('the first five minutes', () => {
     })
     expect(await marker.getAttribute('data-direction')).toBe('down')
 
+    // While Bob keeps typing, clicking the marker brings his caret into Alice's view.
+    const bobTyping = typeText(bob.page, ' And more, and more, and more.', 80)
+    await marker.click()
+    await alice.page.waitForFunction(
+      () => {
+        const info = [...document.querySelectorAll('.cm-ySelectionInfo')].find((e) => e.textContent === 'Bob')
+        const scroller = document.querySelector('.cm-scroller')
+        if (!info || !scroller) return false
+        const c = info.parentElement!.getBoundingClientRect()
+        const s = scroller.getBoundingClientRect()
+        return c.top >= s.top && c.bottom <= s.bottom
+      },
+      null,
+      { timeout: 10_000, polling: 50 },
+    )
+    await bobTyping
+    await focusEditor(alice.page, 'start')
+
     // Once Bob is quiet the marker goes (his caret is out of view, so no label is drawn either).
     await marker.waitFor({ state: 'detached', timeout: 20_000 })
     const label = alice.page.locator('.cm-ySelectionInfo', { hasText: 'Bob' })
