@@ -19,6 +19,7 @@
  *   --chart FILE.svg   also draw memory, event-loop lag and input rate over the run (SVG, and PNG via rsvg-convert)
  *   --no-probe         skip the slow-reader probe after the phases
  *   --quiet            no progress lines
+ *   --abuse            instead: the abuse table (bench/abuse.ts; --before DIR, --attack NAME)
  * Exit code 1 when a check fails (crash, hang, undocumented close code, victim
  * changed, bystander lost edits, server error logs).
  */
@@ -29,6 +30,11 @@ import { writeChart } from './lib/chart.ts'
 import { fuzzChart } from './lib/fuzz-chart.ts'
 import { formatReport } from './lib/fuzz-report.ts'
 import { fuzzLimits, runFuzz, type FuzzReport } from './lib/fuzz-run.ts'
+
+if (process.argv.includes('--abuse')) {
+  const { runAbuse } = await import('./abuse.ts')
+  process.exit((await runAbuse(process.argv)) ? 0 : 1)
+}
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`)
@@ -79,7 +85,9 @@ const failures = [
   (!report.bystander || report.bystander.lost > 0 || !report.bystander.converged) && 'bystander lost edits',
   report.violations.length && 'protocol violations',
   report.serverErrors.length && 'server logged errors',
+  report.slowReaderError && `slow-reader probe failed: ${report.slowReaderError}`,
   report.slowReader && (report.slowReader.rssGrowthMiB > 128 || report.slowReader.healthzMs > 2000) && 'slow reader made the server buffer or block (F3)',
+  report.slowReader && (report.slowReader.readerClose !== 1013 || report.slowReader.healthzStatus !== 200 || report.slowReader.serverExit !== null) && 'slow reader was not closed with 1013, or the server stopped answering',
 ].filter(Boolean)
 if (failures.length) {
   console.log(`\nFAILED: ${failures.join(', ')} (seed ${seed})`)

@@ -30,8 +30,10 @@ export function verifyToken(secret: string, token: string | null | undefined, do
   const dot = token.indexOf('.')
   if (dot <= 0 || token.length > 1024) throw new AuthError('malformed token')
   const payload = token.slice(0, dot)
-  const given = Buffer.from(token.slice(dot + 1), 'base64url')
-  const expected = sign(secret, payload)
+  // Compare the signature as text, so only its one canonical encoding passes:
+  // Node's base64url decoder skips junk and spare bits, which made tokens malleable.
+  const given = Buffer.from(token.slice(dot + 1))
+  const expected = Buffer.from(b64url(sign(secret, payload)))
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new AuthError('bad signature')
   let grant: Grant
   try {
@@ -45,4 +47,27 @@ export function verifyToken(secret: string, token: string | null | undefined, do
   if (grant.exp * 1000 <= now) throw new AuthError('token expired')
   if (grant.doc !== doc) throw new AuthError('token is for another document')
   return grant
+}
+
+/**
+ * The WebRTC room secret of `doc`: y-webrtc's room `password`, handed only
+ * to read-write token holders (`/config.json?token=`), so peers without it
+ * can neither read the room's signaling nor be connected to. Derived from
+ * the auth secret, so every server instance with that secret agrees.
+ */
+export function roomSecret(secret: string, doc: string): string {
+  return b64url(createHmac('sha256', secret).update(`murmur-webrtc-room:${doc}`).digest())
+}
+
+/**
+ * Reads the `doc` a token claims without trusting it, so `verifyToken` can
+ * then check signature, expiry and that claim. Returns '' when unreadable.
+ */
+export function claimedDoc(token: string): string {
+  try {
+    const grant = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8'))
+    return typeof grant?.doc === 'string' ? grant.doc : ''
+  } catch {
+    return ''
+  }
 }

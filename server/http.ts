@@ -1,11 +1,16 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type Server, type ServerResponse } from 'node:http'
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { clientAddress } from './client-address.ts'
+import { limitConnections, requestTimeouts } from './connection-limits.ts'
 import type { ServerContext } from './context.ts'
 import type { Endpoint } from './endpoint.ts'
+import { healthCheck } from './health.ts'
+import { bearerAuthorized, setSecurityHeaders } from './security-headers.ts'
 import { serveClient } from './static.ts'
 import type { Store } from './store/store.ts'
 import { turnCredentials, type IceServer } from './turn.ts'
+import { claimedDoc, roomSecret, verifyToken, type Grant } from './auth.ts'
 
 /** What the HTTP layer routes to. */
 export interface HttpDeps {
@@ -15,21 +20,34 @@ export interface HttpDeps {
   sync: Endpoint | null
 }
 
-/** The `/config.json` a client fetches at start: everything it needs to connect. */
-export function clientConfig(ctx: ServerContext) {
+/**
+ * The `/config.json` a client fetches at start: everything it needs to
+ * connect. With `--auth-secret`, a request carrying a valid `?token=` also
+ * learns its `access`, and a read-write token gets the document's WebRTC
+ * `roomSecret` and TURN credentials (valid until the token expires at the
+ * latest); without a valid read-write token there are no TURN credentials.
+ */
+export function clientConfig(ctx: ServerContext, token: string | null = null, now = Date.now()) {
   const { config } = ctx
   const iceServers: IceServer[] = config.iceServers.map((urls) => ({ urls }))
-  if (config.turnSecret && config.turnUrl.length) iceServers.push(turnCredentials(config.turnUrl, config.turnSecret, config.turnTtl))
-  return { signaling: ['/signal'], iceServers, backup: config.backup, syncUrl: '/sync', auth: Boolean(config.authSecret) }
-}
-
-function clientAddress(ctx: ServerContext, req: IncomingMessage): string {
-  if (ctx.config.trustProxy) {
-    const fwd = req.headers['x-forwarded-for']
-    const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim()
-    if (first) return first
+  const base = { signaling: ['/signal'], iceServers, backup: config.backup, syncUrl: '/sync', auth: Boolean(config.authSecret) }
+  const turn = (ttl: number) => {
+    if (config.turnSecret && config.turnUrl.length && ttl > 0) iceServers.push(turnCredentials(config.turnUrl, config.turnSecret, ttl, now))
   }
-  return req.socket.remoteAddress ?? 'unknown'
+  if (!config.authSecret) {
+    turn(config.turnTtl)
+    return base
+  }
+  if (!token) return base
+  let grant: Grant
+  try {
+    grant = verifyToken(config.authSecret, token, claimedDoc(token), now)
+  } catch {
+    return { ...base, access: 'none' as const }
+  }
+  if (grant.mode !== 'rw') return { ...base, access: grant.mode }
+  turn(Math.min(config.turnTtl, grant.exp - Math.floor(now / 1000)))
+  return { ...base, access: grant.mode, roomSecret: roomSecret(config.authSecret, grant.doc) }
 }
 
 /** The request target as a URL, or null when it does not parse (e.g. `//`). */
@@ -51,12 +69,16 @@ function json(res: ServerResponse, status: number, body: unknown, cache = 'no-st
  * The one HTTP server: `/healthz`, `/metrics`, `/config.json`, the built
  * client, and WebSocket upgrades routed by path to `/signal` and `/sync/<id>`
  * (after the per-address connection cap; over it the upgrade gets HTTP 429).
+ * Every response carries the security headers; connections are capped at
+ * accept and half-sent requests time out (connection-limits.ts).
  */
 export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
   const clientDir = resolve(ctx.config.clientDir)
   const perIp = new Map<string, number>()
+  const storageWritable = healthCheck(ctx, deps.store)
 
-  const server = createServer((req, res) => {
+  const server = createServer(requestTimeouts(ctx), (req, res) => {
+    setSecurityHeaders(res, ctx.config.contentSecurityPolicy)
     const url = parseTarget(req.url)
     if (!url) {
       res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' }).end('bad request target\n')
@@ -68,22 +90,20 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
     }
     switch (url.pathname) {
       case '/healthz':
-        deps.store.checkWritable().then(
-          () => json(res, 200, { ok: true, storage: 'writable' }),
-          (err: Error) => {
-            ctx.metrics.storageErrors.inc()
-            json(res, 503, { ok: false, storage: 'unwritable', error: err.message })
-          },
-        )
+        void storageWritable().then((ok) => (ok ? json(res, 200, { ok: true, storage: 'writable' }) : json(res, 503, { ok: false, storage: 'unwritable' })))
         return
       case '/metrics':
+        if (!bearerAuthorized(req, ctx.config.metricsToken)) {
+          res.writeHead(401, { 'WWW-Authenticate': 'Bearer', 'Content-Type': 'text/plain; charset=utf-8' }).end('unauthorized\n')
+          return
+        }
         ctx.metrics.registry.metrics().then((text) => {
           res.writeHead(200, { 'Content-Type': ctx.metrics.registry.contentType, 'Cache-Control': 'no-store' })
           res.end(text)
         })
         return
       case '/config.json':
-        json(res, 200, clientConfig(ctx))
+        json(res, 200, clientConfig(ctx, url.searchParams.get('token')))
         return
     }
     if (serveClient(clientDir, req, res, url.pathname)) return
@@ -109,7 +129,7 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
     }
-    const ip = clientAddress(ctx, req)
+    const ip = clientAddress(ctx.config, req)
     const open = perIp.get(ip) ?? 0
     if (open >= ctx.config.maxConnectionsPerIp) {
       ctx.metrics.closes.inc({ endpoint: url.pathname === '/signal' ? 'signal' : 'sync', code: '429' })
@@ -122,7 +142,8 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
       if (n <= 0) perIp.delete(ip)
       else perIp.set(ip, n)
     })
-    endpoint.handleUpgrade(req, socket, head, url)
+    endpoint.handleUpgrade(req, socket, head, url, ip)
   })
+  limitConnections(ctx, server)
   return server
 }

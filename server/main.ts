@@ -62,7 +62,7 @@ async function serve(config: Config): Promise<void> {
   const store = openSqliteStore(dataDir, { log })
   const rooms = createRooms(ctx, store)
   const signaling = createSignaling(ctx)
-  const sync = config.backup ? createSync(ctx, rooms) : null
+  const sync = config.backup ? createSync(ctx, rooms, store) : null
   const server = createHttpServer(ctx, { store, signaling, sync })
 
   server.on('error', (err) => {

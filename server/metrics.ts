@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { decodeStats } from './updates.ts'
 
 /** Prometheus metrics of one server instance (its own registry, so tests can run several). */
 export function createMetrics() {
@@ -15,7 +16,19 @@ export function createMetrics() {
     closes: new Counter({ name: 'murmur_closed_by_server_total', help: 'Sockets closed by the server, by close code', labelNames: ['endpoint', 'code'] as const, registers: [registry] }),
     persistedUpdates: new Counter({ name: 'murmur_persisted_updates_total', help: 'Yjs updates committed to storage', registers: [registry] }),
     compactions: new Counter({ name: 'murmur_compactions_total', help: 'Document logs merged into a snapshot', registers: [registry] }),
+    decodedUpdateBytes: new Counter({
+      name: 'murmur_update_bytes_decoded_total',
+      help: 'Bytes of client updates decoded for validation (each received update once; more would mean re-decoding held updates)',
+      registers: [registry],
+      collect() {
+        this.reset()
+        this.inc(decodeStats.bytes)
+      },
+    }),
+    throttled: new Counter({ name: 'murmur_throttled_total', help: 'Times a socket went over its byte budget and was not read until it refilled', labelNames: endpoint, registers: [registry] }),
+    heldBytes: new Gauge({ name: 'murmur_held_update_bytes', help: 'Bytes of updates held for missing dependencies', registers: [registry] }),
     storageErrors: new Counter({ name: 'murmur_storage_errors_total', help: 'Failed storage operations', registers: [registry] }),
+    storageChecks: new Counter({ name: 'murmur_storage_checks_total', help: 'Storage writability probes run for /healthz (at most one per second)', registers: [registry] }),
   }
 }
 

@@ -1,5 +1,6 @@
 import * as Y from 'yjs'
 import { Awareness, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
+import { AwarenessLedger } from './awareness.ts'
 import type { ServerContext } from './context.ts'
 import type { Store } from './store/store.ts'
 
@@ -22,6 +23,8 @@ export interface RoomMember {
 export class Room {
   readonly doc = new Y.Doc({ gc: true })
   readonly awareness = new Awareness(this.doc)
+  /** Which member speaks for which awareness client id, and the state bytes held. */
+  readonly presence = new AwarenessLedger()
   readonly members = new Set<RoomMember>()
   /** Set when an update failed to integrate: the in-memory document can no longer be trusted. */
   broken = false
@@ -32,6 +35,12 @@ export class Room {
   private writing = false
   private lastSeq = 0
   private rowsSinceSnapshot = 0
+  /** Bytes accepted (integrated) since load, and of those, committed: for the document's stored size. */
+  private acceptedBytes = 0
+  private committedBytes = 0
+  /** Stored size at load or at the last compaction, and `acceptedBytes` at that point. */
+  private baseBytes = 0
+  private baseAccepted = 0
   private outbox: Uint8Array[] | null = null
   private unloadTimer: NodeJS.Timeout | null = null
   private closed = false
@@ -62,6 +71,7 @@ export class Room {
     this.doc.on('update', this.handleDocUpdate)
     this.lastSeq = stored.lastSeq
     this.rowsSinceSnapshot = stored.updates.length
+    this.baseBytes = stored.bytes
     if (this.rowsSinceSnapshot > this.ctx.config.compactAfterUpdates) await this.compact()
   }
 
@@ -87,6 +97,14 @@ export class Room {
     return true
   }
 
+  /**
+   * The document's stored size once everything integrated is committed: the
+   * snapshot plus the log since (what `--max-document-bytes` bounds).
+   */
+  get storedBytes(): number {
+    return this.baseBytes + this.acceptedBytes - this.baseAccepted
+  }
+
   /** Resolves once every update integrated before this call is committed to storage. */
   flushed(): Promise<void> {
     if (this.committed >= this.enqueued) return Promise.resolve()
@@ -101,12 +119,12 @@ export class Room {
   }
 
   /**
-   * Removes a member and the awareness states it controlled; when the room is
+   * Removes a member and the awareness states it spoke for; when the room is
    * empty, schedules `onIdle` after the configured idle time.
    */
-  leave(member: RoomMember, awarenessClients: Iterable<number>, onIdle: () => void): void {
+  leave(member: RoomMember, onIdle: () => void): void {
     this.members.delete(member)
-    const ids = [...awarenessClients]
+    const ids = this.presence.release(member)
     if (ids.length) removeAwarenessStates(this.awareness, ids, null)
     if (this.members.size === 0 && !this.closed) {
       this.unloadTimer = setTimeout(onIdle, this.ctx.config.idleUnloadMs)
@@ -137,6 +155,7 @@ export class Room {
   private accept(update: Uint8Array, origin: unknown): void {
     this.queue.push(update)
     this.enqueued++
+    this.acceptedBytes += update.byteLength
     if (!this.writing) {
       this.writing = true
       setImmediate(() => void this.writeLoop())
@@ -166,6 +185,7 @@ export class Room {
         continue
       }
       this.committed += batch.length
+      for (const u of batch) this.committedBytes += u.byteLength
       this.rowsSinceSnapshot += batch.length
       this.ctx.metrics.persistedUpdates.inc(batch.length)
       this.waiters = this.waiters.filter((w) => (w.target <= this.committed ? (w.resolve(), false) : true))
@@ -184,10 +204,13 @@ export class Room {
    */
   private async compact(): Promise<void> {
     const upTo = this.lastSeq
+    const upToBytes = this.committedBytes
     const snapshot = Y.encodeStateAsUpdate(this.doc)
     try {
       await this.store.compact(this.docId, upTo, snapshot)
       this.rowsSinceSnapshot = 1 + (this.lastSeq - upTo)
+      this.baseBytes = snapshot.byteLength
+      this.baseAccepted = upToBytes
       this.ctx.metrics.compactions.inc()
     } catch (err) {
       this.ctx.metrics.storageErrors.inc()
@@ -197,6 +220,11 @@ export class Room {
   }
 }
 
+/** Thrown by `open` when `--max-loaded-documents` are loaded and every one has members. */
+export class RoomsFullError extends Error {
+  override name = 'RoomsFullError'
+}
+
 /**
  * The set of loaded rooms. `open` loads a document on first use (concurrent
  * callers share one load); an idle room is flushed and unloaded, so memory
@@ -204,12 +232,15 @@ export class Room {
  */
 export function createRooms(ctx: ServerContext, store: Store) {
   const rooms = new Map<string, Promise<Room>>()
+  /** Rooms whose load finished, for evicting idle ones when the cap is reached. */
+  const loaded = new Map<string, Room>()
   const closing = new Map<string, Promise<void>>()
 
   async function unload(docId: string, room: Room): Promise<void> {
     if (room.members.size > 0) return
     const p = (async () => {
       rooms.delete(docId)
+      loaded.delete(docId)
       await room.close()
       ctx.metrics.rooms.dec()
     })()
@@ -223,8 +254,19 @@ export function createRooms(ctx: ServerContext, store: Store) {
       await closing.get(docId)
       let p = rooms.get(docId)
       if (!p) {
+        if (rooms.size >= ctx.config.maxLoadedDocuments) {
+          // Idle rooms (waiting to unload) go first; with every room in use, refuse.
+          for (const [id, r] of loaded) {
+            if (rooms.size < ctx.config.maxLoadedDocuments) break
+            if (r.members.size === 0) void unload(id, r)
+          }
+          if (rooms.size >= ctx.config.maxLoadedDocuments) throw new RoomsFullError(`${rooms.size} documents loaded, all in use`)
+        }
         const room = new Room(docId, ctx, store)
-        p = room.load().then(() => room)
+        p = room.load().then(() => {
+          loaded.set(docId, room)
+          return room
+        })
         rooms.set(docId, p)
         ctx.metrics.rooms.inc()
         p.catch(() => {
@@ -245,9 +287,9 @@ export function createRooms(ctx: ServerContext, store: Store) {
       for (const m of room.members) room.members.delete(m)
       await unload(room.docId, room)
     },
-    /** Removes `member`; the room unloads after the idle time once empty. */
-    leave(room: Room, member: RoomMember, awarenessClients: Iterable<number>): void {
-      room.leave(member, awarenessClients, () => void unload(room.docId, room))
+    /** Removes `member` and its awareness states; the room unloads after the idle time once empty. */
+    leave(room: Room, member: RoomMember): void {
+      room.leave(member, () => void unload(room.docId, room))
     },
     /** Number of loaded rooms. */
     get size() {
@@ -257,6 +299,7 @@ export function createRooms(ctx: ServerContext, store: Store) {
     async closeAll(): Promise<void> {
       const all = await Promise.allSettled(rooms.values())
       rooms.clear()
+      loaded.clear()
       await Promise.all(all.map((r) => (r.status === 'fulfilled' ? r.value.close(false) : undefined)))
       await Promise.all(closing.values())
     },

@@ -38,8 +38,8 @@
  * | 4400 | badMessage   | binary frame; not JSON; not an object with a string `type`; `topics` not an array of    |
  * |      |              | strings; `topic` not a string; subscribing or publishing to a topic longer than         |
  * |      |              | `maxTopicLength` (UTF-16 code units)                                                    |
- * | 4401 | unauthorized | auth on: missing/bad/expired `?token=`, or subscribe/publish to a topic other than the  |
- * |      |              | token's `doc`                                                                           |
+ * | 4401 | unauthorized | auth on: missing/bad/expired `?token=`, a read-only (`r`) token, a token that expires   |
+ * |      |              | while connected, or subscribe/publish to a topic other than the token's `doc`           |
  * | 4429 | tooMany      | a subscribe that would leave the socket in more than `maxTopicsPerSocket` topics       |
  * | 4529 | flood        | more than `maxSignalMessagesPerSecond` messages per second (bursts of twice that)      |
  *
@@ -55,16 +55,19 @@
  * retrying and ask for a token. An accepted socket may subscribe and publish
  * only to the topic equal to the token's `doc` (the y-webrtc room name is the
  * document id); unsubscribing from anything is a harmless no-op. Read-only
- * (`r`) tokens may signal too: peers exchange data directly, so signaling
- * cannot enforce read-only — `/sync` does. Expiry is checked only at upgrade.
+ * (`r`) tokens are refused with 4401: peers exchange edits directly, so a
+ * reader in the mesh could hand edits to a writer who backs them up. Readers
+ * get live updates from `/sync`'s relay, which refuses their writes; and
+ * writers' peers additionally encrypt signaling with a room secret only
+ * read-write holders receive (`/config.json?token=`).
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { CloseCode } from '../src/protocol/messages.ts'
-import { AuthError, verifyToken } from './auth.ts'
+import { AuthError, claimedDoc, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
-import { closeWith, keepAlive, tokenBucket, type Endpoint, wsErrorCloseCode } from './endpoint.ts'
+import { closeAtExpiry, closeWith, keepAlive, tokenBucket, type Endpoint, wsErrorCloseCode } from './endpoint.ts'
 import { turnBatch } from './turn-batch.ts'
 
 /** Name of this endpoint in metrics labels and logs. */
@@ -105,19 +108,6 @@ class Reject {
     readonly code: number,
     readonly detail: string,
   ) {}
-}
-
-/**
- * Reads the `doc` claimed by a token without trusting it, so `verifyToken` can
- * then check signature, expiry and that claim. Returns '' when unreadable.
- */
-function claimedDoc(token: string): string {
-  try {
-    const grant = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8'))
-    return typeof grant?.doc === 'string' ? grant.doc : ''
-  } catch {
-    return ''
-  }
 }
 
 /** Index of the closing `}` of a JSON object text, skipping trailing whitespace. */
@@ -331,15 +321,22 @@ export function createSignaling(ctx: ServerContext): Endpoint {
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
       let doc: string | undefined
       let authError: string | undefined
+      let grant: Grant | undefined
       if (config.authSecret) {
         const token = url.searchParams.get('token')
         try {
-          doc = verifyToken(config.authSecret, token, token ? claimedDoc(token) : '').doc
+          doc = (grant = verifyToken(config.authSecret, token, token ? claimedDoc(token) : '')).doc
+          // Peers exchange edits directly: a reader in the mesh could send them to a
+          // writer who backs them up. Read-only holders use /sync's relay instead.
+          if (grant.mode !== 'rw') authError = 'read-only access does not join the peer mesh'
         } catch (err) {
           authError = err instanceof AuthError ? err.message : 'bad token'
         }
       }
-      wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, doc, authError))
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        closeAtExpiry(ctx, ENDPOINT, ws, grant)
+        onConnection(ws, socket, doc, authError)
+      })
     },
 
     async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { createReadStream, statSync, type Stats } from 'node:fs'
+import { createReadStream, realpathSync, statSync, type Stats } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { extname, join, normalize, sep } from 'node:path'
 
@@ -37,7 +37,11 @@ export function serveClient(root: string, req: IncomingMessage, res: ServerRespo
   if (!file.startsWith(root + sep) && file !== root) return false
   let stat: Stats
   try {
-    stat = statSync(file)
+    // A symlink inside the client directory must not serve a file outside it.
+    const real = realpathSync(file)
+    const realRoot = realpathSync(root)
+    if (!real.startsWith(realRoot + sep)) return false
+    stat = statSync(real)
   } catch {
     return false
   }

@@ -9,19 +9,32 @@
  *
  * Every frame is untrusted. Close codes (see `CloseCode`):
  * - 4400 badMessage: undecodable frame, unknown message type, bad awareness
- *   JSON or an awareness state above `maxAwarenessStateBytes`
+ *   JSON, an awareness state above `maxAwarenessStateBytes` (UTF-8 bytes), or
+ *   a state vector above `maxStateVectorBytes`
  * - 4401 unauthorized: missing/invalid token when `--auth-secret` is set
  * - 4404 notFound: path is not `/sync/<valid docId>`
- * - 4509 missingDependencies: more than `maxPendingUpdates` updates (or
- *   `maxFrameBytes` bytes) waiting for dependencies, or one waited longer
- *   than `pendingTimeoutMs`
- * - 4429 tooMany: awareness for more than `maxAwarenessClients` client ids
+ * - 4413 documentTooLarge: the update would take the document's stored bytes
+ *   past `maxDocumentBytes`, or its structs past `maxDocumentStructs`
+ *   (nothing is stored; what was stored stays)
  * - 4422 badUpdate: a malformed Yjs update (the document is left unchanged)
+ * - 4429 tooMany: an awareness update with more than `maxAwarenessClients`
+ *   entries, a socket speaking for more ids than that, or a document holding
+ *   more than `maxRoomAwarenessBytes` of awareness states
+ * - 4503 busy: `maxLoadedDocuments` are loaded and every one is in use
+ * - 4507 storageFull: the database is above `maxStorageBytes`
+ * - 4509 missingDependencies: more than `maxPendingUpdates` updates or
+ *   `maxHeldBytesPerSocket` bytes waiting for dependencies (or
+ *   `maxHeldBytesTotal` on the whole server), or one waited longer than
+ *   `pendingTimeoutMs`
  * - 4529 flood: more than `maxSyncMessagesPerSecond`
- * - 1009: frame above `maxFrameBytes` (sent by ws)
- * - 1013 slowConsumer: more than twice `maxFrameBytes` waiting to be sent to a
- *   socket that does not read (reconnect later)
+ * - 4500 storageError: the document could not be loaded
+ * - 1009: a frame above `maxFrameBytes` (sent by ws), or above `maxUpdateBytes`
+ *   unless it is the client's first sync step 2
+ * - 1013 slowConsumer: more than `maxSendBufferBytes` (plus the first sync
+ *   the client asked for) waiting to be sent to a socket that does not read
  * - 1012: the room was reset after another client's update failed to integrate; reconnect
+ * Bytes are budgeted too (`syncBytesPerSecond` per socket, `syncBytesPerSecondPerIp`
+ * per address): over budget a socket is not read until the budget refills.
  * A read-only token's writes are dropped and answered once with a y-protocols
  * auth "permission denied" message; the socket stays open and keeps receiving.
  */
@@ -32,14 +45,16 @@ import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { applyAwarenessUpdate, encodeAwarenessUpdate } from 'y-protocols/awareness'
+import { AwarenessError, encodeAwarenessEntries, parseAwarenessUpdate, type AwarenessEntry } from './awareness.ts'
 import { isValidDocId } from '../src/protocol/ids.ts'
 import { CloseCode, MessageType } from '../src/protocol/messages.ts'
 import { AuthError, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
-import { closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
+import { addressBudgets, byteBudget, closeAtExpiry, closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
 import { turnBatch, type Corkable, type TurnBatch } from './turn-batch.ts'
-import { checkUpdate, MalformedUpdateError, stateVectorOf } from './updates.ts'
-import type { Room, RoomMember, Rooms } from './rooms.ts'
+import { analyzeUpdate, MalformedUpdateError, stateVectorOf, statusOf, structCount, unmet, type UpdateNeeds } from './updates.ts'
+import { RoomsFullError, type Room, type RoomMember, type Rooms } from './rooms.ts'
+import type { Store } from './store/store.ts'
 
 const SYNC_STEP1 = 0
 const SYNC_STEP2 = 1
@@ -71,14 +86,31 @@ function syncFrame(subtype: number, update: Uint8Array): Uint8Array {
   })
 }
 
+/** An update held until the document has what it needs (decoded once, on arrival). */
+interface HeldUpdate {
+  update: Uint8Array
+  needs: UpdateNeeds
+  /** Index of the first need not yet known to be met. */
+  next: number
+}
+
+/** Bytes held for missing dependencies by every socket of this server (bounded by `maxHeldBytesTotal`). */
+interface HeldTotal {
+  bytes: number
+}
+
 /** One client socket on one document. */
 class SyncConnection implements RoomMember {
   room: Room | null = null
-  readonly awarenessClients = new Set<number>()
-  private pending: Uint8Array[] = []
-  private pendingBytes = 0
+  /** Updates waiting for missing dependencies, in arrival order. */
+  held: HeldUpdate[] = []
+  private heldBytes = 0
   private ackWaiting: number[] = []
   private deniedSent = false
+  /** Bytes of the first sync sent to this client, allowed on top of `maxSendBufferBytes` until they drain. */
+  private firstSyncBytes = 0
+  /** The client has sent its first sync (step 2): later frames are capped at `maxUpdateBytes`. */
+  private firstSyncReceived = false
   private ackToSend: number | null = null
   private readonly bucket
   private pendingTimer: NodeJS.Timeout | null = null
@@ -91,6 +123,8 @@ class SyncConnection implements RoomMember {
     /** The TCP socket under `ws`, corked by `batch` so a turn's frames leave in one write. */
     private readonly socket: Corkable,
     private readonly batch: TurnBatch,
+    private readonly heldTotal: HeldTotal,
+    private readonly storage: { full: boolean },
   ) {
     this.bucket = tokenBucket(ctx.config.maxSyncMessagesPerSecond)
   }
@@ -98,10 +132,13 @@ class SyncConnection implements RoomMember {
   send(data: Uint8Array): void {
     if (this.ws.readyState !== this.ws.OPEN) return
     // A client that stops reading must not make the server buffer without bound.
-    if (this.ws.bufferedAmount > 2 * this.ctx.config.maxFrameBytes) {
+    // The first sync it asked for may be one big frame: that much more may wait.
+    const buffered = this.ws.bufferedAmount
+    if (buffered > this.ctx.config.maxSendBufferBytes + this.firstSyncBytes) {
       closeWith(this.ctx, ENDPOINT, this.ws, CloseCode.slowConsumer, 'client does not read what it asked for')
       return
     }
+    if (buffered === 0) this.firstSyncBytes = 0
     this.batch.cork(this.socket)
     this.batch.sent(1, data.byteLength)
     this.ws.send(data)
@@ -130,6 +167,8 @@ class SyncConnection implements RoomMember {
   handle(data: Uint8Array): void {
     const room = this.room!
     if (!this.bucket.take()) throw new ProtocolError(CloseCode.flood, 'message rate above limit')
+    // Only a sync step 2 may be larger (the client's first sync): checked below.
+    if (data.byteLength > this.ctx.config.maxUpdateBytes && data[0] !== MessageType.sync) throw new ProtocolError(CloseCode.tooBig, 'frame above --max-update-bytes')
     let decoder: decoding.Decoder
     let type: number
     try {
@@ -148,14 +187,21 @@ class SyncConnection implements RoomMember {
     switch (type) {
       case MessageType.sync: {
         const subtype = read(() => decoding.readVarUint(decoder), 'sync subtype')
+        // Only the client's first sync may use the large frame cap; everything else is small.
+        const firstSync = subtype === SYNC_STEP2 && !this.firstSyncReceived
+        if (subtype === SYNC_STEP2) this.firstSyncReceived = true
+        if (!firstSync && data.byteLength > this.ctx.config.maxUpdateBytes) throw new ProtocolError(CloseCode.tooBig, 'frame above --max-update-bytes after the first sync')
         const payload = read(() => decoding.readVarUint8Array(decoder), 'sync payload')
         if (subtype === SYNC_STEP1) {
+          if (payload.byteLength > this.ctx.config.maxStateVectorBytes) throw new ProtocolError(CloseCode.badMessage, 'state vector above --max-state-vector-bytes')
           try {
             Y.decodeStateVector(payload) // validates before encodeStateAsUpdate trusts it
           } catch {
             throw new ProtocolError(CloseCode.badMessage, 'undecodable state vector')
           }
-          this.send(syncFrame(SYNC_STEP2, Y.encodeStateAsUpdate(room.doc, payload)))
+          const reply = syncFrame(SYNC_STEP2, Y.encodeStateAsUpdate(room.doc, payload))
+          this.firstSyncBytes = Math.max(this.firstSyncBytes, reply.byteLength)
+          this.send(reply)
         } else if (subtype === SYNC_STEP2 || subtype === SYNC_UPDATE) {
           this.receiveUpdate(payload)
         } else {
@@ -177,7 +223,7 @@ class SyncConnection implements RoomMember {
       }
       case MessageType.durableQuery: {
         const nonce = read(() => decoding.readVarUint(decoder), 'durable query nonce')
-        if (this.pending.length > 0) this.ackWaiting.push(nonce)
+        if (this.held.length > 0) this.ackWaiting.push(nonce)
         else void room.flushed().then(() => this.sendAck(nonce))
         break
       }
@@ -215,99 +261,135 @@ class SyncConnection implements RoomMember {
       return
     }
     const room = this.room!
-    let status: ReturnType<typeof checkUpdate>
+    let needs: UpdateNeeds
     try {
-      status = checkUpdate(update, stateVectorOf(room.doc))
+      needs = analyzeUpdate(update)
     } catch (err) {
       if (err instanceof MalformedUpdateError) throw new ProtocolError(CloseCode.badUpdate, err.message)
       throw err
     }
-    if (status === 'missing') {
-      this.pending.push(update)
-      this.pendingBytes += update.byteLength
-      if (this.pending.length > this.ctx.config.maxPendingUpdates || this.pendingBytes > this.ctx.config.maxFrameBytes) {
-        throw new ProtocolError(CloseCode.missingDependencies, 'too many updates waiting for missing dependencies')
-      }
-      this.armPendingTimer()
-      return
+    const sv = stateVectorOf(room.doc)
+    const status = statusOf(needs, sv)
+    if (status === 'empty') return
+    // Quotas: refused before anything is stored; what is stored stays.
+    if (room.storedBytes + this.heldBytes + update.byteLength > this.ctx.config.maxDocumentBytes) {
+      throw new ProtocolError(CloseCode.documentTooLarge, `document would pass --max-document-bytes (${this.ctx.config.maxDocumentBytes})`)
     }
-    if (status === 'ready') this.integrate(update)
+    // Memory follows structs, not bytes (an item takes ~100 bytes in memory, ~11 on the wire).
+    if (structCount(room.doc) + needs.structs > this.ctx.config.maxDocumentStructs) {
+      throw new ProtocolError(CloseCode.documentTooLarge, `document would pass --max-document-structs (${this.ctx.config.maxDocumentStructs})`)
+    }
+    if (this.storage.full) throw new ProtocolError(CloseCode.storageFull, 'server storage above --max-storage-bytes')
+    if (status === 'missing') return this.hold({ update, needs, next: unmet(needs, sv) })
+    this.integrate(update)
+  }
+
+  /** Keeps an update until what it needs arrives, within the per-socket and server-wide bounds. */
+  private hold(entry: HeldUpdate): void {
+    const { maxPendingUpdates, maxHeldBytesPerSocket, maxHeldBytesTotal } = this.ctx.config
+    const bytes = entry.update.byteLength
+    if (this.held.length >= maxPendingUpdates || this.heldBytes + bytes > maxHeldBytesPerSocket) {
+      throw new ProtocolError(CloseCode.missingDependencies, 'too many updates waiting for missing dependencies')
+    }
+    if (this.heldTotal.bytes + bytes > maxHeldBytesTotal) throw new ProtocolError(CloseCode.missingDependencies, 'server holds too many updates waiting for dependencies')
+    this.held.push(entry)
+    this.heldBytes += bytes
+    this.heldTotal.bytes += bytes
+    this.ctx.metrics.heldBytes.set(this.heldTotal.bytes)
+    this.armPendingTimer()
   }
 
   private integrate(update: Uint8Array): void {
     const room = this.room!
     if (!room.apply(update, this)) throw new ProtocolError(CloseCode.badUpdate, 'update failed to integrate')
     // Anything this socket (or another) was waiting on may be ready now.
-    for (const m of room.members) if (m instanceof SyncConnection && m.pending.length) m.retryPending()
+    retryHeld(room)
   }
 
-  /** Integrates every held update whose dependencies have arrived. */
-  retryPending(): void {
+  /**
+   * Integrates the held updates whose needs `sv` meets (checked without
+   * decoding them again); returns whether any was applied. A state vector
+   * only grows, so each need is found met at most once.
+   */
+  applyReady(sv: ReadonlyMap<number, number>): boolean {
     const room = this.room!
-    let progressed = true
-    while (progressed && this.pending.length) {
-      progressed = false
-      for (let i = 0; i < this.pending.length; i++) {
-        const status = checkUpdate(this.pending[i], stateVectorOf(room.doc))
-        if (status === 'missing') continue
-        const [update] = this.pending.splice(i, 1)
-        this.pendingBytes -= update.byteLength
-        if (status === 'ready' && !room.apply(update, this)) {
-          closeWith(this.ctx, ENDPOINT, this.ws, CloseCode.badUpdate, 'held update failed to integrate')
-          return
-        }
-        progressed = true
-        break
+    let applied = false
+    for (let i = 0; i < this.held.length; i++) {
+      const entry = this.held[i]
+      entry.next = unmet(entry.needs, sv, entry.next)
+      if (entry.next !== -1) continue
+      this.held.splice(i--, 1)
+      this.release(entry.update.byteLength)
+      if (!room.apply(entry.update, this)) {
+        closeWith(this.ctx, ENDPOINT, this.ws, CloseCode.badUpdate, 'held update failed to integrate')
+        return applied
       }
+      applied = true
     }
-    if (this.pending.length === 0) {
+    if (this.held.length === 0) {
       if (this.pendingTimer) clearTimeout(this.pendingTimer)
       this.pendingTimer = null
       const nonces = this.ackWaiting
       this.ackWaiting = []
       if (nonces.length) void room.flushed().then(() => nonces.forEach((n) => this.sendAck(n)))
     }
+    return applied
+  }
+
+  private release(bytes: number): void {
+    this.heldBytes -= bytes
+    this.heldTotal.bytes -= bytes
+    this.ctx.metrics.heldBytes.set(this.heldTotal.bytes)
   }
 
   private armPendingTimer(): void {
     if (this.pendingTimer) return
     this.pendingTimer = setTimeout(() => {
       this.pendingTimer = null
-      if (this.pending.length) closeWith(this.ctx, ENDPOINT, this.ws, CloseCode.missingDependencies, 'updates waited too long for missing dependencies')
+      if (this.held.length) closeWith(this.ctx, ENDPOINT, this.ws, CloseCode.missingDependencies, 'updates waited too long for missing dependencies')
     }, this.ctx.config.pendingTimeoutMs)
     this.pendingTimer.unref()
   }
 
   private receiveAwareness(update: Uint8Array): void {
     const room = this.room!
-    const { maxAwarenessClients, maxAwarenessStateBytes } = this.ctx.config
-    // Learn which awareness clients this socket speaks for (removed when it
-    // closes), and bound what one socket can make the room hold.
-    let clients: number[]
+    const { maxAwarenessClients, maxAwarenessStateBytes, maxRoomAwarenessBytes } = this.ctx.config
+    let accepted: AwarenessEntry[]
     try {
-      const dec = decoding.createDecoder(update)
-      const n = decoding.readVarUint(dec)
-      clients = []
-      for (let i = 0; i < n && i <= maxAwarenessClients; i++) {
-        clients.push(decoding.readVarUint(dec))
-        decoding.readVarUint(dec)
-        const state = decoding.readVarString(dec)
-        if (state.length > maxAwarenessStateBytes) throw new ProtocolError(CloseCode.badMessage, 'awareness state too large')
-        JSON.parse(state)
-      }
+      const entries = parseAwarenessUpdate(update, maxAwarenessClients, maxAwarenessStateBytes)
+      accepted = room.presence.claim(this, entries, maxAwarenessClients, maxRoomAwarenessBytes)
     } catch (err) {
-      if (err instanceof ProtocolError) throw err
-      throw new ProtocolError(CloseCode.badMessage, 'undecodable awareness update')
+      if (err instanceof AwarenessError) throw new ProtocolError(err.kind === 'tooMany' ? CloseCode.tooMany : CloseCode.badMessage, err.message)
+      throw err
     }
-    for (const c of clients) this.awarenessClients.add(c)
-    if (this.awarenessClients.size > maxAwarenessClients) throw new ProtocolError(CloseCode.tooMany, 'awareness for too many clients')
-    applyAwarenessUpdate(room.awareness, update, this)
+    // Entries for ids another socket speaks for are dropped, not applied.
+    if (accepted.length) applyAwarenessUpdate(room.awareness, encodeAwarenessEntries(accepted), this)
   }
 
   dispose(): void {
     if (this.pendingTimer) clearTimeout(this.pendingTimer)
-    this.pending = []
-    this.pendingBytes = 0
+    this.release(this.heldBytes)
+    this.held = []
+  }
+}
+
+/**
+ * Applies every held update in `room` that has become ready, until none
+ * does (one socket's update may be what another's was waiting for).
+ */
+function retryHeld(room: Room): void {
+  let progressed = true
+  while (progressed) {
+    progressed = false
+    let sv: Map<number, number> | null = null
+    for (const m of room.members) {
+      if (!(m instanceof SyncConnection) || m.held.length === 0) continue
+      sv ??= stateVectorOf(room.doc)
+      if (m.applyReady(sv)) {
+        progressed = true
+        sv = null
+      }
+    }
   }
 }
 
@@ -316,10 +398,23 @@ class SyncConnection implements RoomMember {
  * invalid id are refused with 4404 after the handshake (so browsers see a
  * code, not a bare network error).
  */
-export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
+export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endpoint {
   const wss = new WebSocketServer({ noServer: true, maxPayload: ctx.config.maxFrameBytes, perMessageDeflate: false })
   const stopKeepAlive = keepAlive(wss, ctx.config.keepAliveMs)
   const connections = new Set<SyncConnection>()
+  const heldTotal: HeldTotal = { bytes: 0 }
+  // --max-storage-bytes: the store's size, read at most once a second.
+  const storage = { full: false }
+  const watchStorage = setInterval(() => {
+    if (ctx.config.maxStorageBytes > 0) {
+      store.usedBytes().then(
+        (used) => (storage.full = used > ctx.config.maxStorageBytes),
+        () => {},
+      )
+    }
+  }, 1000)
+  watchStorage.unref()
+  const perAddress = addressBudgets(ctx.config.syncBytesPerSecondPerIp, 2 * ctx.config.maxFrameBytes)
   const batch = turnBatch({
     messagesIn: ctx.metrics.messages.labels(ENDPOINT, 'in'),
     messagesOut: ctx.metrics.messages.labels(ENDPOINT, 'out'),
@@ -327,14 +422,46 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
     bytesOut: ctx.metrics.bytes.labels(ENDPOINT, 'out'),
   })
 
-  function onConnection(ws: WebSocket, socket: Duplex, docId: string, grant: Grant | null): void {
+  function onConnection(ws: WebSocket, socket: Duplex, docId: string, grant: Grant | null, ip: string): void {
     ctx.metrics.connections.inc({ endpoint: ENDPOINT })
-    const conn = new SyncConnection(ctx, ws, docId, grant, socket, batch)
+    const conn = new SyncConnection(ctx, ws, docId, grant, socket, batch, heldTotal, storage)
     connections.add(conn)
+    // Bytes, not only messages, are budgeted, per socket and per address: a
+    // frame is handled only while both budgets are out of debt; meanwhile the
+    // socket is not read (nothing is dropped; TCP pushes back on the sender).
+    const budget = byteBudget(ctx.config.syncBytesPerSecond, ctx.config.maxFrameBytes)
+    const addressBudget = perAddress.acquire(ip)
+    const inbox: Uint8Array[] = []
+    let resumeTimer: NodeJS.Timeout | null = null
+    const pump = () => {
+      while (inbox.length && !resumeTimer && ws.readyState === ws.OPEN) {
+        const wait = Math.max(budget.delay(), addressBudget.delay())
+        if (wait > 0) {
+          ctx.metrics.throttled.inc({ endpoint: ENDPOINT })
+          ws.pause()
+          resumeTimer = setTimeout(() => {
+            resumeTimer = null
+            pump()
+          }, wait)
+          return
+        }
+        const data = inbox.shift()!
+        budget.spend(data.byteLength)
+        addressBudget.spend(data.byteLength)
+        deliver(data)
+      }
+      if (ws.isPaused && ws.readyState === ws.OPEN) ws.resume()
+    }
     // Frames that arrive while the document loads (a client sends step 1 at once), capped in bytes.
     const early: Uint8Array[] = []
     let earlyBytes = 0
     let closed = false
+
+    const deliver = (data: Uint8Array) => {
+      if (conn.room) process(data)
+      else if (early.length < 64 && (earlyBytes += data.byteLength) <= ctx.config.maxFrameBytes) early.push(data)
+      else closeWith(ctx, ENDPOINT, ws, CloseCode.flood, 'too much data before the document loaded')
+    }
 
     const process = (data: Uint8Array) => {
       try {
@@ -355,9 +482,8 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
       batch.received(data.byteLength)
       if (!isBinary) return closeWith(ctx, ENDPOINT, ws, CloseCode.badMessage, 'text frame on a binary protocol')
       if (ws.readyState !== ws.OPEN) return
-      if (conn.room) process(data)
-      else if (early.length < 64 && (earlyBytes += data.byteLength) <= ctx.config.maxFrameBytes) early.push(data)
-      else closeWith(ctx, ENDPOINT, ws, CloseCode.flood, 'too much data before the document loaded')
+      inbox.push(data)
+      pump()
     })
     ws.on('error', (err: Error & { code?: string }) => {
       // ws has already closed the socket itself (bad framing, oversized frame): count it like our own closes.
@@ -367,19 +493,22 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
     })
     ws.on('close', () => {
       closed = true
+      if (resumeTimer) clearTimeout(resumeTimer)
+      perAddress.release(ip)
       connections.delete(conn)
       ctx.metrics.connections.dec({ endpoint: ENDPOINT })
       conn.dispose()
-      if (conn.room) rooms.leave(conn.room, conn, conn.awarenessClients)
+      if (conn.room) rooms.leave(conn.room, conn)
     })
 
     rooms.open(docId, conn).then(
       (room) => {
-        if (closed) return rooms.leave(room, conn, [])
+        if (closed) return rooms.leave(room, conn)
         conn.start(room)
         for (const data of early.splice(0)) process(data)
       },
       (err) => {
+        if (err instanceof RoomsFullError) return closeWith(ctx, ENDPOINT, ws, CloseCode.busy, err.message)
         ctx.metrics.storageErrors.inc()
         ctx.log.error({ doc: docId, err: (err as Error).message }, 'failed to load document')
         closeWith(ctx, ENDPOINT, ws, CloseCode.storageError, 'could not load document')
@@ -398,7 +527,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
   }
 
   return {
-    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) {
+    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, ip: string) {
       let docId = ''
       try {
         docId = decodeURIComponent(url.pathname.slice('/sync/'.length))
@@ -417,11 +546,13 @@ export function createSync(ctx: ServerContext, rooms: Rooms): Endpoint {
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
         if (refusal) return closeWith(ctx, ENDPOINT, ws, refusal[0], refusal[1])
-        onConnection(ws, socket, docId, grant)
+        closeAtExpiry(ctx, ENDPOINT, ws, grant)
+        onConnection(ws, socket, docId, grant, ip)
       })
     },
     async close() {
       stopKeepAlive()
+      clearInterval(watchStorage)
       for (const c of connections) c.ws.close(CloseCode.goingAway, 'server shutting down')
       await rooms.closeAll()
       wss.close()

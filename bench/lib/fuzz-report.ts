@@ -11,7 +11,7 @@ const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) :
 /** The report as text: per-kind table, close codes, server health, verdicts. */
 export function formatReport(r: FuzzReport): string {
   const out: string[] = []
-  out.push(`murmur fuzz — seed ${r.seed} (re-run: npm run fuzz -- --seed ${r.seed} --seconds ${r.seconds}${r.phaseSessions ? ` --sessions ${r.phaseSessions.rooms},${r.phaseSessions.victim}` : ''}), ${fmt(r.durationMs / 1000, 1)} s wall, sessions: ${r.sessions.rooms} rooms phase + ${r.sessions.victim} victim phase`)
+  out.push(`murmur fuzz — seed ${r.seed} (re-run: npm run fuzz -- --seed ${r.seed} --seconds ${r.seconds}${r.phaseSessions ? ` --sessions ${r.phaseSessions.rooms},${r.phaseSessions.victim}` : ''} --concurrency ${r.concurrency}${r.noProbe ? ' --no-probe' : ''}), ${fmt(r.durationMs / 1000, 1)} s wall, sessions: ${r.sessions.rooms} rooms phase + ${r.sessions.victim} victim phase`)
   out.push('')
   const rows: string[][] = [['endpoint', 'kind', 'frames', 'ok', 'closed (code×n)', 'other']]
   for (const [endpoint, kinds] of Object.entries(r.table).sort()) {
@@ -56,7 +56,11 @@ export function formatReport(r: FuzzReport): string {
     [
       'slow reader + query flood: RSS growth, /healthz, reader',
       '',
-      r.slowReader ? `+${fmt(r.slowReader.rssGrowthMiB)} MiB, ${fmt(r.slowReader.healthzMs)} ms, ${r.slowReader.reader} (${r.slowReader.queries} queries × ${fmt(r.slowReader.stateBytes / 1024)} KiB of states)` : 'skipped',
+      r.slowReader
+        ? `+${fmt(r.slowReader.rssGrowthMiB)} MiB, ${r.slowReader.healthzStatus} in ${fmt(r.slowReader.healthzMs)} ms, ${r.slowReader.reader}${r.slowReader.serverExit ? `, server died (${r.slowReader.serverExit})` : ''} (${r.slowReader.queries} queries × ${fmt(r.slowReader.stateBytes / 1024)} KiB of states)`
+        : r.slowReaderError
+          ? `failed: ${r.slowReaderError}`
+          : 'skipped',
     ],
   ]
   out.push(pad(rows2))

@@ -64,6 +64,9 @@ export const fuzzServerArgs = ['--log-level', 'error', '--max-frame-bytes', Stri
 export interface FuzzReport {
   seed: number
   seconds: number
+  /** Concurrent fuzz sockets, and whether the slow-reader probe was skipped (both part of the replay command). */
+  concurrency: number
+  noProbe: boolean
   phaseSessions?: { rooms: number; victim: number }
   sessions: { rooms: number; victim: number }
   /** endpoint → kind → result → count */
@@ -87,6 +90,8 @@ export interface FuzzReport {
   healthz: number
   /** The slow-reader probe, run after the phases (null when skipped). */
   slowReader: SlowReaderProbe | null
+  /** Why the slow-reader probe could not finish (null when it did or was skipped). */
+  slowReaderError: string | null
   exitCode: number | null
   durationMs: number
 }
@@ -178,9 +183,18 @@ function startBystander(wsUrl: string, room: string): Promise<{ child: ChildProc
 export interface SlowReaderProbe {
   queries: number
   stateBytes: number
+  /** Peak RSS during the probe minus RSS before it (MiB). */
   rssGrowthMiB: number
+  /** How long `/healthz` took while the reader was flooding. */
   healthzMs: number
+  /** Status of that `/healthz` (0: no answer within 120 s). */
+  healthzStatus: number
+  /** Close code the reader got within 3 s of resuming (null: still open). */
+  readerClose: number | null
+  /** `closed <code>` or `open`, for the report. */
   reader: string
+  /** Exit code or signal when the server process died during the probe, else null. */
+  serverExit: string | null
 }
 
 /**
@@ -188,12 +202,14 @@ export interface SlowReaderProbe {
  * per-socket caps (16 ids × 15 KB), another stops reading and sends 1,000
  * one-byte query-awareness frames (within the burst limit). A server that
  * answers every query into an unread socket encodes and buffers ~240 MB
- * (finding F3); one that bounds per-socket buffering or coalesces queries
- * does not. Reports RSS growth, how long /healthz took meanwhile and what
- * happened to the reader.
+ * (finding F3); one that bounds per-socket buffering closes the reader with
+ * 1013. Reports RSS growth, how long and with what status /healthz answered
+ * meanwhile, the reader's close code and whether the server survived; nothing
+ * is swallowed (a step that fails throws).
  */
 export async function slowReaderProbe(server: ServerProcess, room: string): Promise<SlowReaderProbe> {
   const queries = 1000
+  const pid = server.child.pid!
   const holder = await rawSync(server.wsUrl, `/sync/${room}`)
   const state = JSON.stringify({ user: { name: 'x'.repeat(15_000), color: '#30bced' } })
   const states = Array.from({ length: 16 }, (_, i) => ({ client: 900_000 + i, clock: 1, json: state }))
@@ -202,24 +218,37 @@ export async function slowReaderProbe(server: ServerProcess, room: string): Prom
   encoding.writeVarUint8Array(enc, encodeAwareness(states))
   holder.send(encoding.toUint8Array(enc))
   holder.send(syncMessage(0, Y.encodeStateVector(new Y.Doc())))
-  await holder.waitFor((f) => f[0] === 0 && f[1] === 1).catch(() => undefined)
+  await holder.waitFor((f) => f[0] === 0 && f[1] === 1)
   const reader = await rawSync(server.wsUrl, `/sync/${room}`)
-  await reader.waitFor((f) => f[0] === 0 && f[1] === 0).catch(() => undefined)
-  const rss0 = rssMiB(server.child.pid!)
+  await reader.waitFor((f) => f[0] === 0 && f[1] === 0)
+  const rss0 = rssMiB(pid)
   let peak = rss0
-  const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(server.child.pid!) || 0)), 100)
+  const sampler = setInterval(() => {
+    const r = rssMiB(pid)
+    if (Number.isFinite(r)) peak = Math.max(peak, r)
+  }, 100)
   reader.ws.pause()
   for (let i = 0; i < queries && reader.ws.readyState === reader.ws.OPEN; i++) reader.send(Uint8Array.of(MessageType.queryAwareness))
   const t = performance.now()
-  await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(120_000) }).catch(() => undefined)
+  const healthzStatus = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(120_000) }).then((r) => r.status, () => 0)
   const healthzMs = performance.now() - t
   await new Promise((r) => setTimeout(r, 2000))
   clearInterval(sampler)
   reader.ws.resume()
-  const closed = await Promise.race([reader.closed.then((c) => `closed ${c.code}`), new Promise<string>((r) => setTimeout(() => r('open'), 3000))])
+  const readerClose = await Promise.race([reader.closed.then((c) => c.code), new Promise<null>((r) => setTimeout(() => r(null), 3000))])
   reader.ws.terminate()
   holder.ws.close()
-  return { queries, stateBytes: states.length * state.length, rssGrowthMiB: peak - rss0, healthzMs, reader: closed }
+  const { exitCode, signalCode } = server.child
+  return {
+    queries,
+    stateBytes: states.length * state.length,
+    rssGrowthMiB: peak - rss0,
+    healthzMs,
+    healthzStatus,
+    readerClose,
+    reader: readerClose === null ? 'open' : `closed ${readerClose}`,
+    serverExit: exitCode !== null || signalCode !== null ? String(signalCode ?? exitCode) : null,
+  }
 }
 
 /** Runs the fuzzer and returns its report (also writes a crash file per crash). */
@@ -254,6 +283,8 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     const report: FuzzReport = {
       seed,
       seconds: opts.seconds,
+      concurrency,
+      noProbe: Boolean(opts.noProbe),
       phaseSessions: opts.phaseSessions,
       sessions: { rooms: 0, victim: 0 },
       table: {},
@@ -273,6 +304,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       victim: { filtered: 0, checked: 0, unchangedLive: false, unchangedStored: false },
       healthz: 0,
       slowReader: null,
+      slowReaderError: null,
       exitCode: null,
       durationMs: 0,
     }
@@ -378,7 +410,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     // The probe runs last, so its effect stays out of the RSS and bystander figures above.
     if (!opts.noProbe && !opts.only) {
       log('probe: slow reader')
-      report.slowReader = await slowReaderProbe(server, `probe${seed.toString(36)}`).catch(() => null)
+      report.slowReader = await slowReaderProbe(server, `probe${seed.toString(36)}`).catch((err: Error) => ((report.slowReaderError = err.message), null))
     }
     report.healthz = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.status, () => 0)
     const expected = (() => {

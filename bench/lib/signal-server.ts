@@ -28,7 +28,7 @@ const server = createServer(async (req, res) => {
 })
 server.on('upgrade', (req, socket, head) => {
   const url = new URL(req.url ?? '/', 'http://localhost')
-  if (url.pathname === '/signal') signaling.handleUpgrade(req, socket, head, url)
+  if (url.pathname === '/signal') signaling.handleUpgrade(req, socket, head, url, req.socket.remoteAddress ?? 'unknown')
   else socket.destroy()
 })
 server.listen(config.port, config.host, () => {

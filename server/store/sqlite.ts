@@ -310,6 +310,12 @@ export function openSqliteStore(dir: string, opts: SqliteStoreOptions = {}): Sql
       compactRows.immediate(docId, upToSeq, snapshot)
     },
 
+    async usedBytes(): Promise<number> {
+      ensureOpen()
+      flush()
+      return this.stats().usedBytes
+    },
+
     async checkWritable(): Promise<void> {
       ensureOpen()
       flush()

@@ -42,6 +42,8 @@ export interface Store {
    * changes nothing.
    */
   compact(docId: string, upToSeq: number, snapshot: Uint8Array): Promise<void>
+  /** Bytes the whole store occupies (for the `--max-storage-bytes` quota); approximate but never below what is stored. */
+  usedBytes(): Promise<number>
   /** Resolves when a real write succeeds (for `/healthz`); rejects otherwise, e.g. after `close`. */
   checkWritable(): Promise<void>
   /**

@@ -20,6 +20,7 @@ function markedAround(state: EditorState, from: number, to: number, mark: string
 export function toggleMark(mark: string): StateCommand {
   const n = mark.length
   return ({ state, dispatch }) => {
+    if (state.readOnly) return false
     const tr = state.changeByRange((range) => {
       const { from, to } = range
       const inner = state.sliceDoc(from, to)

@@ -2,7 +2,7 @@
  * The editor's public face: `createEditor` mounts a CodeMirror 6 view bound
  * to a shared Y.Text. Everything else in this folder is one concept each.
  */
-import { EditorState } from '@codemirror/state'
+import { Compartment, EditorState } from '@codemirror/state'
 import { EditorView, drawSelection, dropCursor, highlightSpecialChars, placeholder } from '@codemirror/view'
 import type * as Y from 'yjs'
 import type { Awareness } from 'y-protocols/awareness'
@@ -43,12 +43,15 @@ export interface MurmurEditor {
   find(): void
   /** Scrolls to a collaborator's caret and shows their name; false when their caret is not known. */
   revealPeer(clientId: number): boolean
+  /** Makes the text read-only (a read-only link) or editable again. */
+  setReadOnly(readOnly: boolean): void
   destroy(): void
 }
 
 /** Mounts a markdown editor with line wrapping, bound to `text` with yCollab. */
 export function createEditor(opts: EditorOptions): MurmurEditor {
   const binding = collab(opts.text, opts.awareness)
+  const readOnly = new Compartment()
   const state = EditorState.create({
     doc: opts.text.toString(),
     extensions: [
@@ -64,6 +67,7 @@ export function createEditor(opts: EditorOptions): MurmurEditor {
       EditorView.contentAttributes.of({ 'aria-label': 'Document text', spellcheck: 'true', autocapitalize: 'sentences' }),
       murmurTheme,
       binding.extension,
+      readOnly.of([]),
     ],
   })
   const view = new EditorView({ state, parent: opts.parent })
@@ -72,6 +76,9 @@ export function createEditor(opts: EditorOptions): MurmurEditor {
     view,
     find: () => openFind(view),
     revealPeer: (clientId) => revealRemoteCaret(view, clientId),
+    setReadOnly(on) {
+      view.dispatch({ effects: readOnly.reconfigure(on ? [EditorState.readOnly.of(true), EditorView.contentAttributes.of({ 'aria-readonly': 'true' })] : []) })
+    },
     destroy() {
       view.destroy()
       binding.destroy()

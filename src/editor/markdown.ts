@@ -3,10 +3,11 @@
  * headings larger and bold, emphasis styled, syntax marks (`#`, `**`, list
  * bullets) greyed.
  */
-import { markdown, markdownLanguage } from '@codemirror/lang-markdown'
+import { markdown, markdownKeymap, markdownLanguage } from '@codemirror/lang-markdown'
 import { HighlightStyle, syntaxHighlighting } from '@codemirror/language'
 import { tags as t } from '@lezer/highlight'
-import type { Extension } from '@codemirror/state'
+import { Prec, type Extension } from '@codemirror/state'
+import { keymap, type Command } from '@codemirror/view'
 
 /** How markdown tokens look. */
 export const markdownHighlight = HighlightStyle.define([
@@ -24,11 +25,21 @@ export const markdownHighlight = HighlightStyle.define([
   { tag: [t.processingInstruction, t.meta, t.contentSeparator], color: '#9aa3ad' },
 ])
 
+/** `run`, except in a read-only editor (lang-markdown's commands do not check). */
+const editable =
+  (run: Command): Command =>
+  (view) =>
+    !view.state.readOnly && run(view)
+
 /**
  * Markdown parsing plus `markdownHighlight`, with lang-markdown's keymap:
  * Enter continues a list or quote (and ends it on an empty item), Backspace
- * removes list and quote markup.
+ * removes list and quote markup; neither acts in a read-only editor.
  */
 export function markdownSupport(): Extension {
-  return [markdown({ base: markdownLanguage, addKeymap: true }), syntaxHighlighting(markdownHighlight)]
+  return [
+    markdown({ base: markdownLanguage, addKeymap: false }),
+    Prec.high(keymap.of(markdownKeymap.map((b) => ({ ...b, run: b.run && editable(b.run) })))),
+    syntaxHighlighting(markdownHighlight),
+  ]
 }

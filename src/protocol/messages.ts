@@ -44,6 +44,12 @@ export const CloseCode = {
   badUpdate: 4422,
   /** Too many topics/rooms on one socket or too many sockets from one address. */
   tooMany: 4429,
+  /** The document reached the server's per-document size quota (`--max-document-bytes`); nothing stored is lost, later changes stay on the devices. */
+  documentTooLarge: 4413,
+  /** The server is at its loaded-documents cap (`--max-loaded-documents`), every one in use; retry later. */
+  busy: 4503,
+  /** The server's storage is at its quota (`--max-storage-bytes`); retry later. */
+  storageFull: 4507,
   /** Message rate above the configured flood limit; reconnect after backing off. */
   flood: 4529,
   /** Storage failed; the client should reconnect later. */

@@ -9,6 +9,7 @@ import type { Awareness } from 'y-protocols/awareness'
 import { SessionCore, type SessionFacts, type SessionOptions } from './core.ts'
 import type { PeerInfo, UserIdentity } from './presence.ts'
 import type { ConfigSource } from './config.ts'
+import type { FirstSync } from './first-sync.ts'
 import { serverState, shouldWarnBeforeUnload, type LocalState, type ServerLink, type ServerState, type SignalingState } from './status.ts'
 
 /** A reactive document session. Call `destroy()` when the document is closed. */
@@ -24,7 +25,7 @@ export class DocSession {
   loaded = $state(false)
   /** First line of the text. */
   title = $state('')
-  /** Open direct WebRTC connections. */
+  /** Direct WebRTC connections to peers still present (agrees with the peer list). */
   peers = $state(0)
   /** Other tabs of this browser with this document open. */
   browserPeers = $state(0)
@@ -40,12 +41,18 @@ export class DocSession {
   unbackedChanges = $state(0)
   /** Time of the last full backup (ms), or null. */
   lastBackupAt = $state<number | null>(null)
+  /** When the oldest edit the server has not confirmed was made (ms), or null. */
+  unbackedSince = $state<number | null>(null)
+  /** Whether the document has reached this device: done | waiting | empty. */
+  firstSync = $state<FirstSync>('waiting')
   /** Remote participants. */
   peerList = $state.raw<PeerInfo[]>([])
   /** Where the server configuration came from. */
   configSource = $state<ConfigSource | 'pending'>('pending')
   /** The server requires access tokens. */
   auth = $state(false)
+  /** The link is read-only: the editor does not accept typing. */
+  readOnly = $state(false)
 
   /** What the status bar shows for the server (`data-state`). */
   readonly serverState: ServerState = $derived(serverState(this.server, this.backedUp))
@@ -73,9 +80,12 @@ export class DocSession {
     this.backedUp = f.backedUp
     this.unbackedChanges = f.unbackedChanges
     this.lastBackupAt = f.lastBackupAt
+    this.unbackedSince = f.unbackedSince
+    this.firstSync = f.firstSync
     if (this.peerList !== f.peerList) this.peerList = f.peerList
     this.configSource = f.configSource
     this.auth = f.auth
+    this.readOnly = f.readOnly
   }
 
   /** The shared Y.Doc. */
@@ -111,6 +121,11 @@ export class DocSession {
   /** Publishes a new name/colour. */
   setUser(identity: UserIdentity): void {
     this.core.setUser(identity)
+  }
+
+  /** Ends the "not on this device yet" state: the user writes without waiting. */
+  startWriting(): void {
+    this.core.startWriting()
   }
 
   /** Closes every provider and listener. */

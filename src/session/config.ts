@@ -18,6 +18,10 @@ export interface ServerConfig {
   syncUrl: string
   /** Whether `/signal` and `/sync` require an access token. */
   auth: boolean
+  /** With auth, what the token sent with the request grants (`none`: invalid or expired). */
+  access?: 'r' | 'rw' | 'none'
+  /** With auth and a read-write token: the document's WebRTC room secret (y-webrtc `password`). */
+  roomSecret?: string
 }
 
 /** A `ServerConfig` with every URL absolute, ws(s), and carrying the access token. */
@@ -30,6 +34,10 @@ export interface ResolvedConfig {
   syncUrl: string | null
   /** Whether the server requires tokens. */
   auth: boolean
+  /** The token is read-only: no WebRTC mesh (the server relays live updates), no editing. */
+  readOnly: boolean
+  /** y-webrtc room password (only read-write holders get one), or null. */
+  roomSecret: string | null
 }
 
 /** Where a loaded configuration came from. */
@@ -45,6 +53,8 @@ export interface LoadedConfig {
   base: string
   /** Why fetching failed, when it did. */
   error?: string
+  /** The server did not answer at all (network error or timeout), so asking again later may succeed; an HTTP error or a bad body is not retried. */
+  unreachable?: boolean
 }
 
 /** Thrown by `parseServerConfig` for a response that does not match the schema. */
@@ -57,6 +67,17 @@ export const CONFIG_CACHE_PREFIX = 'murmur:config:'
 
 /** How long `loadConfig` waits for the server before using the cache (ms). Long enough for a slow mobile link, short enough that an offline start is not noticeably delayed. */
 export const CONFIG_FETCH_TIMEOUT_MS = 4000
+
+/** First wait before asking an unreachable server for its configuration again (ms); each further wait doubles. */
+export const CONFIG_RETRY_FIRST_MS = 1000
+
+/** Longest wait between configuration retries (ms): a server that comes back is noticed within this, while a down server costs one small request per tab this often. */
+export const CONFIG_RETRY_MAX_MS = 10_000
+
+/** The wait before retry number `attempt` (0-based): 1 s, 2 s, 4 s, … capped at `max`. */
+export function configRetryDelay(attempt: number, first = CONFIG_RETRY_FIRST_MS, max = CONFIG_RETRY_MAX_MS): number {
+  return Math.min(max, first * 2 ** Math.min(attempt, 30))
+}
 
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string')
 
@@ -75,7 +96,12 @@ export function parseServerConfig(json: unknown): ServerConfig {
   if (typeof c.backup !== 'boolean') throw new ConfigError('config.backup must be a boolean')
   if (typeof c.syncUrl !== 'string') throw new ConfigError('config.syncUrl must be a string')
   if (typeof c.auth !== 'boolean') throw new ConfigError('config.auth must be a boolean')
-  return { signaling: c.signaling, iceServers: c.iceServers as RTCIceServer[], backup: c.backup, syncUrl: c.syncUrl, auth: c.auth }
+  if (c.access !== undefined && c.access !== 'r' && c.access !== 'rw' && c.access !== 'none') throw new ConfigError('config.access must be r, rw or none')
+  if (c.roomSecret !== undefined && typeof c.roomSecret !== 'string') throw new ConfigError('config.roomSecret must be a string')
+  const config: ServerConfig = { signaling: c.signaling, iceServers: c.iceServers as RTCIceServer[], backup: c.backup, syncUrl: c.syncUrl, auth: c.auth }
+  if (c.access !== undefined) config.access = c.access
+  if (c.roomSecret !== undefined) config.roomSecret = c.roomSecret
+  return config
 }
 
 /**
@@ -114,7 +140,7 @@ export function serverBase(envServer: string | undefined, origin: string): strin
  */
 export function resolveConfig(loaded: LoadedConfig, token: string | null): ResolvedConfig {
   const c = loaded.config
-  if (!c) return { signaling: [], iceServers: [], syncUrl: null, auth: false }
+  if (!c) return { signaling: [], iceServers: [], syncUrl: null, auth: false, readOnly: false, roomSecret: null }
   const signaling: string[] = []
   for (const s of c.signaling) {
     try {
@@ -131,7 +157,7 @@ export function resolveConfig(loaded: LoadedConfig, token: string | null): Resol
       syncUrl = null
     }
   }
-  return { signaling, iceServers: c.iceServers, syncUrl, auth: c.auth }
+  return { signaling, iceServers: c.iceServers, syncUrl, auth: c.auth, readOnly: c.access === 'r', roomSecret: c.roomSecret ?? null }
 }
 
 /** Options of `loadConfig`; everything environment-specific is injected. */
@@ -144,12 +170,19 @@ export interface LoadConfigOptions {
   storage: KeyValueStorage
   /** Give up on the server after this many ms (default `CONFIG_FETCH_TIMEOUT_MS`). */
   timeoutMs?: number
+  /** Access token: sent as `?token=` (the answer then carries what it grants) and part of the cache key. */
+  token?: string | null
 }
 
-/** Reads the cached configuration for `base`, or null when absent or corrupt. */
-export function readCachedConfig(storage: KeyValueStorage, base: string): ServerConfig | null {
+/** The cache key of the configuration fetched from `base` with `token`. */
+function cacheKey(base: string, token: string | null | undefined): string {
+  return CONFIG_CACHE_PREFIX + base + (token ? `?token=${token}` : '')
+}
+
+/** Reads the cached configuration for `base` (and `token`), or null when absent or corrupt. */
+export function readCachedConfig(storage: KeyValueStorage, base: string, token?: string | null): ServerConfig | null {
   try {
-    const raw = storage.getItem(CONFIG_CACHE_PREFIX + base)
+    const raw = storage.getItem(cacheKey(base, token))
     return raw ? parseServerConfig(JSON.parse(raw)) : null
   } catch {
     return null
@@ -166,21 +199,55 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<LoadedConfig>
   const { base, storage } = opts
   const controller = new AbortController()
   const timer = setTimeout(() => controller.abort(), opts.timeoutMs ?? CONFIG_FETCH_TIMEOUT_MS)
+  let status = 0
   try {
-    const res = await opts.fetch(base + '/config.json', { signal: controller.signal, cache: 'no-store', headers: { accept: 'application/json' } })
+    const url = base + '/config.json' + (opts.token ? `?token=${encodeURIComponent(opts.token)}` : '')
+    const res = await opts.fetch(url, { signal: controller.signal, cache: 'no-store', headers: { accept: 'application/json' } })
+    status = res.status
     if (!res.ok) throw new ConfigError(`HTTP ${res.status}`)
     const config = parseServerConfig(await res.json())
     try {
-      storage.setItem(CONFIG_CACHE_PREFIX + base, JSON.stringify(config))
+      storage.setItem(cacheKey(base, opts.token), JSON.stringify(config))
     } catch {
       // storage full or disabled: the config still works for this page load
     }
     return { source: 'server', config, base }
   } catch (err) {
     const error = err instanceof Error ? (err.name === 'AbortError' ? 'timed out' : err.message) : String(err)
-    const cached = readCachedConfig(storage, base)
-    return cached ? { source: 'cache', config: cached, base, error } : { source: 'none', config: null, base, error }
+    // No answer, or a gateway/server error (a proxy in front of a stopped server): worth asking again.
+    const unreachable = status >= 500 || (status === 0 && !(err instanceof ConfigError))
+    const cached = readCachedConfig(storage, base, opts.token)
+    return cached ? { source: 'cache', config: cached, base, error, unreachable } : { source: 'none', config: null, base, error, unreachable }
   } finally {
     clearTimeout(timer)
   }
+}
+
+/**
+ * Resolves with the first configuration that is not "server unreachable,
+ * nothing cached": `first` itself when it is one, else the result of
+ * `reload()` retried with backoff (`configRetryDelay`). `onRetry` is called
+ * before each wait. Resolves with the last result once `signal` aborts.
+ */
+export async function untilReachable(
+  first: LoadedConfig | null,
+  reload: () => Promise<LoadedConfig>,
+  opts: { signal: AbortSignal; onRetry?: (attempt: number) => void; delay?: (attempt: number) => number },
+): Promise<LoadedConfig | null> {
+  let loaded = first
+  for (let attempt = 0; loaded?.source === 'none' && loaded.unreachable && !opts.signal.aborted; attempt++) {
+    opts.onRetry?.(attempt)
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        opts.signal.removeEventListener('abort', done)
+        resolve()
+      }
+      const timer = setTimeout(done, (opts.delay ?? configRetryDelay)(attempt))
+      opts.signal.addEventListener('abort', done)
+    })
+    if (opts.signal.aborted) break
+    loaded = await reload()
+  }
+  return loaded
 }

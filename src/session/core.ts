@@ -17,8 +17,9 @@ import * as decoding from 'lib0/decoding'
 import * as bc from 'lib0/broadcastchannel'
 import { CloseCode, MessageType } from '../protocol/messages.ts'
 import { encodeDurableQuery, readDurableNonce } from '../protocol/durable.ts'
-import { resolveConfig, type ConfigSource, type LoadedConfig, type ResolvedConfig } from './config.ts'
+import { resolveConfig, untilReachable, type ConfigSource, type LoadedConfig, type ResolvedConfig } from './config.ts'
 import { DurabilityTracker } from './durability.ts'
+import { initialFirstSync, nextFirstSync, type FirstSync, type FirstSyncEvent } from './first-sync.ts'
 import { yieldToHigherPeers } from './glare.ts'
 import { classifyPeers, samePeers, sanitizeRemoteState, type PeerInfo, type UserIdentity } from './presence.ts'
 import { setRecentTitle, touchRecent } from './recent.ts'
@@ -30,6 +31,10 @@ import { firstLine } from './title.ts'
 export interface SessionOptions {
   /** The server configuration, or a promise of it (the session waits for it after loading IndexedDB). Null: no server at all. */
   config: LoadedConfig | Promise<LoadedConfig> | null
+  /** Asks the server for its configuration again; used with backoff (`configRetryDelay`) while `config` says the server was unreachable and nothing is cached. */
+  reloadConfig?: () => Promise<LoadedConfig>
+  /** This device just created the id (New document): there is nothing to wait for (see `first-sync.ts`). */
+  createdHere?: boolean
   /** Access token from the URL fragment, passed to /signal and /sync. */
   token?: string | null
   /** Name and colour published in awareness. */
@@ -58,7 +63,7 @@ export interface SessionFacts {
   loaded: boolean
   /** First line of the text. */
   title: string
-  /** Open direct WebRTC connections. */
+  /** Direct WebRTC connections to peers still present in awareness (a peer that left stops counting when its chip goes, not when ICE times out). */
   peers: number
   /** Other tabs of this browser with the same document. */
   browserPeers: number
@@ -74,14 +79,20 @@ export interface SessionFacts {
   unbackedChanges: number
   /** Local changes made in this session. */
   localChanges: number
-  /** Time of the last full backup (ms since epoch), or null. */
+  /** Time of the last full backup (ms since epoch), or null; remembered on this device across reloads. */
   lastBackupAt: number | null
+  /** When the oldest local change the server has not confirmed was made (ms since epoch), or null. */
+  unbackedSince: number | null
+  /** Whether the document has reached this device yet (see `first-sync.ts`). */
+  firstSync: FirstSync
   /** Remote participants. */
   peerList: PeerInfo[]
   /** Where the server config came from; `pending` until known. */
   configSource: ConfigSource | 'pending'
   /** The server requires tokens. */
   auth: boolean
+  /** The access token is read-only: the editor must not accept typing. */
+  readOnly: boolean
 }
 
 /** Names for the close codes a user may need to understand. */
@@ -106,9 +117,12 @@ const initialFacts = (title: string): SessionFacts => ({
   unbackedChanges: 0,
   localChanges: 0,
   lastBackupAt: null,
+  unbackedSince: null,
+  firstSync: 'waiting',
   peerList: [],
   configSource: 'pending',
   auth: false,
+  readOnly: false,
 })
 
 /**
@@ -150,6 +164,8 @@ export class SessionCore {
   #writeSeq = 0
   #checkingStore = false
   #emitScheduled = false
+  #inRecent = false
+  #stop = new AbortController()
   #resolveLoaded!: () => void
   #resolveDestroyed!: (v: false) => void
   #whenDestroyed = new Promise<false>((resolve) => (this.#resolveDestroyed = resolve))
@@ -194,6 +210,11 @@ export class SessionCore {
     this.awareness.setLocalStateField('user', { ...identity })
   }
 
+  /** The user chose to write before the document reached this device (ends the `waiting`/`empty` state). */
+  startWriting(): void {
+    this.#firstSync({ type: 'start' })
+  }
+
   async #open(): Promise<void> {
     // 1. This device first.
     const idb = new IndexeddbPersistence(this.docId, this.doc)
@@ -201,23 +222,46 @@ export class SessionCore {
     const opened = (idb as unknown as { _db: Promise<IDBDatabase> })._db
     const ok = await Promise.race([idb.whenSynced.then(() => true), opened.then(() => this.#whenDestroyed, () => false), this.#whenDestroyed])
     if (this.#destroyed) return
-    this.#set({ local: ok ? 'saved' : 'unavailable', loaded: true, title: firstLine(this.text) })
+    if (ok) this.#restoreLastBackup(await idb.get('lastBackupAt').catch(() => undefined))
+    if (this.#destroyed) return
+    this.#set({ local: ok ? 'saved' : 'unavailable', loaded: true, title: firstLine(this.text), firstSync: initialFirstSync(this.#hasContent(), this.#opts.createdHere === true) })
     this.#resolveLoaded()
-    if (this.#opts.recent) touchRecent(this.#opts.recent, this.docId, this.#now())
-    this.#updateRecentTitle()
+    if (this.#hasContent()) this.#recordRecent()
 
     // 2. What the server offers (may come from the cache, or be nothing). Let the
     // text paint first: starting providers encodes the whole document once.
-    const loaded = await this.#opts.config
+    const loaded = await this.#untilReachable(await this.#opts.config)
     await afterPaint()
     if (this.#destroyed) return
     const resolved = resolveConfig(loaded ?? { source: 'none', config: null, base: '' }, this.#opts.token ?? null)
-    this.#set({ configSource: loaded?.source ?? 'none', auth: resolved.auth })
+    this.#set({ configSource: loaded?.source ?? 'none', auth: resolved.auth, readOnly: resolved.readOnly })
 
     // 3. Peers: explicit signaling and ICE servers, never the libraries' public defaults.
-    if (this.#opts.webrtc !== false) this.#guard('WebRTC', () => this.#openWebrtc(resolved))
+    // A read-only link never joins the mesh (the server refuses it): live updates come through /sync.
+    if (resolved.readOnly) this.#set({ signaling: 'read-only' })
+    else if (this.#opts.webrtc !== false) this.#guard('WebRTC', () => this.#openWebrtc(resolved))
     // 4. Backup server.
     if (resolved.syncUrl) this.#guard('backup', () => this.#openBackup(resolved.syncUrl!))
+  }
+
+  /**
+   * While the server is unreachable and no earlier copy of its settings is
+   * cached, asks again with backoff; meanwhile the status says the server is
+   * unreachable (not "backup off").
+   */
+  async #untilReachable(loaded: LoadedConfig | null): Promise<LoadedConfig | null> {
+    const reload = this.#opts.reloadConfig
+    if (!reload) return loaded
+    let retried = false
+    const result = await untilReachable(loaded, reload, {
+      signal: this.#stop.signal,
+      onRetry: () => {
+        retried = true
+        this.#set({ configSource: 'none', link: 'offline', signaling: 'unreachable', serverDetail: null })
+      },
+    })
+    if (retried) this.#set({ link: 'off', signaling: 'none' }) // the providers report their own states from here
+    return result
   }
 
   /** Runs one provider's setup; a failing provider is logged and the others still start. */
@@ -238,12 +282,15 @@ export class SessionCore {
       signaling,
       awareness: this.awareness,
       filterBcConns: true,
+      // With auth, only read-write holders know the room secret: signaling is encrypted with it,
+      // so peers without it can neither read the room's offers nor be connected to.
+      ...(resolved.roomSecret ? { password: resolved.roomSecret } : {}),
       peerOpts: { ...this.#opts.peerOpts, config: { iceServers: resolved.iceServers } },
     })
     this.webrtc = webrtc
     webrtc.on('status', this.#onWebrtcStatus)
     webrtc.on('peers', this.#onPeers)
-    webrtc.on('synced', this.#refreshPeers)
+    webrtc.on('synced', this.#onRtcSynced)
     this.#poll = setInterval(this.#refreshPeers, this.#opts.pollMs ?? 1000)
     this.#set({ signaling: !canRtc ? 'no-webrtc' : signaling.length ? 'connecting' : 'none' })
   }
@@ -274,10 +321,15 @@ export class SessionCore {
   }
 
   #onUpdate = (_update: Uint8Array, origin: unknown) => {
-    if (!this.#isProviderOrigin(origin)) {
-      this.tracker.localChange()
+    const local = !this.#isProviderOrigin(origin)
+    if (local) {
+      this.tracker.localChange(this.#now())
       this.#scheduleQuery()
       this.#syncTracker()
+    }
+    if (this.#facts.loaded && this.#hasContent()) {
+      if (this.#facts.firstSync !== 'done') this.#firstSync({ type: local ? 'edit' : 'content' })
+      if (!this.#inRecent) this.#recordRecent()
     }
     if (origin !== this.idb) this.#trackStore()
     this.#scheduleTitle()
@@ -339,6 +391,31 @@ export class SessionCore {
     if (this.#opts.recent) setRecentTitle(this.#opts.recent, this.docId, this.#facts.title)
   }
 
+  /** Something was ever written under this id (cheap: the store's client count). */
+  #hasContent(): boolean {
+    return this.doc.store.clients.size > 0
+  }
+
+  /** Lists the document among this device's recent ones: only once it has content, so a mistyped link never appears there. */
+  #recordRecent() {
+    this.#inRecent = true
+    if (!this.#opts.recent) return
+    touchRecent(this.#opts.recent, this.docId, this.#now())
+    this.#updateRecentTitle()
+  }
+
+  #firstSync(event: FirstSyncEvent) {
+    if (!this.#facts.loaded) return
+    const next = nextFirstSync(this.#facts.firstSync, event)
+    // The title is shown with the text that just arrived, not after the edit debounce.
+    if (next !== this.#facts.firstSync) this.#set({ firstSync: next, title: firstLine(this.text) })
+  }
+
+  #onRtcSynced = ({ synced }: { synced: boolean }) => {
+    if (synced) this.#firstSync({ type: 'answered', empty: !this.#hasContent() })
+    this.#refreshPeers()
+  }
+
   // ---- Awareness ----------------------------------------------------------
 
   #onAwarenessChange = ({ added, updated }: { added: number[]; updated: number[] }) => {
@@ -385,18 +462,24 @@ export class SessionCore {
     const direct = new Set<string>()
     if (room) for (const [id, conn] of room.webrtcConns) if (conn.connected && !conn.closed) direct.add(id)
     const browser: ReadonlySet<string> = room ? room.bcConns : new Set()
+    const conns = (webrtc?.signalingConns ?? []) as { connected: boolean; unsuccessfulReconnects: number }[]
     const signaling: SignalingState =
-      this.#facts.signaling === 'no-webrtc'
-        ? 'no-webrtc'
+      this.#facts.signaling === 'no-webrtc' || this.#facts.signaling === 'read-only' || (!webrtc && this.#facts.signaling === 'unreachable')
+        ? this.#facts.signaling
         : !webrtc || webrtc.signalingUrls.length === 0
           ? 'none'
-          : webrtc.signalingConns.some((c: { connected: boolean }) => c.connected)
+          : conns.some((c) => c.connected)
             ? 'connected'
-            : 'connecting'
+            : conns.length > 0 && conns.every((c) => c.unsuccessfulReconnects > 0)
+              ? 'unreachable'
+              : 'connecting'
     const peerList = classifyPeers(this.awareness.getStates() as Map<number, Record<string, unknown>>, this.doc.clientID, { direct, browser, server: this.#serverSeen })
+    // Count what the peer list shows as direct: a peer that left is dropped from awareness at
+    // once, while its RTCPeerConnection only notices after ICE consent times out (~20 s).
+    const peers = peerList.reduce((n, p) => n + (p.via === 'direct' ? 1 : 0), 0)
     const f = this.#facts
-    if (f.peers !== direct.size || f.browserPeers !== browser.size || f.signaling !== signaling || !samePeers(f.peerList, peerList)) {
-      this.#set({ peers: direct.size, browserPeers: browser.size, signaling, peerList: samePeers(f.peerList, peerList) ? f.peerList : peerList })
+    if (f.peers !== peers || f.browserPeers !== browser.size || f.signaling !== signaling || !samePeers(f.peerList, peerList)) {
+      this.#set({ peers, browserPeers: browser.size, signaling, peerList: samePeers(f.peerList, peerList) ? f.peerList : peerList })
     }
   }
 
@@ -432,16 +515,19 @@ export class SessionCore {
     this.tracker.synced()
     // Reaching the server proves the cached settings still hold: drop the "using last known settings" note.
     this.#set({ link: 'synced', ...(this.#facts.configSource === 'cache' ? { configSource: 'server' as const } : {}) })
+    this.#firstSync({ type: 'answered', empty: !this.#hasContent() })
     this.#syncTracker()
     this.#scheduleQuery()
   }
 
-  #onWsClose = () => {
+  #onWsClose = (event: { code: number } | null) => {
     if (this.#destroyed) return
     const hadStates = this.#serverSeen.size > 0
     this.tracker.connectionClosed()
     this.#serverSeen.clear()
-    this.#set({ link: 'offline' })
+    // A transient close (e.g. 4500 storage error) is retried, but the user still learns why it went.
+    const detail = event ? CLOSE_DETAIL[event.code] : undefined
+    this.#set({ link: 'offline', ...(detail ? { serverDetail: detail } : {}) })
     this.#syncTracker()
     // y-websocket drops every remote awareness state on close, including peers we reach directly.
     if (hadStates) this.#requestAwareness()
@@ -472,9 +558,19 @@ export class SessionCore {
   #syncTracker() {
     const t = this.tracker
     const f = this.#facts
-    if (f.backedUp !== t.backedUp || f.unbackedChanges !== t.unbacked || f.localChanges !== t.localChanges || f.lastBackupAt !== t.lastBackupAt) {
-      this.#set({ backedUp: t.backedUp, unbackedChanges: t.unbacked, localChanges: t.localChanges, lastBackupAt: t.lastBackupAt })
+    if (f.lastBackupAt !== t.lastBackupAt && t.lastBackupAt !== null) {
+      // Kept beside the document on this device, so the status still knows it after a reload.
+      this.idb?.set('lastBackupAt', t.lastBackupAt).catch(() => {})
     }
+    if (f.backedUp !== t.backedUp || f.unbackedChanges !== t.unbacked || f.localChanges !== t.localChanges || f.lastBackupAt !== t.lastBackupAt || f.unbackedSince !== t.unbackedSince) {
+      this.#set({ backedUp: t.backedUp, unbackedChanges: t.unbacked, localChanges: t.localChanges, lastBackupAt: t.lastBackupAt, unbackedSince: t.unbackedSince })
+    }
+  }
+
+  #restoreLastBackup(at: unknown) {
+    if (typeof at !== 'number') return
+    this.tracker.restoreLastBackup(at)
+    this.#set({ lastBackupAt: this.tracker.lastBackupAt })
   }
 
   // ---- plumbing -----------------------------------------------------------
@@ -525,6 +621,7 @@ export class SessionCore {
     this.#resolveLoaded()
     this.#resolveDestroyed(false)
     if (this.#titleTimer !== null) clearTimeout(this.#titleTimer)
+    this.#stop.abort()
     if (this.#poll !== null) clearInterval(this.#poll)
     this.#listeners.clear()
     this.awareness.setLocalState(null)
@@ -535,7 +632,7 @@ export class SessionCore {
     if (webrtc) {
       webrtc.off('status', this.#onWebrtcStatus)
       webrtc.off('peers', this.#onPeers)
-      webrtc.off('synced', this.#refreshPeers)
+      webrtc.off('synced', this.#onRtcSynced)
       // y-webrtc's destroy() leaves the shared signaling sockets running; disconnect() releases them.
       webrtc.disconnect()
       webrtc.destroy()

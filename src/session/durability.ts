@@ -27,6 +27,8 @@ export interface DurabilityState {
   unbacked: number
   /** When the server last confirmed everything (ms since epoch), or null. */
   lastBackupAt: number | null
+  /** When the oldest local change not yet confirmed durable was made (ms since epoch), or null when none is pending. */
+  unbackedSince: number | null
 }
 
 /** Tracks local changes against durable acks. Pure: no I/O, time is passed in. */
@@ -37,10 +39,18 @@ export class DurabilityTracker {
   #connected = false
   #synced = false
   #lastBackupAt: number | null = null
+  /** Times of the changes after `#durable`, oldest first (change number `#durable + 1 + i`). */
+  #pendingTimes: number[] = []
 
-  /** Records one local change; returns the new count (the nonce to query with). */
-  localChange(): number {
+  /** Records one local change made at `now`; returns the new count (the nonce to query with). */
+  localChange(now = 0): number {
+    this.#pendingTimes.push(now)
     return ++this.#localChanges
+  }
+
+  /** Seeds the last backup time remembered from an earlier visit (ignored once this session has its own). */
+  restoreLastBackup(at: number): void {
+    if (this.#lastBackupAt === null && Number.isFinite(at)) this.#lastBackupAt = at
   }
 
   /** The socket opened: acks from earlier connections no longer count. */
@@ -71,7 +81,10 @@ export class DurabilityTracker {
   ack(nonce: number, now: number): boolean {
     if (!this.#connected || !Number.isInteger(nonce) || nonce < 0 || nonce > this.#localChanges || nonce <= this.#acked) return false
     this.#acked = nonce
-    if (nonce > this.#durable) this.#durable = nonce
+    if (nonce > this.#durable) {
+      this.#pendingTimes.splice(0, nonce - this.#durable)
+      this.#durable = nonce
+    }
     if (this.backedUp) this.#lastBackupAt = now
     return true
   }
@@ -96,6 +109,11 @@ export class DurabilityTracker {
     return this.#lastBackupAt
   }
 
+  /** When the oldest change not yet confirmed durable was made, or null when everything is. */
+  get unbackedSince(): number | null {
+    return this.#pendingTimes.length > 0 ? this.#pendingTimes[0] : null
+  }
+
   /** A snapshot of everything above. */
   state(): DurabilityState {
     return {
@@ -107,6 +125,7 @@ export class DurabilityTracker {
       backedUp: this.backedUp,
       unbacked: this.unbacked,
       lastBackupAt: this.#lastBackupAt,
+      unbackedSince: this.unbackedSince,
     }
   }
 }

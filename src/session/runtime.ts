@@ -17,21 +17,24 @@ export function currentServerBase(): string {
   return serverBase(import.meta.env.VITE_MURMUR_SERVER, location.origin)
 }
 
-let configPromise: Promise<LoadedConfig> | null = null
+const configPromises = new Map<string, Promise<LoadedConfig>>()
 
 /**
- * The server configuration, fetched once per page. A failed fetch (served
- * from cache or nothing) is retried the next time a document is opened.
+ * The server configuration for an access token (or none), fetched once per
+ * page and token. A failed fetch (served from cache or nothing) is retried the
+ * next time a document is opened.
  */
-export function getConfig(): Promise<LoadedConfig> {
-  if (!configPromise) {
-    const p = loadConfig({ base: currentServerBase(), fetch: (...a) => fetch(...a), storage: safeLocalStorage() })
-    configPromise = p
-    void p.then((c) => {
-      if (c.source !== 'server' && configPromise === p) configPromise = null
+export function getConfig(token: string | null = null): Promise<LoadedConfig> {
+  const key = token ?? ''
+  let p = configPromises.get(key)
+  if (!p) {
+    const loading = loadConfig({ base: currentServerBase(), fetch: (...a) => fetch(...a), storage: safeLocalStorage(), token })
+    configPromises.set(key, (p = loading))
+    void loading.then((c) => {
+      if (c.source !== 'server' && configPromises.get(key) === loading) configPromises.delete(key)
     })
   }
-  return configPromise
+  return p
 }
 
 /**

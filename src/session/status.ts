@@ -12,8 +12,8 @@ export type ServerLink = 'off' | 'connecting' | 'synced' | 'offline'
 /** What the status bar shows for the server (the `data-state` of `[data-testid=status-server]`). */
 export type ServerState = 'off' | 'connecting' | 'backed-up' | 'not-backed-up' | 'offline'
 
-/** Signaling (finding peers): no servers configured, none reachable yet, at least one connected, or WebRTC unavailable in this browser. */
-export type SignalingState = 'none' | 'connecting' | 'connected' | 'no-webrtc'
+/** Signaling (finding peers): no servers configured, first attempt under way, at least one connected, every server failed at least once (still retrying), WebRTC unavailable in this browser, or a read-only link (no mesh: the server relays). */
+export type SignalingState = 'none' | 'connecting' | 'connected' | 'unreachable' | 'no-webrtc' | 'read-only'
 
 /** Combines the link state with the durability tracker's verdict. */
 export function serverState(link: ServerLink, backedUp: boolean): ServerState {
@@ -21,11 +21,14 @@ export function serverState(link: ServerLink, backedUp: boolean): ServerState {
   return link
 }
 
-/** `hh:mm:ss` in local time. */
-export function formatTime(ms: number): string {
+/** `hh:mm:ss` in local time, preceded by the date (`2026-11-29 hh:mm:ss`) when `ms` is not on the same day as `now`. */
+export function formatTime(ms: number, now: number = ms): string {
   const d = new Date(ms)
-  const p = (n: number) => String(n).padStart(2, '0')
-  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`
+  const n = new Date(now)
+  const p = (x: number) => String(x).padStart(2, '0')
+  const time = `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`
+  const sameDay = d.getFullYear() === n.getFullYear() && d.getMonth() === n.getMonth() && d.getDate() === n.getDate()
+  return sameDay ? time : `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${time}`
 }
 
 /** Status-bar words for this device's copy. */
@@ -51,15 +54,21 @@ export function peersLabel(direct: number, browserTabs: number, signaling: Signa
       ? ' (this browser only)'
       : signaling === 'no-webrtc'
         ? ' (WebRTC unavailable in this browser)'
-        : signaling === 'connecting' && direct === 0
-          ? ' (looking for peers…)'
-          : ''
+        : signaling === 'read-only'
+          ? ' (read-only link: changes arrive through the server)'
+          : direct > 0
+            ? ''
+            : signaling === 'connecting'
+              ? ' (looking for peers…)'
+              : signaling === 'unreachable'
+                ? ' (server not reachable: cannot look for peers)'
+                : ''
   return base + tabs + sig
 }
 
-/** Status-bar words for the backup server. `detail` explains an `offline` state when known. */
-export function serverLabel(state: ServerState, lastBackupAt: number | null, detail?: string | null): string {
-  const last = lastBackupAt !== null ? ` · last backup ${formatTime(lastBackupAt)}` : ''
+/** Status-bar words for the backup server. `detail` explains an `offline` state when known; `now` decides whether the last backup needs its date. */
+export function serverLabel(state: ServerState, lastBackupAt: number | null, detail?: string | null, now: number = Date.now()): string {
+  const last = lastBackupAt !== null ? ` · last backup ${formatTime(lastBackupAt, now)}` : ''
   switch (state) {
     case 'off':
       return 'Backup off'
@@ -72,6 +81,12 @@ export function serverLabel(state: ServerState, lastBackupAt: number | null, det
     case 'offline':
       return `Backup server not reachable${detail ? ` (${detail})` : ''}` + last
   }
+}
+
+/** Words for edits the server has not confirmed yet, by when they began (the change count is in Yjs updates, which mean nothing to a person). */
+export function unbackedLabel(unbackedSince: number | null, now: number = Date.now()): string {
+  if (unbackedSince === null) return 'Every edit is confirmed by the backup server'
+  return `Edits since ${formatTime(unbackedSince, now)} are not yet confirmed by the backup server`
 }
 
 /** Inputs of `shouldWarnBeforeUnload`. */

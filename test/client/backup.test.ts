@@ -89,12 +89,18 @@ describe('backup against the murmur server', () => {
     const s = session(server, freshId('noack'))
     await s.ready
     const acks: number[] = []
+    let acked: () => void = () => {}
+    const edit = 1
+    const ackOfEdit = new Promise<void>((res) => (acked = res))
     // Swallow acks: the session must stay "not yet backed up" although it is synced.
-    s.websocket!.messageHandlers[101] = (_e, d) => void acks.push(d.arr[d.pos])
+    s.websocket!.messageHandlers[101] = (_e, d) => {
+      acks.push(d.arr[d.pos])
+      if (d.arr[d.pos] >= edit) acked()
+    }
     await until(s, (f) => f.link === 'synced', 'synced')
     s.text.insert(0, 'x')
-    await new Promise((r) => setTimeout(r, 600))
-    expect(acks.length).toBeGreaterThan(0) // the server did answer our queries
+    await ackOfEdit // the server did answer the query that covers the edit
+    expect(acks).toContain(edit)
     expect(state(s.facts)).toBe('not-backed-up')
     expect(s.facts.unbackedChanges).toBe(1)
   })
@@ -136,13 +142,18 @@ describe('backup against the murmur server', () => {
   })
 
   it('destroy closes the socket: the server sees the connection go', async () => {
+    // The server's own count of open /sync sockets (earlier tests' closes may still be landing).
+    const syncSockets = async () => Number(/^murmur_connections\{endpoint="sync"\} (\d+)/m.exec(await (await fetch(`${server.url}/metrics`)).text())?.[1] ?? 0)
+    await expect.poll(syncSockets, { timeout: 10_000 }).toBe(0)
     const s = session(server, freshId('close'))
     await until(s, (f) => f.link === 'synced', 'synced')
     const socket = s.websocket!.ws as unknown as WebSocket
     expect(socket.readyState).toBe(WebSocket.OPEN)
+    expect(await syncSockets()).toBe(1)
     await s.destroy()
     await new Promise<void>((res) => (socket.readyState === WebSocket.CLOSED ? res() : socket.once('close', () => res())))
     expect(s.websocket!.shouldConnect).toBe(false)
+    await expect.poll(syncSockets, { timeout: 10_000 }).toBe(0)
   })
 })
 

@@ -7,6 +7,7 @@ import {
   resolveConfig,
   serverBase,
   toWebSocketUrl,
+  untilReachable,
   withToken,
   type ServerConfig,
 } from '../../src/session/config.ts'
@@ -51,7 +52,7 @@ describe('URL resolution', () => {
   })
 
   it('without any config nothing is contacted: no signaling, no ICE servers, no backup', () => {
-    expect(resolveConfig({ source: 'none', config: null, base: 'http://h' }, 'tok')).toEqual({ signaling: [], iceServers: [], syncUrl: null, auth: false })
+    expect(resolveConfig({ source: 'none', config: null, base: 'http://h' }, 'tok')).toEqual({ signaling: [], iceServers: [], syncUrl: null, auth: false, readOnly: false, roomSecret: null })
   })
 })
 
@@ -75,6 +76,20 @@ describe('loadConfig', () => {
     expect(urls).toEqual(['http://h:9/config.json'])
     expect(loaded).toEqual({ source: 'server', config: sample, base: 'http://h:9' })
     expect(JSON.parse(storage.getItem(CONFIG_CACHE_PREFIX + 'http://h:9')!)).toEqual(sample)
+  })
+
+  it('sends the access token, keeps what it grants (read-only, room secret), and caches per token', async () => {
+    const storage = memoryStorage()
+    const urls: string[] = []
+    const granted = { ...sample, access: 'rw', roomSecret: 'r'.repeat(43) }
+    const loaded = await loadConfig({ base: 'http://h', storage, token: 'a.b+c', fetch: async (u) => (urls.push(String(u)), jsonResponse(granted)) })
+    expect(urls).toEqual(['http://h/config.json?token=a.b%2Bc'])
+    expect(resolveConfig(loaded, 'a.b+c')).toMatchObject({ readOnly: false, roomSecret: 'r'.repeat(43) })
+    expect(storage.getItem(CONFIG_CACHE_PREFIX + 'http://h')).toBeNull() // another token's (or no token's) cache is separate
+    const reader = await loadConfig({ base: 'http://h', storage, token: 'r.o', fetch: async () => jsonResponse({ ...sample, access: 'r' }) })
+    expect(resolveConfig(reader, 'r.o')).toMatchObject({ readOnly: true, roomSecret: null })
+    expect(() => parseServerConfig({ ...sample, access: 'admin' })).toThrow(ConfigError)
+    expect(() => parseServerConfig({ ...sample, roomSecret: 5 })).toThrow(ConfigError)
   })
 
   it('falls back to the cached config when the server is unreachable', async () => {
@@ -112,5 +127,34 @@ describe('loadConfig', () => {
     const r = await loadConfig({ base: 'http://h', storage, fetch: hanging, timeoutMs: 50 })
     expect(Date.now() - t0).toBeLessThan(2000)
     expect(r).toMatchObject({ source: 'cache', error: 'timed out' })
+  })
+})
+
+describe('untilReachable (issue 12, item 1)', () => {
+  it('tells "no answer" (retry) from "answered badly" (do not)', async () => {
+    const storage = memoryStorage()
+    expect(await loadConfig({ base: 'http://h', storage, fetch: async () => Promise.reject(new TypeError('Failed to fetch')) })).toMatchObject({ source: 'none', unreachable: true })
+    expect(await loadConfig({ base: 'http://h', storage, fetch: async () => new Response('bad gateway', { status: 502 }) })).toMatchObject({ unreachable: true })
+    expect(await loadConfig({ base: 'http://h', storage, fetch: async () => new Response('gone', { status: 404 }) })).toMatchObject({ unreachable: false })
+    expect(await loadConfig({ base: 'http://h', storage, fetch: async () => jsonResponse({ nope: true }) })).toMatchObject({ unreachable: false })
+  })
+
+  it('asks again until the server answers, and stops when aborted', async () => {
+    const down = { source: 'none' as const, config: null, base: 'http://h', unreachable: true }
+    const answers = [down, down, { source: 'server' as const, config: sample, base: 'http://h' }]
+    const retries: number[] = []
+    const got = await untilReachable(down, async () => answers.shift()!, { signal: new AbortController().signal, onRetry: (a) => retries.push(a), delay: () => 0 })
+    expect(got).toMatchObject({ source: 'server' })
+    expect(retries).toEqual([0, 1, 2])
+
+    const stop = new AbortController()
+    let reloads = 0
+    const pending = untilReachable(down, async () => (reloads++, down), { signal: stop.signal, delay: () => 60_000 })
+    stop.abort()
+    expect(await pending).toBe(down)
+    expect(reloads).toBe(0)
+    // A cached or absent (404) configuration is final: no retries.
+    const cached = { source: 'cache' as const, config: sample, base: 'http://h', unreachable: true }
+    expect(await untilReachable(cached, async () => down, { signal: new AbortController().signal })).toBe(cached)
   })
 })

@@ -99,4 +99,24 @@ describe('DurabilityTracker', () => {
     t.ack(3, 2)
     expect(t.state()).toMatchObject({ backedUp: true, unbacked: 0, durable: 3 })
   })
+
+  it('knows when the oldest unconfirmed edit was made, and the last backup time from an earlier visit (issue 12, item 6)', () => {
+    const t = new DurabilityTracker()
+    t.restoreLastBackup(50)
+    expect(t.lastBackupAt).toBe(50)
+    expect(t.unbackedSince).toBeNull()
+    t.localChange(100)
+    t.localChange(200)
+    t.localChange(300)
+    expect(t.unbackedSince).toBe(100)
+    t.connectionOpened()
+    t.synced()
+    t.ack(2, 400)
+    expect(t.unbackedSince).toBe(300)
+    expect(t.lastBackupAt).toBe(50) // not everything yet
+    t.ack(3, 500)
+    expect(t.state()).toMatchObject({ unbackedSince: null, lastBackupAt: 500 })
+    t.restoreLastBackup(60) // this session's own time wins
+    expect(t.lastBackupAt).toBe(500)
+  })
 })

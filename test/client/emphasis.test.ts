@@ -25,6 +25,12 @@ describe('bold and italic (Mod-b, Mod-i)', () => {
   it('does not take the stars of bold for italic', () => {
     expect(run(toggleEmphasis, 'a **word** here', 4, 8).text).toBe('a ***word*** here')
   })
+  it('does nothing in a read-only editor', () => {
+    const state = EditorState.create({ doc: 'a word', selection: EditorSelection.single(2, 6), extensions: EditorState.readOnly.of(true) })
+    let dispatched = false
+    expect(toggleStrong({ state, dispatch: () => (dispatched = true) })).toBe(false)
+    expect(dispatched).toBe(false)
+  })
   it('puts an empty pair around the cursor', () => {
     expect(run(toggleStrong, 'ab', 1)).toEqual({ text: 'a****b', from: 3, to: 3 })
   })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatTime, localLabel, peersLabel, serverLabel, serverState, shouldWarnBeforeUnload } from '../../src/session/status.ts'
+import { formatTime, localLabel, peersLabel, serverLabel, serverState, shouldWarnBeforeUnload, unbackedLabel } from '../../src/session/status.ts'
 
 describe('status derivation', () => {
   it('maps link + durability to the five server states', () => {
@@ -20,10 +20,21 @@ describe('status derivation', () => {
     expect(peersLabel(0, 0, 'no-webrtc')).toMatch(/^0 peers connected.*WebRTC unavailable/)
     const t = new Date(2024, 0, 2, 9, 5, 7).getTime()
     expect(formatTime(t)).toBe('09:05:07')
-    expect(serverLabel('backed-up', t)).toBe('Backed up · last backup 09:05:07')
+    expect(serverLabel('backed-up', t, null, t + 1000)).toBe('Backed up · last backup 09:05:07')
+    expect(serverLabel('offline', t, null, t + 86_400_000)).toBe('Backup server not reachable · last backup 2024-01-02 09:05:07')
     expect(serverLabel('not-backed-up', null)).toBe('Not yet backed up')
     expect(serverLabel('offline', null, 'access denied')).toBe('Backup server not reachable (access denied)')
     expect(serverLabel('off', t)).toBe('Backup off')
+  })
+
+  it('speaks in human terms: no raw change counts, no "looking for peers" when signaling is unreachable (issue 12, item 6)', () => {
+    const t = new Date(2024, 0, 2, 9, 5, 7).getTime()
+    expect(unbackedLabel(t, t + 5000)).toBe('Edits since 09:05:07 are not yet confirmed by the backup server')
+    expect(unbackedLabel(null)).not.toMatch(/\d/)
+    expect(peersLabel(0, 0, 'connecting')).toMatch(/looking for peers/)
+    expect(peersLabel(0, 0, 'unreachable')).not.toMatch(/looking for peers/)
+    expect(peersLabel(0, 0, 'unreachable')).toMatch(/server not reachable/)
+    expect(peersLabel(1, 0, 'unreachable')).toBe('1 peer connected')
   })
 
   it('warns before unload only when changes exist nowhere else', () => {

@@ -26,6 +26,21 @@ describe('firstLine', () => {
     expect(firstLine(doc.getText('text'))).toHaveLength(120)
   })
 
+  it('drops inline Markdown markup, keeping the words (issue 12, item 10)', () => {
+    expect(cleanTitle('# Meeting notes')).toBe('Meeting notes')
+    expect(cleanTitle('## Meeting **notes** for _Monday_ ##')).toBe('Meeting notes for Monday')
+    expect(cleanTitle('# [Trip](https://example.test/trip) plan ![map](m.png)')).toBe('Trip plan map')
+    expect(cleanTitle('1. `npm start` ~~maybe~~ *now*')).toBe('npm start maybe now')
+    expect(cleanTitle('> - [ ] <b>Buy</b> milk')).toBe('Buy milk')
+    // Not markup: intraword underscores, code span contents, escapes, a lone hash, arithmetic.
+    expect(cleanTitle('snake_case_name and 2 * 3 * 4')).toBe('snake_case_name and 2 * 3 * 4')
+    expect(cleanTitle('Use `**kwargs` in \\*Python\\*')).toBe('Use **kwargs in *Python*')
+    expect(cleanTitle('#hashtag')).toBe('#hashtag')
+    const doc = new Y.Doc()
+    doc.getText('text').insert(0, '# **Bold** title\nbody')
+    expect(firstLine(doc.getText('text'))).toBe('Bold title')
+  })
+
   it('costs O(first line), not O(document), on a large edited document', () => {
     const doc = new Y.Doc()
     const t = doc.getText('text')

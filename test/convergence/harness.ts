@@ -65,6 +65,10 @@ export interface RunResult {
   serverArgs: string[]
   /** Things worth a look that are not convergence failures. */
   notes: string[]
+  /** Whether every peer had a direct (WebRTC) connection to every other before the first edit. */
+  meshFormed: boolean
+  /** Document updates the replicas received over WebRTC (summed over the final processes of each peer). */
+  rtcUpdates: number
   /** Set when the run failed; starts with `seed=<n>`. */
   error?: string
 }
@@ -258,7 +262,7 @@ export function reproduce(opts: RunOptions): string {
   ]
   const given = parts.filter(([v]) => has(v))
   const flags = [`--seed ${opts.seed} --runs 1`, ...given.map(([v, flag]) => `${flag} ${v}`)].join(' ')
-  const env = [`SEED=${opts.seed}`, ...given.map(([v, , name]) => `${name}=${v}`)].join(' ')
+  const env = [`MURMUR_CONVERGENCE_SEED=${opts.seed}`, ...given.map(([v, , name]) => `${name}=${v}`)].join(' ')
   return `npm run soak -- ${flags}   |   ${env} npx vitest run test/convergence`
 }
 
@@ -290,6 +294,8 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     clientErrorSamples: [],
     serverArgs,
     notes: [],
+    meshFormed: false,
+    rtcUpdates: 0,
   }
   let server: ServerProcess | null = null
   let serverRestart: Promise<void> | null = null
@@ -419,10 +425,13 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     const meshBy = Date.now() + 10_000
     while (Date.now() < meshBy) {
       const states = await Promise.all(peers.map((_, i) => state(i)))
-      if (states.every((s) => s.rtcConnected === n - 1 && s.wsSynced)) break
+      if (states.every((s) => s.rtcConnected === n - 1 && s.wsSynced)) {
+        result.meshFormed = true
+        break
+      }
       await sleep(100)
     }
-    log(`${tag} mesh formed (or 10 s passed) ${Date.now() - started} ms after start`)
+    log(`${tag} ${result.meshFormed ? 'mesh formed' : 'no full mesh after 10 s'} ${Date.now() - started} ms after start`)
 
     const runStarted = Date.now()
     const opTime: Record<string, number> = {}
@@ -518,6 +527,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     for (const s of states) {
       for (const [c, k] of Object.entries(s.closeCodes)) result.closeCodes[c] = (result.closeCodes[c] ?? 0) + k
       result.clientErrors += s.clientErrors
+      result.rtcUpdates += s.rtcUpdates
       for (const e of s.clientErrorSamples) if (!result.clientErrorSamples.includes(e)) result.clientErrorSamples.push(e)
     }
 
@@ -565,9 +575,8 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     if (lost) copy = stored
     const term = `SIGTERM took ${termMs} ms and exited with ${exitCode}`
     if (lost) fail(`after a graceful restart (${term}) the server's stored copy differs from the agreed state: ${firstDifference(final, stored.text)}`)
-    // Exceeding the shutdown grace period lost nothing here (the stored copy is whole), so it
-    // is reported rather than failed: on a loaded machine fsyncs alone can take seconds.
-    if (exitCode !== 0) result.notes.push(`${term} (past --shutdown-grace-ms; the stored copy was complete)`)
+    // SIGTERM promises a flush and exit 0 (README, DESIGN.md): anything else fails the run.
+    if (exitCode !== 0) fail(`graceful shutdown broke its promise: ${term} (the stored copy was ${lost ? 'incomplete' : 'complete'})`)
     log(`${tag} stored copy checked after graceful restart (${term})`)
   } catch (err) {
     keepFiles = true

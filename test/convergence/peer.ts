@@ -124,6 +124,11 @@ const ws = new WebsocketProvider(`ws://127.0.0.1:${config.port}/sync`, config.ro
   connect: config.srv,
 })
 if (!config.rtc) rtc.disconnect()
+/** Document updates that arrived over a WebRTC data channel (y-webrtc applies them with its room as origin). */
+let rtcUpdates = 0
+doc.on('update', (_u: Uint8Array, origin: unknown) => {
+  if (origin !== null && typeof origin === 'object' && 'webrtcConns' in origin) rtcUpdates++
+})
 
 /** Close codes the server sent us, and the closes stock y-websocket treats as final. */
 const closeCodes: Record<string, number> = {}
@@ -190,6 +195,7 @@ function state(): PeerState {
     pendingDs: doc.store.pendingDs !== null,
     rtcConnected: conns.filter((c: any) => c.connected).length,
     rtcPeers: conns.map((c: any) => c.remotePeerId),
+    rtcUpdates,
     wsConnected: ws.wsconnected,
     wsSynced: ws.synced,
     wsShouldConnect: ws.shouldConnect,

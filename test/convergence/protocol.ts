@@ -43,6 +43,8 @@ export interface PeerState {
   /** Open WebRTC data channels. */
   rtcConnected: number
   rtcPeers: string[]
+  /** Document updates this replica received over WebRTC since it started (not counting the log replay). */
+  rtcUpdates: number
   wsConnected: boolean
   wsSynced: boolean
   /** False once y-websocket gave up reconnecting (or we disconnected it). */

@@ -183,6 +183,11 @@ describe('scenarios', () => {
     await focusEditor(alice.page)
     await typeText(alice.page, 'Alice, offline on the train.\n')
     await alice.page.locator('[data-testid=status-local][data-state=saved]').waitFor({ state: 'attached' })
+    // The offline reload says it runs on the server's last known settings (this also proves the selector finds the note).
+    const configNote = alice.page.locator('[data-testid=status-config]')
+    await configNote.waitFor({ state: 'visible', timeout: 10_000 })
+    expect(await configNote.getAttribute('data-source')).toBe('cache')
+    expect(await configNote.textContent()).toMatch(/not reachable/i)
     // Not claimed as backed up while offline.
     await expect.poll(() => serverState(alice.page)).toMatch(/^(offline|not-backed-up|connecting)$/)
     await screenshot(alice.page, 'reconnect-offline')
@@ -205,7 +210,8 @@ describe('scenarios', () => {
     expect(states[states.length - 1]).toBe('backed-up')
     expect(states.slice(0, -1).some((s) => s === 'offline' || s === 'not-backed-up')).toBe(true)
     // The "server not reachable, using last known settings" note from the offline reload ends with the outage.
-    await expect.poll(async () => (await alice.page.locator('[data-testid=status-config]').textContent().catch(() => null)) ?? '', { timeout: 10_000 }).not.toMatch(/not reachable/i)
+    // (The note is rendered only while there is something to say, so it goes away entirely.)
+    await configNote.waitFor({ state: 'detached', timeout: 10_000 })
     await screenshot(alice.page, 'reconnect')
   })
 

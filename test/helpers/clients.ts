@@ -5,11 +5,19 @@ import * as decoding from 'lib0/decoding'
 import { WebsocketProvider } from 'y-websocket'
 import { MessageType } from '../../src/protocol/messages.ts'
 
-/** A stock y-websocket client in Node (no BroadcastChannel, so only the server connects it). */
-export function yClient(wsUrl: string, docId: string, opts: { params?: Record<string, string>; doc?: Y.Doc } = {}) {
+/** A stock y-websocket client in Node (no BroadcastChannel, so only the server connects it); `localAddress` makes it another client address (e.g. 127.0.0.2). */
+export function yClient(wsUrl: string, docId: string, opts: { params?: Record<string, string>; doc?: Y.Doc; localAddress?: string } = {}) {
   const doc = opts.doc ?? new Y.Doc()
+  const { localAddress } = opts
+  const Polyfill = localAddress
+    ? class extends WebSocket {
+        constructor(url: string, protocols?: string | string[]) {
+          super(url, protocols, { localAddress })
+        }
+      }
+    : WebSocket
   const provider = new WebsocketProvider(`${wsUrl}/sync`, docId, doc, {
-    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+    WebSocketPolyfill: Polyfill as unknown as typeof globalThis.WebSocket,
     disableBc: true,
     params: opts.params ?? {},
     maxBackoffTime: 200,
@@ -49,9 +57,9 @@ export function untilDoc(doc: Y.Doc, check: () => boolean, what = 'condition', t
   })
 }
 
-/** A raw WebSocket to the sync endpoint that records frames and the close code. */
-export async function rawSync(wsUrl: string, path: string) {
-  const ws = new WebSocket(`${wsUrl}${path}`)
+/** A raw WebSocket to the sync endpoint that records frames and the close code (`localAddress`: e.g. 127.0.0.2, to be another client address). */
+export async function rawSync(wsUrl: string, path: string, opts: { localAddress?: string } = {}) {
+  const ws = new WebSocket(`${wsUrl}${path}`, opts)
   const frames: Uint8Array[] = []
   const waiters: (() => void)[] = []
   ws.on('message', (d: Buffer) => {
@@ -102,6 +110,12 @@ export function uintMessage(type: number, ...values: number[]): Uint8Array {
   encoding.writeVarUint(enc, type)
   for (const v of values) encoding.writeVarUint(enc, v)
   return encoding.toUint8Array(enc)
+}
+
+/** The nonce of a durable-ack frame, or null for any other frame. */
+export function ackNonce(f: Uint8Array): number | null {
+  const dec = decoding.createDecoder(f)
+  return decoding.readVarUint(dec) === MessageType.durableAck ? decoding.readVarUint(dec) : null
 }
 
 /** Reads the message type of a frame. */

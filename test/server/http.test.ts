@@ -118,4 +118,27 @@ describe('HTTP surface', () => {
     b.ws.close()
     expect(await limited.stop()).toBe(0)
   })
+
+  it('with --trust-proxy, counts connections per X-Forwarded-For address, not per proxy', async () => {
+    const proxied = await startServer({ args: ['--max-connections-per-ip', '2', '--trust-proxy'] })
+    const { default: WebSocket } = await import('ws')
+    const sockets: InstanceType<typeof WebSocket>[] = []
+    // Every socket comes from 127.0.0.1 (the "proxy"); the entry the proxy appended (the last) names the client.
+    const open = (client: string) =>
+      new Promise<number>((res) => {
+        const ws = new WebSocket(`${proxied.wsUrl}/sync/proxied`, { headers: { 'X-Forwarded-For': `10.0.0.1, ${client}` } })
+        sockets.push(ws)
+        ws.on('error', () => {}) // a refused upgrade also reports an error; its status is what counts
+        ws.once('open', () => res(101))
+        ws.once('unexpected-response', (_req, r) => res(r.statusCode ?? 0))
+      })
+    try {
+      expect([await open('203.0.113.7'), await open('203.0.113.7'), await open('203.0.113.7')]).toEqual([101, 101, 429])
+      // Another client behind the same proxy has its own allowance.
+      expect([await open('198.51.100.9'), await open('198.51.100.9'), await open('198.51.100.9')]).toEqual([101, 101, 429])
+    } finally {
+      for (const ws of sockets) ws.terminate()
+    }
+    expect(await proxied.stop()).toBe(0)
+  })
 })

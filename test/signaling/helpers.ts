@@ -2,7 +2,9 @@
  * Helpers for the signaling tests: a raw `ws` client with an awaitable message
  * queue, and a server starter.
  */
+import { spawn, type ChildProcess } from 'node:child_process'
 import { resolve } from 'node:path'
+import { createInterface } from 'node:readline'
 import { WebSocket } from 'ws'
 import { startServer, type ServerProcess } from '../helpers/server.ts'
 
@@ -107,3 +109,42 @@ export async function metricSample(server: ServerProcess, name: string, labels: 
 
 /** Path of a file next to this one. */
 export const here = (file: string) => resolve(import.meta.dirname, file)
+
+/**
+ * A child process (`node --import tsx <script> ...args`) that prints one JSON
+ * report per line: the latest report, a listener per report, its output and
+ * a `stop()` that sends SIGTERM and waits for the exit.
+ */
+export function startReporter<R>(script: string, args: string[], initial: R, env: Record<string, string> = {}) {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  let output = ''
+  let latest = initial
+  const listeners = new Set<() => void>()
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    output += line + '\n'
+    try {
+      latest = JSON.parse(line)
+    } catch {
+      return
+    }
+    for (const l of listeners) l()
+  })
+  child.stderr!.on('data', (d) => (output += d))
+  return {
+    child,
+    output: () => output,
+    latest: () => latest,
+    /** Calls `fn` after every report. */
+    onReport: (fn: () => void) => listeners.add(fn),
+    /** Resolves with the first report (the latest or a later one) for which `pred` holds. */
+    until(pred: (r: R) => boolean, what: string, ms = 30_000): Promise<R> {
+      return new Promise((res, rej) => {
+        const check = () => pred(latest) && (listeners.delete(check), clearTimeout(timer), res(latest))
+        const timer = setTimeout(() => (listeners.delete(check), rej(new Error(`timed out waiting for ${what}; latest report ${JSON.stringify(latest)}; output:\n${output}`))), ms)
+        listeners.add(check)
+        check()
+      })
+    },
+    stop: () => new Promise<void>((res) => (child.exitCode !== null ? res() : (child.once('exit', () => res()), child.kill('SIGTERM')))),
+  }
+}

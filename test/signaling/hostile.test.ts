@@ -190,8 +190,10 @@ describe('hostile input (auth on)', () => {
     await s.stillFine() // the spoofed publish never reached the listener
   })
 
-  test('a valid token signals on its own document (read-only tokens too)', async () => {
-    const [a, b] = await Promise.all([Client.open(withToken(s.url)), Client.open(withToken(s.url, mintToken(secret, doc, 'r', 600)))])
+  test('a valid read-write token signals on its own document; a read-only token is refused (4401)', async () => {
+    const reader = await Client.open(withToken(s.url, mintToken(secret, doc, 'r', 600)))
+    expect((await reader.closed).code).toBe(4401)
+    const [a, b] = await Promise.all([Client.open(withToken(s.url)), Client.open(withToken(s.url))])
     await Promise.all([a.subscribe(doc), b.subscribe(doc)])
     a.send({ type: 'publish', topic: doc, data: 'hi' })
     expect(await a.next()).toMatchObject({ data: 'hi' })

@@ -10,13 +10,11 @@
  * the second peer once the first has announced itself; the last test makes
  * peers join at the same moment and shows the client's rule connecting them.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { mintToken } from '../../server/auth.ts'
 import type { ServerProcess } from '../helpers/server.ts'
-import { Client, here, startSignalServer } from './helpers.ts'
+import { Client, here, startReporter, startSignalServer } from './helpers.ts'
 
 interface Report {
   conns: number
@@ -28,33 +26,10 @@ interface Report {
   text: string
 }
 
-/** A peer child process and the reports it printed. */
+/** A stock y-webrtc peer child process and the reports it printed. */
 function startPeer(signalUrl: string, room: string, text: string, password = '', glareRule = false) {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', here('webrtc-peer.ts'), signalUrl, room, text, password], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, MURMUR_GLARE_RULE: glareRule ? '1' : '0' },
-  })
-  let output = ''
-  let latest: Report = { conns: 0, connected: 0, offered: 0, dropped: 0, text: '' }
-  const listeners = new Set<() => void>()
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    output += line + '\n'
-    try {
-      latest = JSON.parse(line)
-    } catch {
-      return
-    }
-    for (const l of listeners) l()
-  })
-  child.stderr!.on('data', (d) => (output += d))
-  return {
-    child,
-    output: () => output,
-    latest: () => latest,
-    /** Calls `fn` after every report. */
-    onReport: (fn: () => void) => listeners.add(fn),
-    stop: () => new Promise<void>((res) => (child.exitCode !== null ? res() : (child.once('exit', () => res()), child.kill('SIGTERM')))),
-  }
+  const initial: Report = { conns: 0, connected: 0, offered: 0, dropped: 0, text: '' }
+  return startReporter(here('webrtc-peer.ts'), [signalUrl, room, text, password], initial, { MURMUR_GLARE_RULE: glareRule ? '1' : '0' })
 }
 
 type Peer = ReturnType<typeof startPeer>

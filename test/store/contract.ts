@@ -277,6 +277,15 @@ export function storeContract(name: string, open: (dir: string) => Store | Promi
       await expect(store.append('doc', [new Uint8Array([2])])).rejects.toMatchObject(closed)
       await expect(store.load('doc')).rejects.toMatchObject(closed)
       await expect(store.compact('doc', 1, new Uint8Array([3]))).rejects.toMatchObject(closed)
+      await expect(store.usedBytes()).rejects.toMatchObject(closed)
+    })
+
+    test('usedBytes counts what is stored: it grows by at least the bytes appended', async () => {
+      const { store } = await fresh()
+      const before = await store.usedBytes()
+      expect(Number.isFinite(before) && before >= 0).toBe(true)
+      await store.append('doc', [new Uint8Array(256 * 1024).fill(7)])
+      expect(await store.usedBytes()).toBeGreaterThanOrEqual(before + 256 * 1024)
     })
 
     test('close waits for appends already issued', async () => {

@@ -117,4 +117,4 @@ test(`every acknowledged append survives kill -9 of the writer (seed ${SEED}, ${
   // Meaningful only if kills landed mid-write: every late round acknowledged appends before its kill.
   expect(acknowledged, `seed ${SEED}: acknowledged appends over all rounds`).toBeGreaterThan(lateRounds)
   console.log(`[crash, seed ${SEED}] ${ROUNDS} kills, ${acknowledged} acknowledged appends, ${compactions} compactions; final seqs ${[...lastSeen].map(([d, s]) => `${d}=${s}`).join(' ')}`)
-}, 120_000) // ~10 s on an idle 2-core machine; each round starts a tsx child, which gets slow under load
+}, 60_000) // ~5–10 s on an idle 2-core machine (measured); each round starts a tsx child, which gets slow under load

@@ -143,26 +143,55 @@ describe('SQLite store', () => {
     expect(await store.append('doc', [new Uint8Array([1])])).toBe(1)
   })
 
+  test('group commit: when one append of a batch fails, it rolls back whole and alone; the others commit and survive a reopen', async () => {
+    const dir = tempDir()
+    const store = open(dir)
+    const u = (b: number) => new Uint8Array([b, b])
+    expect(await store.append('a', [u(1)])).toBe(1)
+    // A real SQLite failure in the middle of one append: its second row is refused.
+    rawDb(dir).exec(`CREATE TRIGGER refuse BEFORE INSERT ON updates WHEN NEW.doc_id = 'refused' AND NEW.seq = 2
+                     BEGIN SELECT RAISE(ABORT, 'injected failure'); END`)
+    // Issued in one event-loop turn: one group, one transaction.
+    const results = await Promise.allSettled([store.append('a', [u(2)]), store.append('refused', [u(3), u(4)]), store.append('b', [u(5)])])
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    expect((results[1] as PromiseRejectedResult).reason.message).toMatch(/injected failure/)
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : null))).toEqual([2, null, 1])
+    await store.close()
+    const again = open(dir)
+    expectSameUpdates((await again.load('a')).updates, [u(1), u(2)], 'a:')
+    expect((await again.load('refused')).updates, 'the failed append left no row behind').toEqual([])
+    expectSameUpdates((await again.load('b')).updates, [u(5)], 'b:')
+  })
+
   test('online backups finish and are consistent while another writer keeps appending', async () => {
     const dir = tempDir()
     const store = open(dir)
     const big = (i: number) => new Uint8Array(2048).fill(i)
     for (let i = 0; i < 300; i += 10) await store.append('doc', Array.from({ length: 10 }, (_, k) => big(i + k)))
     const live = (i: number) => new Uint8Array([i & 0xff, i >> 8])
-    let n = 0 // live rows written so far
-    async function whileWriting<T>(job: Promise<T>): Promise<number> {
+    let n = 0 // live rows issued so far
+    let acked = 0 // live rows the store has confirmed committed
+    /**
+     * Runs `job` while appending; returns rows issued in all, rows issued before the job started,
+     * and rows issued after it started that were committed before it finished (row i has seq i).
+     */
+    async function whileWriting<T>(job: () => Promise<T>): Promise<{ issued: number; before: number; landedDuring: number }> {
       let done = false
       const writer = (async () => {
-        while (!done) await store.append('live', [live(++n)])
+        while (!done) acked = await store.append('live', [live(++n)])
       })()
       const timeout = new Promise<never>((_, rej) => setTimeout(() => rej(new Error('backup did not finish within 10 s of continuous writes')), 10_000))
+      let landedDuring = 0
+      const running = job() // its synchronous start (flushing what is queued) runs now
+      const before = n
       try {
-        await Promise.race([job, timeout])
+        await Promise.race([running, timeout])
+        landedDuring = Math.max(0, acked - before)
       } finally {
         done = true
         await writer
       }
-      return n
+      return { issued: n, before, landedDuring }
     }
     /** Opens a copy as a store and checks it is a consistent prefix of what was written. */
     async function checkCopy(file: string, writtenLive: number) {
@@ -179,13 +208,13 @@ describe('SQLite store', () => {
 
     // From a second connection (what a CLI does while the server runs).
     const file1 = join(tempDir(), SQLITE_FILE_NAME)
-    const n1 = await whileWriting(backupSqliteStore(dir, file1))
-    await checkCopy(file1, n1)
-    // Through the store itself.
+    const w1 = await whileWriting(() => backupSqliteStore(dir, file1))
+    expect(await checkCopy(file1, w1.issued)).toBeGreaterThanOrEqual(w1.before)
+    // Through the store itself: a stepwise copy, so appends commit while it runs and are carried into it.
     const file2 = join(tempDir(), SQLITE_FILE_NAME)
-    const n2 = await whileWriting(store.backup(file2))
-    expect(n2).toBeGreaterThan(n1) // writes went on during the stepwise copy
-    expect(await checkCopy(file2, n2)).toBeGreaterThanOrEqual(n1)
+    const w2 = await whileWriting(() => store.backup(file2))
+    expect(w2.landedDuring, 'appends committed while the online backup ran').toBeGreaterThan(0)
+    expect(await checkCopy(file2, w2.issued), 'the copy holds the appends committed during the backup').toBeGreaterThanOrEqual(w2.before + w2.landedDuring)
   })
 
   test(`compacting 5,000 real Yjs updates into one snapshot keeps the document identical (seed ${SEED})`, async () => {

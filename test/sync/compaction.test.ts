@@ -1,16 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
-import { startServer, type ServerProcess } from '../helpers/server.ts'
+import { metric, startServer } from '../helpers/server.ts'
 import { frameType, rawSync, snapshotOf, syncMessage, uintMessage } from '../helpers/clients.ts'
 import { MessageType } from '../../src/protocol/messages.ts'
 import { openSqliteStore } from '../../server/store/sqlite.ts'
-
-const metric = async (server: ServerProcess, name: string) => {
-  const text = await (await fetch(`${server.url}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'))
-  return line ? Number(line.split(' ').pop()) : NaN
-}
 
 describe('compaction and unloading', () => {
   it('merges thousands of small updates into a snapshot and unloads idle documents', async () => {

@@ -3,16 +3,17 @@
  * four seeded kill -9 rounds through the shared driver (`bench/lib/crash-driver.ts`),
  * one with a torn WAL tail, one with garbage appended, one with a stale and
  * one with a missing `-shm`. The long version is `npm run soak -- --crash`.
- * Re-run a failure with `SEED=<seed>`.
+ * Re-run a failure with `MURMUR_CRASH_SEED=<seed>` (printed).
  */
 import { expect, it } from 'vitest'
 import { runCrashRounds } from '../../bench/lib/crash-driver.ts'
 
-const seed = Number(process.env.SEED ?? Date.now() % 100_000)
+const seed = Number(process.env.MURMUR_CRASH_SEED || Date.now() % 100_000)
 
 it(`keeps every acknowledged update through kill -9, torn WAL tails and odd -shm files (seed ${seed})`, async () => {
+  console.log(`crash: seed ${seed} (re-run: MURMUR_CRASH_SEED=${seed} npx vitest run test/sync/crash.test.ts)`)
   const run = await runCrashRounds({ seed, rounds: 4, rooms: 2, writersPerRoom: 2, tampers: ['tear', 'shm-stale', 'garbage', 'shm-missing'], earlyShare: 0, maxKillDelayMs: 300 })
-  const where = `seed ${seed} (re-run: SEED=${seed} npx vitest run test/sync/crash.test.ts; data kept in ${run.dataDir})`
+  const where = `seed ${seed} (re-run: MURMUR_CRASH_SEED=${seed} npx vitest run test/sync/crash.test.ts; data kept in ${run.dataDir})`
   expect(run.failures, where).toEqual([])
   expect(run.rounds, where).toHaveLength(4)
   expect(run.finalExit, where).toBe(0)
@@ -28,4 +29,4 @@ it(`keeps every acknowledged update through kill -9, torn WAL tails and odd -shm
   // A tear is written where the next frame goes (this cycle's salts), so it is always reported as discarded.
   expect(run.rounds[0]!.discardedBytes, `${where}: the torn tail of round 0 was reported as discarded`).toBeGreaterThan(0)
   expect(run.rounds.at(-1)!.checked, where).toBe(run.rounds.reduce((s, r) => s + r.acked, 0))
-}, 120_000) // ~8 s on an idle 2-core machine: four server restarts
+}, 60_000) // ~6 s on an idle 2-core machine (measured): four server restarts

@@ -1,0 +1,126 @@
+/**
+ * Awareness (presence) from untrusted sockets: every entry of an awareness
+ * update is decoded and checked before anything is applied, and each
+ * awareness client id belongs to the socket that first spoke for it, so one
+ * socket can neither overwrite another user's name and cursor nor leave
+ * states behind when it closes.
+ */
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+
+/** One entry of a y-protocols awareness update: client id, clock and the raw UTF-8 JSON state. */
+export interface AwarenessEntry {
+  client: number
+  clock: number
+  state: Uint8Array
+}
+
+/** Why an awareness update is refused: `badMessage` (4400) or `tooMany` (4429). */
+export class AwarenessError extends Error {
+  constructor(
+    readonly kind: 'badMessage' | 'tooMany',
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * Decodes and validates a whole awareness update: at most `maxEntries`
+ * entries (checked before reading any), each state at most `maxStateBytes`
+ * bytes of UTF-8 that parses as JSON. Throws `AwarenessError`.
+ */
+export function parseAwarenessUpdate(update: Uint8Array, maxEntries: number, maxStateBytes: number): AwarenessEntry[] {
+  const entries: AwarenessEntry[] = []
+  try {
+    const dec = decoding.createDecoder(update)
+    const n = decoding.readVarUint(dec)
+    if (n > maxEntries) throw new AwarenessError('tooMany', `awareness update for ${n} clients`)
+    for (let i = 0; i < n; i++) {
+      const client = decoding.readVarUint(dec)
+      const clock = decoding.readVarUint(dec)
+      const state = decoding.readVarUint8Array(dec)
+      if (state.byteLength > maxStateBytes) throw new AwarenessError('badMessage', 'awareness state too large')
+      JSON.parse(utf8.decode(state))
+      entries.push({ client, clock, state })
+    }
+  } catch (err) {
+    if (err instanceof AwarenessError) throw err
+    throw new AwarenessError('badMessage', 'undecodable awareness update')
+  }
+  return entries
+}
+
+/** Encodes `entries` as a y-protocols awareness update (the wire format `parseAwarenessUpdate` reads). */
+export function encodeAwarenessEntries(entries: readonly AwarenessEntry[]): Uint8Array {
+  const enc = encoding.createEncoder()
+  encoding.writeVarUint(enc, entries.length)
+  for (const e of entries) {
+    encoding.writeVarUint(enc, e.client)
+    encoding.writeVarUint(enc, e.clock)
+    encoding.writeVarUint8Array(enc, e.state)
+  }
+  return encoding.toUint8Array(enc)
+}
+
+/**
+ * Who speaks for which awareness client id in one room, and how many state
+ * bytes the room holds. `claim` keeps the entries a member may set; `release`
+ * forgets a member and returns the ids whose states must be removed.
+ */
+export class AwarenessLedger {
+  readonly #owners = new Map<number, { owner: object; bytes: number }>()
+  readonly #byOwner = new Map<object, Set<number>>()
+  #bytes = 0
+
+  /** Bytes of awareness state the room holds. */
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  /**
+   * Returns the entries of `entries` that `owner` may apply: ids nobody owns
+   * yet (now owned by `owner`) and its own. Entries for ids another member
+   * owns are dropped. Throws `AwarenessError('tooMany')`, changing nothing,
+   * when `owner` would speak for more than `maxClients` ids or the room would
+   * hold more than `maxRoomBytes` bytes of state.
+   */
+  claim(owner: object, entries: readonly AwarenessEntry[], maxClients: number, maxRoomBytes: number): AwarenessEntry[] {
+    const mine = this.#byOwner.get(owner)
+    const accepted: AwarenessEntry[] = []
+    const fresh = new Set<number>()
+    let bytes = this.#bytes
+    for (const e of entries) {
+      const current = this.#owners.get(e.client)
+      if (current && current.owner !== owner) continue
+      if (!current && !fresh.has(e.client)) fresh.add(e.client)
+      bytes += e.state.byteLength - (current?.bytes ?? 0)
+      accepted.push(e)
+    }
+    if ((mine?.size ?? 0) + fresh.size > maxClients) throw new AwarenessError('tooMany', `awareness for more than ${maxClients} clients`)
+    if (bytes > maxRoomBytes) throw new AwarenessError('tooMany', `room awareness above ${maxRoomBytes} bytes`)
+    let set = mine
+    if (!set && accepted.length) this.#byOwner.set(owner, (set = new Set()))
+    for (const e of accepted) {
+      const current = this.#owners.get(e.client)
+      this.#bytes += e.state.byteLength - (current?.bytes ?? 0)
+      this.#owners.set(e.client, { owner, bytes: e.state.byteLength })
+      set!.add(e.client)
+    }
+    return accepted
+  }
+
+  /** Forgets `owner`; returns the client ids it spoke for. */
+  release(owner: object): number[] {
+    const ids = this.#byOwner.get(owner)
+    if (!ids) return []
+    this.#byOwner.delete(owner)
+    for (const id of ids) {
+      this.#bytes -= this.#owners.get(id)?.bytes ?? 0
+      this.#owners.delete(id)
+    }
+    return [...ids]
+  }
+}
