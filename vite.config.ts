@@ -9,7 +9,8 @@ const devServer = process.env.MURMUR_DEV_SERVER ?? 'http://localhost:4444'
 export default defineConfig({
   plugins: [
     svelte(),
-    // Offline app shell: precache the built client; /, /d/<id> fall back to it.
+    // Offline app shell: precache the built client; every page path (no file extension) falls back to it,
+    // so /, /d/<id> and the app's own not-found page work offline.
     // Server endpoints are never answered by the service worker.
     VitePWA({
       strategies: 'generateSW',
@@ -34,7 +35,7 @@ export default defineConfig({
       workbox: {
         globPatterns: ['**/*.{js,css,html,svg,png,ico,webmanifest}'],
         navigateFallback: '/index.html',
-        navigateFallbackAllowlist: [/^\/$/, /^\/d\//],
+        navigateFallbackAllowlist: [/^\/(?!assets\/)[^.]*$/],
         navigateFallbackDenylist: [/^\/sync/, /^\/signal/, /^\/config\.json/, /^\/healthz/, /^\/metrics/],
         cleanupOutdatedCaches: true,
         clientsClaim: true,

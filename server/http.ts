@@ -1,5 +1,5 @@
 import { createServer, type Server, type ServerResponse } from 'node:http'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { clientAddress } from './client-address.ts'
 import { limitConnections, requestTimeouts } from './connection-limits.ts'
@@ -109,6 +109,13 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
     if (serveClient(clientDir, req, res, url.pathname)) return
     if (!existsSync(resolve(clientDir, 'index.html'))) {
       res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8' }).end('murmur: the client is not built; run `npm run build` (npm start does it for you)\n')
+      return
+    }
+    if (!/\.[^/]*$/.test(url.pathname)) {
+      // An unknown page (no file extension): the app itself, still a 404, so its own not-found view offers a way home.
+      const page = readFileSync(resolve(clientDir, 'index.html'))
+      res.writeHead(404, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache', 'Content-Length': page.length })
+      res.end(req.method === 'HEAD' ? undefined : page)
       return
     }
     res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n')

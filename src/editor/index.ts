@@ -10,11 +10,12 @@ import { collab } from './collab.ts'
 import { deferred } from './deferred.ts'
 import { crashGuard } from './guard.ts'
 import { undoKeymap } from './keymap.ts'
+import { revealRemoteCaret } from './remote-carets.ts'
 import { murmurTheme } from './theme.ts'
 
 export { collab, FastYSyncConfig } from './collab.ts'
 export { PositionIndex } from './positions.ts'
-export { remoteCarets } from './remote-carets.ts'
+export { remoteCarets, revealRemoteCaret } from './remote-carets.ts'
 export { crashGuard } from './guard.ts'
 export { undoKeymap } from './keymap.ts'
 export { deferred, type Deferred } from './deferred.ts'
@@ -30,13 +31,17 @@ export interface EditorOptions {
   awareness: Awareness
   /** Focus the editor once mounted. */
   autofocus?: boolean
-  /** Load the extras (Markdown, standard keymap) only after this resolves (default: at once), so they do not compete with the text. */
+  /** Load the extras (Markdown, keys, find) only after this resolves (default: at once), so they do not compete with the text. */
   extrasAfter?: Promise<unknown>
 }
 
 /** A mounted editor; `destroy()` removes it and its undo manager. */
 export interface MurmurEditor {
   view: EditorView
+  /** Opens the find and replace panel (its code loads on first use if the extras have not yet). */
+  find(): void
+  /** Scrolls to a collaborator's caret and shows their name; false when their caret is not known. */
+  revealPeer(clientId: number): boolean
   /** Makes the text read-only (a read-only link) or editable again. */
   setReadOnly(readOnly: boolean): void
   destroy(): void
@@ -44,9 +49,9 @@ export interface MurmurEditor {
 
 /**
  * Mounts a markdown editor with line wrapping, bound to `text` with yCollab.
- * The text shows and takes typing at once; Markdown highlighting and the
- * standard keymap (`extras.ts`, a separate chunk) are added once loaded
- * (after `extrasAfter`).
+ * The text shows and takes typing at once; Markdown highlighting and keys,
+ * bold/italic, find and replace and the standard keymap (`extras.ts`, a
+ * separate chunk) are added once loaded (after `extrasAfter`).
  */
 export function createEditor(opts: EditorOptions): MurmurEditor {
   const binding = collab(opts.text, opts.awareness)
@@ -74,6 +79,8 @@ export function createEditor(opts: EditorOptions): MurmurEditor {
   void Promise.resolve(opts.extrasAfter).then(() => extras.load(view))
   return {
     view,
+    find: () => void import('./search.ts').then((m) => m.openFind(view)),
+    revealPeer: (clientId) => revealRemoteCaret(view, clientId),
     setReadOnly(on) {
       view.dispatch({ effects: readOnly.reconfigure(on ? [EditorState.readOnly.of(true), EditorView.contentAttributes.of({ 'aria-readonly': 'true' })] : []) })
     },

@@ -1,8 +1,9 @@
 /**
- * Key bindings: collaborative undo/redo (Mod-z, Mod-y, Mod-Shift-z), part of
- * the first paint, and CodeMirror's standard editing keys, loaded with the
- * other extras (`extras.ts`). Typing, Enter and Backspace work without them:
- * CodeMirror handles those input events itself.
+ * Key bindings of the first paint: collaborative undo/redo (Mod-z, Mod-y,
+ * Mod-Shift-z). Everything else (bold/italic, find, CodeMirror's standard
+ * keys, Tab to indent, Markdown list keys) comes with the extras
+ * (`extras.ts`). Typing, Enter and Backspace work without them: CodeMirror
+ * handles those input events itself.
  */
 import { keymap } from '@codemirror/view'
 import { yUndoManagerKeymap } from 'y-codemirror.next'

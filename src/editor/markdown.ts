@@ -3,10 +3,11 @@
  * headings larger and bold, emphasis styled, syntax marks (`#`, `**`, list
  * bullets) greyed.
  */
-import { markdownLanguage, pasteURLAsLink } from '@codemirror/lang-markdown'
+import { markdownKeymap, markdownLanguage, pasteURLAsLink } from '@codemirror/lang-markdown'
 import { HighlightStyle, LanguageSupport, syntaxHighlighting } from '@codemirror/language'
 import { tags as t } from '@lezer/highlight'
-import type { Extension } from '@codemirror/state'
+import { Prec, type Extension } from '@codemirror/state'
+import { keymap, type Command } from '@codemirror/view'
 
 /** How markdown tokens look. */
 export const markdownHighlight = HighlightStyle.define([
@@ -24,14 +25,26 @@ export const markdownHighlight = HighlightStyle.define([
   { tag: [t.processingInstruction, t.meta, t.contentSeparator], color: '#9aa3ad' },
 ])
 
+/** `run`, except in a read-only editor (lang-markdown's commands do not check). */
+const editable =
+  (run: Command): Command =>
+  (view) =>
+    !view.state.readOnly && run(view)
+
 /**
- * Markdown parsing (GitHub flavour) plus `markdownHighlight`, and pasting a
- * URL over a selection makes a link. Enter and Backspace keep their plain
- * meaning (no automatic list continuation): what you type is what everyone
- * gets. The language alone, not `markdown()`: that one also brings HTML,
- * CSS and JavaScript parsers and HTML tag completion for HTML inside
- * Markdown (40% of this chunk) that a quiet highlight style never shows.
+ * Markdown parsing (GitHub flavour) plus `markdownHighlight`, pasting a URL
+ * over a selection makes a link, and lang-markdown's keymap: Enter continues
+ * a list or quote (and ends it on an empty item), Backspace removes list and
+ * quote markup; neither acts in a read-only editor. The language alone, not
+ * `markdown()`: that one also brings HTML, CSS and JavaScript parsers and
+ * HTML tag completion for HTML inside Markdown (40% of this chunk) that a
+ * quiet highlight style never shows.
  */
 export function markdownSupport(): Extension {
-  return [new LanguageSupport(markdownLanguage), pasteURLAsLink, syntaxHighlighting(markdownHighlight)]
+  return [
+    new LanguageSupport(markdownLanguage),
+    pasteURLAsLink,
+    Prec.high(keymap.of(markdownKeymap.map((b) => ({ ...b, run: b.run && editable(b.run) })))),
+    syntaxHighlighting(markdownHighlight),
+  ]
 }

@@ -309,16 +309,35 @@ export async function waitPeer(page: Page, name: string, via?: string, timeout =
   await page.locator(sel).filter({ hasText: name }).first().waitFor({ state: 'attached', timeout })
 }
 
-/** Waits for a remote caret labelled `name` that a person can see (rendered, non-zero opacity). */
+/** The label's effective opacity (its own times its ancestors'). */
+function labelOpacity(el: Element): number {
+  let o = 1
+  for (let e: Element | null = el; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity)
+  return o
+}
+
+/**
+ * Waits for a remote caret labelled `name` that a person can see (rendered,
+ * non-zero opacity). Labels show while that peer is active or on hover: when
+ * the label has faded, the caret is hovered, as a person would.
+ */
 export async function waitRemoteCaret(page: Page, name: string, timeout = 30_000): Promise<{ opacity: number; box: { width: number; height: number } | null }> {
   const info = page.locator('.cm-ySelectionInfo').filter({ hasText: name }).first()
   await info.waitFor({ state: 'visible', timeout })
   await page.locator('.cm-ySelectionCaret').first().waitFor({ state: 'visible', timeout })
-  const opacity = await info.evaluate((el) => {
-    let o = 1
-    for (let e: Element | null = el; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity)
-    return o
-  })
+  if ((await info.evaluate(labelOpacity)) < 1) {
+    await page.locator('.cm-ySelectionCaret').filter({ has: info }).first().hover({ timeout })
+    await info.evaluate((el) => new Promise<void>((done) => {
+      const check = () => {
+        let o = 1
+        for (let e: Element | null = el; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity)
+        if (o >= 1) done()
+        else requestAnimationFrame(check)
+      }
+      check()
+    }))
+  }
+  const opacity = await info.evaluate(labelOpacity)
   const bb = await info.boundingBox()
   return { opacity, box: bb && { width: bb.width, height: bb.height } }
 }

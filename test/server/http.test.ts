@@ -40,6 +40,18 @@ describe('HTTP surface', () => {
     const again = await fetch(server.url + '/', { headers: { 'if-none-match': (await fetch(server.url + '/')).headers.get('etag')! } })
     expect(again.status).toBe(304)
     expect((await fetch(server.url + '/nope.js')).status).toBe(404)
+    // Unknown pages get the app (its not-found view) with status 404; unknown files stay a plain 404.
+    for (const path of ['/settings/foo', '/settings', '/x/y/z/']) {
+      const page = await fetch(server.url + path)
+      expect(page.status).toBe(404)
+      expect(page.headers.get('content-type')).toContain('text/html')
+      expect(await page.text()).toContain('<title>murmur</title>')
+    }
+    for (const path of ['/assets/missing-abc.js', '/nope.css', '/settings/foo.png']) {
+      const file = await fetch(server.url + path)
+      expect(file.status).toBe(404)
+      expect(file.headers.get('content-type')).toContain('text/plain')
+    }
     expect((await fetch(server.url + '/../../etc/passwd')).status).toBe(404)
     expect((await fetch(server.url + '/%2e%2e/%2e%2e/etc/passwd')).status).toBe(404)
   })
