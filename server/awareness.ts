@@ -112,6 +112,11 @@ export class AwarenessLedger {
     return accepted
   }
 
+  /** The member that speaks for awareness id `client`, if any. */
+  ownerOf(client: number): object | undefined {
+    return this.#owners.get(client)?.owner
+  }
+
   /** Forgets `owner`; returns the client ids it spoke for. */
   release(owner: object): number[] {
     const ids = this.#byOwner.get(owner)

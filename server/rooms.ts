@@ -6,10 +6,10 @@ import type { Store } from './store/store.ts'
 
 /** A member of a room: told about every update and awareness change. */
 export interface RoomMember {
-  /** Called with each update integrated into the document (not for its own). */
+  /** Called with each update integrated into the document (not for its own), and the member it came from. */
   onUpdate(update: Uint8Array, origin: unknown): void
-  /** Called with each encoded awareness update. */
-  onAwareness(update: Uint8Array): void
+  /** Called with each encoded awareness update, and the member it came from (null: the room itself). */
+  onAwareness(update: Uint8Array, origin: unknown): void
 }
 
 /**
@@ -26,6 +26,8 @@ export class Room {
   /** Which member speaks for which awareness client id, and the state bytes held. */
   readonly presence = new AwarenessLedger()
   readonly members = new Set<RoomMember>()
+  /** Updates integrated since load: a version number for caches of the document's state. */
+  changes = 0
   /** Set when an update failed to integrate: the in-memory document can no longer be trusted. */
   broken = false
   private queue: Uint8Array[] = []
@@ -125,7 +127,7 @@ export class Room {
   leave(member: RoomMember, onIdle: () => void): void {
     this.members.delete(member)
     const ids = this.presence.release(member)
-    if (ids.length) removeAwarenessStates(this.awareness, ids, null)
+    if (ids.length) removeAwarenessStates(this.awareness, ids, member)
     if (this.members.size === 0 && !this.closed) {
       this.unloadTimer = setTimeout(onIdle, this.ctx.config.idleUnloadMs)
       this.unloadTimer.unref()
@@ -155,6 +157,7 @@ export class Room {
   private accept(update: Uint8Array, origin: unknown): void {
     this.queue.push(update)
     this.enqueued++
+    this.changes++
     this.acceptedBytes += update.byteLength
     if (!this.writing) {
       this.writing = true
@@ -167,8 +170,7 @@ export class Room {
     const changed = added.concat(updated, removed)
     if (changed.length === 0) return
     const enc = encodeAwarenessUpdate(this.awareness, changed)
-    for (const m of this.members) m.onAwareness(enc)
-    void origin
+    for (const m of this.members) m.onAwareness(enc, origin)
   }
 
   private async writeLoop(): Promise<void> {

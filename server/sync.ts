@@ -3,7 +3,17 @@
  * update, awareness, query-awareness) plus murmur's durability extension
  * (`durableQuery` → `durableAck` once everything received before it is
  * committed). Stock `y-websocket` clients work unchanged; the server also
- * relays updates and awareness between the clients of one document. What
+ * relays updates and awareness between the clients of one document.
+ *
+ * Hybrid data path (docs/protocol.md, `src/protocol/hybrid.ts`): a murmur
+ * client says which link it wants, by the URL parameter `link=backup|relay`
+ * and later by `[linkMode=102, mode, direct, relayed]`. A socket that never
+ * says is a stock client and counts as relay. An update or awareness change
+ * from X goes to Y only when X or Y is in relay mode: backup-only sockets
+ * exchange nothing live with each other (their peers reach them directly).
+ * `[stateQuery=103, nonce]` is answered, once everything received before it
+ * is committed, with `[stateAck=104, nonce, stateVector, deleteSetDigest]`
+ * of the committed document, so a client knows what the server lacks. What
  * one event-loop turn sends to a socket (relays, acks) leaves in one write
  * (`turn-batch.ts`).
  *
@@ -48,6 +58,7 @@ import { applyAwarenessUpdate, encodeAwarenessUpdate } from 'y-protocols/awarene
 import { AwarenessError, encodeAwarenessEntries, parseAwarenessUpdate, type AwarenessEntry } from './awareness.ts'
 import { isValidDocId } from '../src/protocol/ids.ts'
 import { CloseCode, MessageType } from '../src/protocol/messages.ts'
+import { LinkMode, deleteSetDigest, encodeStateAck } from '../src/protocol/hybrid.ts'
 import { AuthError, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
 import { addressBudgets, byteBudget, closeAtExpiry, closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
@@ -101,13 +112,46 @@ interface HeldTotal {
   bytes: number
 }
 
+/** How a socket takes part in live forwarding: `stock` never negotiated (relay). */
+export type SyncLinkMode = 'stock' | 'relay' | 'backup'
+
+/** The link mode asked for by the URL parameter `link` (absent: a stock client). */
+function initialMode(value: string | null): SyncLinkMode {
+  return value === 'backup' ? 'backup' : value === 'relay' ? 'relay' : 'stock'
+}
+
+/** Whether anything live goes from a socket in mode `from` to one in mode `to`. */
+function forwards(from: SyncLinkMode, to: SyncLinkMode): boolean {
+  return from !== 'backup' || to !== 'backup'
+}
+
+/** The link mode of a room member: other members (none today) count as relay. */
+function modeOf(member: unknown): SyncLinkMode {
+  return member instanceof SyncConnection ? member.mode : 'relay'
+}
+
+/** Committed state of a room, cached until the document changes (every state query of a turn shares one encoding). */
+const roomStates = new WeakMap<Room, { changes: number; stateVector: Uint8Array; digest: number }>()
+
+function roomState(room: Room): { stateVector: Uint8Array; digest: number } {
+  let s = roomStates.get(room)
+  if (!s || s.changes !== room.changes) {
+    s = { changes: room.changes, stateVector: Y.encodeStateVector(room.doc), digest: deleteSetDigest(room.doc) }
+    roomStates.set(room, s)
+  }
+  return s
+}
+
 /** One client socket on one document. */
 class SyncConnection implements RoomMember {
   room: Room | null = null
+  /** Peers this client last reported as direct / via the server (`linkMode` message). */
+  reported = { direct: 0, relayed: 0 }
   /** Updates waiting for missing dependencies, in arrival order. */
   held: HeldUpdate[] = []
   private heldBytes = 0
   private ackWaiting: number[] = []
+  private stateWaiting: number[] = []
   private deniedSent = false
   /** Bytes of the first sync sent to this client, allowed on top of `maxSendBufferBytes` until they drain. */
   private firstSyncBytes = 0
@@ -127,6 +171,8 @@ class SyncConnection implements RoomMember {
     private readonly batch: TurnBatch,
     private readonly heldTotal: HeldTotal,
     private readonly storage: { full: boolean },
+    /** Link mode (see the module doc); changed by `linkMode` messages. */
+    public mode: SyncLinkMode = 'stock',
   ) {
     this.bucket = tokenBucket(ctx.config.maxSyncMessagesPerSecond)
   }
@@ -146,12 +192,21 @@ class SyncConnection implements RoomMember {
     this.ws.send(data)
   }
 
-  onUpdate(update: Uint8Array): void {
-    this.send(syncFrame(SYNC_UPDATE, update))
+  onUpdate(update: Uint8Array, origin: unknown): void {
+    if (!forwards(modeOf(origin), this.mode)) return
+    const data = syncFrame(SYNC_UPDATE, update)
+    this.ctx.metrics.updateBytes.inc({ kind: 'relayed' }, data.byteLength)
+    this.send(data)
   }
 
-  onAwareness(update: Uint8Array): void {
+  onAwareness(update: Uint8Array, origin: unknown): void {
+    if (origin !== this && origin !== null && !forwards(modeOf(origin), this.mode)) return
     this.send(frame(MessageType.awareness, (enc) => encoding.writeVarUint8Array(enc, update)))
+  }
+
+  /** Awareness ids of the room this socket may see (everyone's, unless both sides are backup-only). */
+  private visibleStates(room: Room): number[] {
+    return [...room.awareness.getStates().keys()].filter((id) => forwards(modeOf(room.presence.ownerOf(id)), this.mode))
   }
 
   /** Greets the client once the room is loaded: our step 1 and the current awareness. */
@@ -161,8 +216,8 @@ class SyncConnection implements RoomMember {
       encoding.writeVarUint(enc, SYNC_STEP1)
       encoding.writeVarUint8Array(enc, Y.encodeStateVector(room.doc))
     }))
-    const states = [...room.awareness.getStates().keys()]
-    if (states.length) this.onAwareness(encodeAwarenessUpdate(room.awareness, states))
+    const states = this.visibleStates(room)
+    if (states.length) this.onAwareness(encodeAwarenessUpdate(room.awareness, states), this)
   }
 
   /** Handles one frame; throws `ProtocolError` to close the socket. */
@@ -219,8 +274,27 @@ class SyncConnection implements RoomMember {
       case MessageType.auth:
         break
       case MessageType.queryAwareness: {
-        const states = [...room.awareness.getStates().keys()]
-        if (states.length) this.onAwareness(encodeAwarenessUpdate(room.awareness, states))
+        const states = this.visibleStates(room)
+        if (states.length) this.onAwareness(encodeAwarenessUpdate(room.awareness, states), this)
+        break
+      }
+      case MessageType.linkMode: {
+        const [mode, direct, relayed] = read(() => [decoding.readVarUint(decoder), decoding.readVarUint(decoder), decoding.readVarUint(decoder)], 'link mode')
+        if (mode !== LinkMode.relay && mode !== LinkMode.backup) throw new ProtocolError(CloseCode.badMessage, `unknown link mode ${mode}`)
+        const was = this.mode
+        this.mode = mode === LinkMode.backup ? 'backup' : 'relay'
+        this.reported = { direct: Math.min(direct, 1000), relayed: Math.min(relayed, 1000) }
+        // Now relayed: the states of backup-only sockets it was not told about.
+        if (was === 'backup' && this.mode === 'relay') {
+          const states = this.visibleStates(room)
+          if (states.length) this.onAwareness(encodeAwarenessUpdate(room.awareness, states), this)
+        }
+        break
+      }
+      case MessageType.stateQuery: {
+        const nonce = read(() => decoding.readVarUint(decoder), 'state query nonce')
+        if (this.held.length > 0) this.stateWaiting.push(nonce)
+        else this.sendState(nonce)
         break
       }
       case MessageType.durableQuery: {
@@ -232,6 +306,13 @@ class SyncConnection implements RoomMember {
       default:
         throw new ProtocolError(CloseCode.badMessage, `unknown message type ${type}`)
     }
+  }
+
+  /** Answers a state query: the state read now is committed once `flushed()` resolves. */
+  private sendState(nonce: number): void {
+    const room = this.room!
+    const { stateVector, digest } = roomState(room)
+    void room.flushed().then(() => this.send(encodeStateAck(nonce, stateVector, digest)))
   }
 
   /**
@@ -304,6 +385,7 @@ class SyncConnection implements RoomMember {
   private integrate(update: Uint8Array): void {
     const room = this.room!
     if (!room.apply(update, this)) throw new ProtocolError(CloseCode.badUpdate, 'update failed to integrate')
+    this.ctx.metrics.updateBytes.inc({ kind: 'uploaded' }, update.byteLength)
     // Anything this socket (or another) was waiting on may be ready now.
     retryHeld(room)
   }
@@ -334,6 +416,7 @@ class SyncConnection implements RoomMember {
       const nonces = this.ackWaiting
       this.ackWaiting = []
       if (nonces.length) void room.flushed().then(() => nonces.forEach((n) => this.sendAck(n)))
+      for (const n of this.stateWaiting.splice(0)) this.sendState(n)
     }
     return applied
   }
@@ -417,6 +500,18 @@ export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endp
   }, 1000)
   watchStorage.unref()
   const perAddress = addressBudgets(ctx.config.syncBytesPerSecondPerIp, 4 * ctx.config.maxUpdateBytes)
+  // /metrics: sockets by link mode and the peers their clients report, read when scraped.
+  ctx.metrics.onCollect(() => {
+    const modes = { stock: 0, relay: 0, backup: 0 }
+    const peers = { direct: 0, relayed: 0 }
+    for (const c of connections) {
+      modes[c.mode]++
+      peers.direct += c.reported.direct
+      peers.relayed += c.reported.relayed
+    }
+    for (const [mode, n] of Object.entries(modes)) ctx.metrics.syncClients.set({ mode }, n)
+    for (const [via, n] of Object.entries(peers)) ctx.metrics.reportedPeers.set({ via }, n)
+  })
   const batch = turnBatch({
     messagesIn: ctx.metrics.messages.labels(ENDPOINT, 'in'),
     messagesOut: ctx.metrics.messages.labels(ENDPOINT, 'out'),
@@ -424,9 +519,9 @@ export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endp
     bytesOut: ctx.metrics.bytes.labels(ENDPOINT, 'out'),
   })
 
-  function onConnection(ws: WebSocket, socket: Duplex, docId: string, grant: Grant | null, ip: string): void {
+  function onConnection(ws: WebSocket, socket: Duplex, docId: string, grant: Grant | null, ip: string, mode: SyncLinkMode): void {
     ctx.metrics.connections.inc({ endpoint: ENDPOINT })
-    const conn = new SyncConnection(ctx, ws, docId, grant, socket, batch, heldTotal, storage)
+    const conn = new SyncConnection(ctx, ws, docId, grant, socket, batch, heldTotal, storage, mode)
     connections.add(conn)
     // Bytes, not only messages, are budgeted, per socket and per address: a
     // frame is handled only while both budgets are out of debt; meanwhile the
@@ -566,7 +661,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endp
       wss.handleUpgrade(req, socket, head, (ws) => {
         if (refusal) return closeWith(ctx, ENDPOINT, ws, refusal[0], refusal[1])
         closeAtExpiry(ctx, ENDPOINT, ws, grant)
-        onConnection(ws, socket, docId, grant, ip)
+        onConnection(ws, socket, docId, grant, ip, initialMode(url.searchParams.get('link')))
       })
     },
     async close() {

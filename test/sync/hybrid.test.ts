@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+import { encodeAwarenessUpdate, Awareness } from 'y-protocols/awareness'
+import { metric, startServer, type ServerProcess } from '../helpers/server.ts'
+import { frameType, rawSync, syncMessage, uintMessage, untilDoc, yClient } from '../helpers/clients.ts'
+import { CloseCode, MessageType } from '../../src/protocol/messages.ts'
+import { deleteSetDigest, encodeLinkMode, encodeStateQuery, LinkMode, readStateAck } from '../../src/protocol/hybrid.ts'
+
+type Raw = Awaited<ReturnType<typeof rawSync>>
+
+/** A raw murmur-style socket with its own Y.Doc; `link` is the URL parameter. */
+async function peer(server: ServerProcess, docId: string, link: 'backup' | 'relay') {
+  const raw = await rawSync(server.wsUrl, `/sync/${docId}?link=${link}`)
+  const doc = new Y.Doc()
+  let nonce = 0
+  return {
+    raw,
+    doc,
+    /** Edits, uploads and waits until the server committed it. */
+    async type(text: string) {
+      const sv = Y.encodeStateVector(doc)
+      doc.getText('text').insert(0, text)
+      raw.send(syncMessage(2, Y.encodeStateAsUpdate(doc, sv)))
+      const n = ++nonce
+      raw.send(uintMessage(MessageType.durableQuery, n))
+      await raw.waitFor((f) => frameType(f) === MessageType.durableAck && f[1] === n)
+    },
+    /** Asks for the server's committed state; returns it with the frames received before the answer. */
+    async state() {
+      const n = ++nonce
+      const before = raw.frames.length
+      raw.send(encodeStateQuery(n))
+      const f = await raw.waitFor((m) => frameType(m) === MessageType.stateAck && stateAckOf(m).nonce === n)
+      return { ack: stateAckOf(f), earlier: raw.frames.slice(before, raw.frames.indexOf(f)) }
+    },
+  }
+}
+
+function stateAckOf(f: Uint8Array) {
+  const dec = decoding.createDecoder(f)
+  decoding.readVarUint(dec)
+  return readStateAck(dec)
+}
+
+const isUpdate = (f: Uint8Array) => f[0] === MessageType.sync && f[1] === 2
+const isAwareness = (f: Uint8Array) => frameType(f) === MessageType.awareness
+
+function awarenessFrame(clientID: number, name: string): Uint8Array {
+  const d = new Y.Doc()
+  d.clientID = clientID
+  const a = new Awareness(d)
+  a.setLocalStateField('user', { name })
+  const enc = encoding.createEncoder()
+  encoding.writeVarUint(enc, MessageType.awareness)
+  encoding.writeVarUint8Array(enc, encodeAwarenessUpdate(a, [clientID]))
+  a.destroy()
+  return encoding.toUint8Array(enc)
+}
+
+describe('hybrid data path on /sync', () => {
+  let server: ServerProcess
+  beforeAll(async () => {
+    server = await startServer()
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  it('forwards nothing live between backup-only sockets, everything to and from relay and stock ones', async () => {
+    const docId = 'hybrid-forwarding'
+    const a = await peer(server, docId, 'backup')
+    const b = await peer(server, docId, 'backup')
+    const stock = yClient(server.wsUrl, docId)
+    await stock.synced
+    // Backup A → backup B: not forwarded; the stock client gets it.
+    await a.type('from a. ')
+    a.raw.send(awarenessFrame(1001, 'a'))
+    await untilDoc(stock.doc, () => stock.text.toString().includes('from a'), 'stock sees a')
+    await new Promise<void>((res) => {
+      const check = () => stock.provider.awareness.getStates().has(1001) && res()
+      stock.provider.awareness.on('change', check)
+      check()
+    })
+    const seenByB = await b.state()
+    expect(Y.decodeStateVector(seenByB.ack.stateVector).get(a.doc.clientID)).toBeGreaterThan(0)
+    expect(seenByB.earlier.filter(isUpdate)).toEqual([])
+    expect(seenByB.earlier.filter(isAwareness)).toEqual([])
+    // Stock → both backup sockets: relayed live.
+    const sawStock = (r: Raw) => r.waitFor((f) => isUpdate(f))
+    stock.text.insert(0, 'from stock. ')
+    await Promise.all([sawStock(a.raw), sawStock(b.raw)])
+    // B switches to relay: now A's updates reach it, and A's awareness is sent at once.
+    const beforeSwitch = b.raw.frames.length
+    b.raw.send(encodeLinkMode(LinkMode.relay, 0, 1))
+    await b.raw.waitFor((f) => isAwareness(f) && b.raw.frames.indexOf(f) >= beforeSwitch)
+    const n = b.raw.frames.length
+    await a.type('again a. ')
+    await b.raw.waitFor((f) => isUpdate(f) && b.raw.frames.indexOf(f) >= n)
+    expect(await metric(server, 'murmur_sync_clients{mode="backup"}')).toBe(1)
+    expect(await metric(server, 'murmur_sync_clients{mode="relay"}')).toBe(1)
+    expect(await metric(server, 'murmur_sync_clients{mode="stock"}')).toBe(1)
+    expect(await metric(server, 'murmur_sync_reported_peers{via="relayed"}')).toBe(1)
+    expect(await metric(server, 'murmur_sync_update_bytes_total{kind="uploaded"}')).toBeGreaterThan(0)
+    expect(await metric(server, 'murmur_sync_update_bytes_total{kind="relayed"}')).toBeGreaterThan(0)
+    stock.destroy()
+    a.raw.ws.close()
+    b.raw.ws.close()
+  })
+
+  it('answers a state query with the committed state vector and a delete-set digest that sees delete-only updates', async () => {
+    const docId = 'hybrid-state'
+    const a = await peer(server, docId, 'backup')
+    await a.type('hello world')
+    const first = (await a.state()).ack
+    expect(first.stateVector).toEqual(Y.encodeStateVector(a.doc))
+    expect(first.digest).toBe(deleteSetDigest(a.doc))
+    // A delete-only update leaves the state vector unchanged; the digest follows it.
+    const sv = Y.encodeStateVector(a.doc)
+    a.doc.getText('text').delete(0, 6)
+    a.raw.send(syncMessage(2, Y.encodeStateAsUpdate(a.doc, sv)))
+    const second = (await a.state()).ack
+    expect(second.stateVector).toEqual(first.stateVector)
+    expect(second.digest).not.toBe(first.digest)
+    expect(second.digest).toBe(deleteSetDigest(a.doc))
+    a.raw.ws.close()
+  })
+
+  it('closes a socket that asks for an unknown link mode with 4400', async () => {
+    const raw = await rawSync(server.wsUrl, '/sync/hybrid-bad-mode')
+    raw.send(uintMessage(MessageType.linkMode, 7, 0, 0))
+    expect((await raw.closed).code).toBe(CloseCode.badMessage)
+  })
+})
