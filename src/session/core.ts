@@ -20,7 +20,9 @@ import * as bc from 'lib0/broadcastchannel'
 import { CloseCode, MessageType } from '../protocol/messages.ts'
 import { encodeDurableQuery, readDurableNonce } from '../protocol/durable.ts'
 import { resolveConfig, untilReachable, type ConfigSource, type LoadedConfig, type ResolvedConfig } from './config.ts'
+import { BackupLink, type LinkModeName } from './backup-link.ts'
 import { DurabilityTracker } from './durability.ts'
+import { LinkPolicy } from './link-policy.ts'
 import { initialFirstSync, nextFirstSync, type FirstSync, type FirstSyncEvent } from './first-sync.ts'
 import { yieldToHigherPeers } from './glare.ts'
 import { classifyPeers, samePeers, sanitizeRemoteState, type PeerInfo, type UserIdentity } from './presence.ts'
@@ -55,6 +57,8 @@ export interface SessionOptions {
   pollMs?: number
   /** Quiet time before the title is recomputed after edits (ms, default 400). */
   titleDebounceMs?: number
+  /** Hybrid data path tuning (`backup-link.ts`, `link-policy.ts`); `force: 'relay'` keeps the link in relay mode (bench, tests). */
+  link?: { force?: LinkModeName; reconcileMs?: number; pollMs?: number; pairTimeoutMs?: number }
 }
 
 /** Raw facts about a session; `status.ts` turns them into words. */
@@ -149,6 +153,8 @@ export class SessionCore {
   webrtc: WebrtcProvider | null = null
   /** y-websocket backup provider, when the server offers backup. */
   websocket: WebsocketProvider | null = null
+  /** The hybrid upload/forwarding policy of `websocket`. */
+  link: BackupLink | null = null
   /** Resolves when IndexedDB has loaded (or is known to be unavailable). */
   readonly loaded: Promise<void>
   /** Resolves when every provider this session will have has been created. */
@@ -168,6 +174,7 @@ export class SessionCore {
   #emitScheduled = false
   #inRecent = false
   #stop = new AbortController()
+  #policy: LinkPolicy
   #resolveLoaded!: () => void
   #resolveDestroyed!: (v: false) => void
   #whenDestroyed = new Promise<false>((resolve) => (this.#resolveDestroyed = resolve))
@@ -181,6 +188,7 @@ export class SessionCore {
     this.awareness = new Awareness(this.doc)
     this.awareness.setLocalStateField('user', { ...opts.identity })
     this.#facts = initialFacts('')
+    this.#policy = new LinkPolicy({ pairTimeoutMs: opts.link?.pairTimeoutMs })
     this.doc.on('update', this.#onUpdate)
     this.awareness.on('change', this.#onAwarenessChange)
     this.awareness.on('update', this.#onAwarenessUpdate)
@@ -239,7 +247,7 @@ export class SessionCore {
     this.#set({ configSource: loaded?.source ?? 'none', auth: resolved.auth, readOnly: resolved.readOnly })
 
     // 3. Backup server: on a first visit the text comes from there.
-    if (resolved.syncUrl) this.#guard('backup', () => this.#openBackup(resolved.syncUrl!))
+    if (resolved.syncUrl) this.#guard('backup', () => this.#openBackup(resolved.syncUrl!, this.#meshPossible(resolved) ? 'backup' : 'relay'))
     // 4. Peers: explicit signaling and ICE servers, never the libraries' public defaults.
     // A read-only link never joins the mesh (the server refuses it): live updates come through /sync.
     if (resolved.readOnly) this.#set({ signaling: 'read-only' })
@@ -285,10 +293,19 @@ export class SessionCore {
     }
   }
 
+  #canRtc(): boolean {
+    return this.#opts.peerOpts?.wrtc !== undefined || typeof (globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection === 'function'
+  }
+
+  /** Whether this session will try to reach peers directly (the backup link then starts backup-only). */
+  #meshPossible(resolved: ResolvedConfig): boolean {
+    return this.#opts.link?.force !== 'relay' && !resolved.readOnly && this.#opts.webrtc !== false && this.#canRtc() && resolved.signaling.length > 0
+  }
+
   #openWebrtc(Provider: typeof WebrtcProvider, resolved: ResolvedConfig) {
     // Without WebRTC (disabled or unsupported browser) announcing ourselves would only make
     // peers try connections we cannot accept; tabs of this browser still sync over BroadcastChannel.
-    const canRtc = this.#opts.peerOpts?.wrtc !== undefined || typeof (globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection === 'function'
+    const canRtc = this.#canRtc()
     const signaling = canRtc ? resolved.signaling : []
     const webrtc = new Provider(this.docId, this.doc, {
       signaling,
@@ -307,14 +324,22 @@ export class SessionCore {
     this.#set({ signaling: !canRtc ? 'no-webrtc' : signaling.length ? 'connecting' : 'none' })
   }
 
-  #openBackup(syncUrl: string) {
+  #openBackup(syncUrl: string, mode: LinkModeName) {
     const ws = new WebsocketProvider(syncUrl, this.docId, this.doc, {
       awareness: this.awareness,
-      params: this.#opts.token ? { token: this.#opts.token } : {},
+      // The link mode rides on the URL so the server's greeting already follows it (docs/protocol.md).
+      params: { ...(this.#opts.token ? { token: this.#opts.token } : {}), link: mode },
       disableBc: true, // y-webrtc already syncs tabs of this browser
       ...(this.#opts.WebSocketPolyfill ? { WebSocketPolyfill: this.#opts.WebSocketPolyfill as typeof WebSocket } : {}),
     })
     this.websocket = ws
+    this.link = new BackupLink(ws, this.awareness, {
+      mode,
+      isPeerOrigin: (origin) => origin !== ws && this.#isProviderOrigin(origin),
+      reconcileMs: this.#opts.link?.reconcileMs,
+      pollMs: this.#opts.link?.pollMs,
+      onChange: () => this.#syncTracker(),
+    })
     ws.messageHandlers[MessageType.durableAck] = (_encoder: encoding.Encoder, decoder: decoding.Decoder) => {
       const nonce = readDurableNonce(decoder)
       if (ws === this.websocket && this.tracker.ack(nonce, this.#now())) this.#syncTracker()
@@ -489,6 +514,9 @@ export class SessionCore {
     // Count what the peer list shows as direct: a peer that left is dropped from awareness at
     // once, while its RTCPeerConnection only notices after ICE consent times out (~20 s).
     const peers = peerList.reduce((n, p) => n + (p.via === 'direct' ? 1 : 0), 0)
+    // Relay on demand: the link relays while some peer cannot be reached directly.
+    const mode = this.#opts.link?.force ?? this.#policy.decide(signaling, room?.webrtcConns ?? null, this.#now())
+    this.link?.setMode(mode, peers, peerList.reduce((n, p) => n + (p.via === 'server' ? 1 : 0), 0))
     const f = this.#facts
     if (f.peers !== peers || f.browserPeers !== browser.size || f.signaling !== signaling || !samePeers(f.peerList, peerList)) {
       this.#set({ peers, browserPeers: browser.size, signaling, peerList: samePeers(f.peerList, peerList) ? f.peerList : peerList })
@@ -525,6 +553,7 @@ export class SessionCore {
   #onWsSync = (synced: boolean) => {
     if (!synced) return
     this.tracker.synced()
+    this.link?.synced()
     // Reaching the server proves the cached settings still hold: drop the "using last known settings" note.
     this.#set({ link: 'synced', ...(this.#facts.configSource === 'cache' ? { configSource: 'server' as const } : {}) })
     this.#firstSync({ type: 'answered', empty: !this.#hasContent() })
@@ -536,6 +565,7 @@ export class SessionCore {
     if (this.#destroyed) return
     const hadStates = this.#serverSeen.size > 0
     this.tracker.connectionClosed()
+    this.link?.closed()
     this.#serverSeen.clear()
     // A transient close (e.g. 4500 storage error) is retried, but the user still learns why it went.
     const detail = event ? CLOSE_DETAIL[event.code] : undefined
@@ -574,8 +604,10 @@ export class SessionCore {
       // Kept beside the document on this device, so the status still knows it after a reload.
       this.idb?.set('lastBackupAt', t.lastBackupAt).catch(() => {})
     }
-    if (f.backedUp !== t.backedUp || f.unbackedChanges !== t.unbacked || f.localChanges !== t.localChanges || f.lastBackupAt !== t.lastBackupAt || f.unbackedSince !== t.unbackedSince) {
-      this.#set({ backedUp: t.backedUp, unbackedChanges: t.unbacked, localChanges: t.localChanges, lastBackupAt: t.lastBackupAt, unbackedSince: t.unbackedSince })
+    // Backed up means all of it: this device's edits acked, and the server's state covers what came from peers.
+    const backedUp = t.backedUp && this.link?.covered === true
+    if (f.backedUp !== backedUp || f.unbackedChanges !== t.unbacked || f.localChanges !== t.localChanges || f.lastBackupAt !== t.lastBackupAt || f.unbackedSince !== t.unbackedSince) {
+      this.#set({ backedUp, unbackedChanges: t.unbacked, localChanges: t.localChanges, lastBackupAt: t.lastBackupAt, unbackedSince: t.unbackedSince })
     }
   }
 
@@ -650,6 +682,7 @@ export class SessionCore {
       webrtc.destroy()
       releaseBroadcastChannel(this.docId)
     }
+    this.link?.destroy()
     const ws = this.websocket
     if (ws) {
       ws.off('status', this.#onWsStatus)

@@ -66,7 +66,8 @@ describe('backup against the murmur server', () => {
     await s.ready
     expect(s.facts.configSource).toBe('server')
     expect(s.websocket).not.toBeNull()
-    expect(s.websocket!.url).toBe(`${server.wsUrl}/sync/${id}`)
+    // Without WebRTC the link asks for relay (docs/protocol.md).
+    expect(s.websocket!.url).toBe(`${server.wsUrl}/sync/${id}?link=relay`)
     await until(s, (f) => state(f) === 'backed-up', 'backed up (empty doc)')
 
     s.text.insert(0, 'durable words')
@@ -180,6 +181,6 @@ describe('backup with access tokens', () => {
     const token = mintToken(secret, id, 'rw', 600)
     const ok = session(server, id, { token })
     await until(ok, (f) => f.backedUp, 'backed up with token')
-    expect(ok.websocket!.url).toBe(`${server.wsUrl}/sync/${id}?token=${encodeURIComponent(token)}`)
+    expect(ok.websocket!.url).toBe(`${server.wsUrl}/sync/${id}?token=${encodeURIComponent(token)}&link=relay`)
   })
 })

@@ -1,0 +1,217 @@
+/**
+ * The client side of the hybrid data path (docs/protocol.md): decides what a
+ * y-websocket backup link uploads and whether the server holds everything
+ * this device holds.
+ *
+ * - In `backup` mode (peers reached directly) the link uploads this device's
+ *   own edits at once, but a change that came from a peer only when the
+ *   server turns out to lack it: after `reconcileMs` of quiet the link asks
+ *   for the server's committed state (`stateQuery` → `stateAck`: state vector
+ *   plus delete-set digest) and uploads what is missing, structs and deletes.
+ *   Each change reaches the server about once: its author uploads it, the
+ *   others only check. It sends only this device's own awareness.
+ * - In `relay` mode it behaves like stock y-websocket (uploads everything it
+ *   sees; the server forwards live to and from it).
+ * - In both, `covered` is true only while the server's last committed state
+ *   covers every change that came from peers (its own edits are counted by
+ *   `DurabilityTracker`), and every `pollMs` a backup link asks again and
+ *   pulls what the server has that this device lacks: split meshes converge
+ *   through the server without live relay.
+ */
+import * as Y from 'yjs'
+import type { Awareness } from 'y-protocols/awareness'
+import type { WebsocketProvider } from 'y-websocket'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import { MessageType } from '../protocol/messages.ts'
+import { deleteSetDigest, encodeLinkMode, encodeStateQuery, hasMore, LinkMode, readStateAck, type StateAck } from '../protocol/hybrid.ts'
+
+/** How a link takes part in live forwarding. */
+export type LinkModeName = 'relay' | 'backup'
+
+/** Options of a `BackupLink`. */
+export interface BackupLinkOptions {
+  /** Whether an update with this origin came from a peer (WebRTC, another tab) rather than from this device's user. */
+  isPeerOrigin: (origin: unknown) => boolean
+  /** The mode to connect in (default relay). */
+  mode?: LinkModeName
+  /** Quiet time after a peer's change before asking the server whether it has it (ms, default 500). */
+  reconcileMs?: number
+  /** How often a backup-only link asks the server what it has (ms, default 2000): the bound on split-mesh convergence. */
+  pollMs?: number
+  /** Called when `covered` changes. */
+  onChange?: () => void
+}
+
+const SYNC = 0
+const STEP1 = 0
+const UPDATE = 2
+/** Longest wait between state queries while the server keeps disagreeing (ms). */
+const MAX_BACKOFF_MS = 10_000
+
+/**
+ * Wraps a `WebsocketProvider` (created by the caller, not yet connected or
+ * just created) with the hybrid upload policy. `destroy()` leaves the
+ * provider to its owner.
+ */
+export class BackupLink {
+  /** The current link mode. */
+  mode: LinkModeName
+  /** The server's last committed state covers every change this device got from peers. */
+  covered = false
+  /** Peer changes uploaded because the server lacked them (for tests and the bench). */
+  uploads = 0
+
+  readonly #ws: WebsocketProvider
+  readonly #doc: Y.Doc
+  readonly #opts: BackupLinkOptions
+  readonly #upload: (update: Uint8Array, origin: unknown) => void
+  readonly #sendAwareness: (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => void
+  #nonce = 0
+  #asked = -1
+  #timer: ReturnType<typeof setTimeout> | null = null
+  #poll: ReturnType<typeof setInterval> | null = null
+  #misses = 0
+  #pulled = false
+  #peers = { direct: 0, relayed: 0 }
+  #destroyed = false
+
+  constructor(ws: WebsocketProvider, awareness: Awareness, opts: BackupLinkOptions) {
+    this.#ws = ws
+    this.#doc = ws.doc
+    this.#opts = opts
+    this.mode = opts.mode ?? 'relay'
+    ws.params.link = this.mode
+    // Swap y-websocket's own listeners for filtered ones (its destroy() removes whatever they are then).
+    this.#upload = ws._updateHandler
+    this.#doc.off('update', ws._updateHandler)
+    ws._updateHandler = this.#onUpdate
+    this.#doc.on('update', this.#onUpdate)
+    this.#sendAwareness = ws._awarenessUpdateHandler
+    awareness.off('update', ws._awarenessUpdateHandler)
+    ws._awarenessUpdateHandler = this.#onAwareness
+    awareness.on('update', this.#onAwareness)
+    ws.messageHandlers[MessageType.stateAck] = (_enc: encoding.Encoder, dec: decoding.Decoder) => this.#onStateAck(readStateAck(dec))
+    this.#poll = setInterval(() => {
+      if (this.mode === 'backup') this.#schedule(0)
+    }, opts.pollMs ?? 2000)
+  }
+
+  /** Switches the link mode and reports the peer counts the user sees (for the server's /metrics). */
+  setMode(mode: LinkModeName, direct: number, relayed: number): void {
+    if (this.#destroyed) return
+    const changed = mode !== this.mode
+    if (!changed && direct === this.#peers.direct && relayed === this.#peers.relayed) return
+    this.mode = mode
+    this.#peers = { direct, relayed }
+    this.#ws.params.link = mode
+    if (!this.#send(encodeLinkMode(mode === 'backup' ? LinkMode.backup : LinkMode.relay, direct, relayed))) return
+    // Now relayed: catch up on what was not forwarded while backup-only.
+    if (changed && mode === 'relay') this.#pull()
+  }
+
+  /** The link finished its sync handshake: check at once that the server has everything. */
+  synced(): void {
+    this.#misses = 0
+    this.#send(encodeLinkMode(this.mode === 'backup' ? LinkMode.backup : LinkMode.relay, this.#peers.direct, this.#peers.relayed))
+    this.#schedule(0)
+  }
+
+  /** The socket closed: nothing is known about the server until the next handshake. */
+  closed(): void {
+    this.#asked = -1
+    this.#setCovered(false)
+  }
+
+  /** Stops timers and restores nothing (the provider is destroyed by its owner). */
+  destroy(): void {
+    this.#destroyed = true
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    if (this.#poll !== null) clearInterval(this.#poll)
+    this.#timer = this.#poll = null
+  }
+
+  #onUpdate = (update: Uint8Array, origin: unknown) => {
+    if (origin === this.#ws) return // came from the server: it has it
+    if (this.#opts.isPeerOrigin(origin)) {
+      this.#setCovered(false)
+      this.#schedule(this.#opts.reconcileMs ?? 500)
+      if (this.mode === 'backup') return
+    }
+    this.#upload(update, origin)
+  }
+
+  #onAwareness = (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
+    if (this.mode === 'relay') return this.#sendAwareness(changes, origin)
+    // Backup-only: only this device speaks for itself; peers send their own.
+    const me = this.#doc.clientID
+    const own = (ids: number[]) => (ids.includes(me) ? [me] : [])
+    const mine = { added: own(changes.added), updated: own(changes.updated), removed: own(changes.removed) }
+    if (mine.added.length + mine.updated.length + mine.removed.length > 0) this.#sendAwareness(mine, origin)
+  }
+
+  #schedule(ms: number) {
+    if (this.#destroyed || this.#timer !== null) return
+    this.#timer = setTimeout(() => {
+      this.#timer = null
+      if (this.#ws.synced && this.#send(encodeStateQuery(++this.#nonce))) this.#asked = this.#nonce
+    }, ms)
+  }
+
+  #onStateAck(ack: StateAck) {
+    if (this.#destroyed || ack.nonce !== this.#asked) return
+    const server = Y.decodeStateVector(ack.stateVector)
+    const local = Y.decodeStateVector(Y.encodeStateVector(this.#doc))
+    const sameDeletes = ack.digest === deleteSetDigest(this.#doc)
+    const serverLacks = hasMore(local, server)
+    if (!serverLacks && sameDeletes) {
+      this.#misses = 0
+      this.#pulled = false
+      this.#setCovered(true)
+      return
+    }
+    this.#setCovered(false)
+    // The server has structs or deletes this device lacks: ask for them (its step 2 carries its whole delete set).
+    if (hasMore(server, local) || !sameDeletes) this.#pull()
+    // Structs it lacks, or deletes it still lacks after a pull: upload the difference (with this device's delete set).
+    if (serverLacks || (!sameDeletes && this.#pulled)) {
+      this.uploads++
+      this.#send(syncFrame(UPDATE, Y.encodeStateAsUpdate(this.#doc, ack.stateVector)))
+    }
+    this.#pulled = !sameDeletes
+    // Ask again: at once the first time, then backing off while the server keeps disagreeing.
+    const delay = Math.min(MAX_BACKOFF_MS, this.#misses === 0 ? 0 : (this.#opts.reconcileMs ?? 500) * 2 ** (this.#misses - 1))
+    this.#misses++
+    this.#schedule(delay)
+  }
+
+  #pull() {
+    this.#send(syncFrame(STEP1, Y.encodeStateVector(this.#doc)))
+  }
+
+  #setCovered(covered: boolean) {
+    if (covered === this.covered) return
+    this.covered = covered
+    this.#opts.onChange?.()
+  }
+
+  /** Sends a frame on the open socket; false when there is none. */
+  #send(data: Uint8Array): boolean {
+    const socket = this.#ws.ws
+    if (!socket || socket.readyState !== 1) return false
+    try {
+      socket.send(data)
+      return true
+    } catch {
+      return false // the close handler takes over
+    }
+  }
+}
+
+function syncFrame(subtype: number, payload: Uint8Array): Uint8Array {
+  const enc = encoding.createEncoder()
+  encoding.writeVarUint(enc, SYNC)
+  encoding.writeVarUint(enc, subtype)
+  encoding.writeVarUint8Array(enc, payload)
+  return encoding.toUint8Array(enc)
+}

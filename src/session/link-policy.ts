@@ -1,0 +1,64 @@
+/**
+ * Relay on demand: which link mode (`backup-link.ts`) a session needs, from
+ * what it knows about its WebRTC mesh. Pure: time is passed in.
+ *
+ * Relay when this device cannot take part in the mesh (no WebRTC, a
+ * read-only link, signaling unreachable or still connecting after
+ * `pairTimeoutMs`), when a peer it was introduced
+ * to has not paired within `pairTimeoutMs` (ICE still failing), or for
+ * `failHoldMs` after such a connection went away without ever pairing.
+ * Otherwise backup-only: peers are reached directly.
+ */
+import type { LinkModeName } from './backup-link.ts'
+import type { SignalingState } from './status.ts'
+
+/** The parts of a y-webrtc connection the policy reads. */
+export interface MeshConn {
+  connected: boolean
+  closed: boolean
+}
+
+/** Options of a `LinkPolicy`. */
+export interface LinkPolicyOptions {
+  /** How long a connection may take to pair before the link relays (ms, default 4000). */
+  pairTimeoutMs?: number
+  /** How long the link keeps relaying after a connection failed to pair (ms, default 15000). */
+  failHoldMs?: number
+}
+
+/** Decides the link mode; call `decide` whenever the mesh may have changed (and periodically). */
+export class LinkPolicy {
+  readonly #pairTimeoutMs: number
+  readonly #failHoldMs: number
+  /** Connections seen but not (yet) paired, and since when. */
+  readonly #pending = new Map<string, number>()
+  #relayUntil = 0
+  #connectingSince: number | null = null
+
+  constructor(opts: LinkPolicyOptions = {}) {
+    this.#pairTimeoutMs = opts.pairTimeoutMs ?? 4000
+    this.#failHoldMs = opts.failHoldMs ?? 15_000
+  }
+
+  /** The mode the link should be in now. */
+  decide(signaling: SignalingState, conns: ReadonlyMap<string, MeshConn> | null, now: number): LinkModeName {
+    for (const [id, since] of this.#pending) {
+      const conn = conns?.get(id)
+      if (conn?.connected) this.#pending.delete(id)
+      else if (!conn || conn.closed) {
+        // Went away without pairing: relay for a while (y-webrtc retries when the peer announces again).
+        this.#pending.delete(id)
+        this.#relayUntil = Math.max(this.#relayUntil, now + this.#failHoldMs)
+      } else if (now - since >= this.#pairTimeoutMs) this.#relayUntil = Math.max(this.#relayUntil, now + 1)
+    }
+    if (conns) for (const [id, conn] of conns) if (!conn.connected && !conn.closed && !this.#pending.has(id)) this.#pending.set(id, now)
+    if (signaling === 'connecting' && conns) {
+      this.#connectingSince ??= now
+      if (now - this.#connectingSince >= this.#pairTimeoutMs) return 'relay'
+    } else {
+      this.#connectingSince = null
+      if (signaling !== 'connected' || !conns) return 'relay'
+    }
+    return now < this.#relayUntil ? 'relay' : 'backup'
+  }
+}

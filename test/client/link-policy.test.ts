@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest'
+import { LinkPolicy, type MeshConn } from '../../src/session/link-policy.ts'
+
+const conns = (entries: Record<string, Partial<MeshConn>>) => new Map(Object.entries(entries).map(([id, c]) => [id, { connected: false, closed: false, ...c }]))
+
+describe('LinkPolicy (relay on demand)', () => {
+  it('relays without a usable mesh and is backup-only with paired peers', () => {
+    const p = new LinkPolicy()
+    expect(p.decide('no-webrtc', null, 0)).toBe('relay')
+    expect(p.decide('read-only', null, 0)).toBe('relay')
+    expect(p.decide('unreachable', conns({}), 0)).toBe('relay')
+    expect(p.decide('connected', conns({}), 0)).toBe('backup')
+    expect(p.decide('connected', conns({ a: { connected: true } }), 10)).toBe('backup')
+  })
+
+  it('relays while a peer has not paired within the timeout, and goes back once it pairs', () => {
+    const p = new LinkPolicy({ pairTimeoutMs: 1000, failHoldMs: 5000 })
+    expect(p.decide('connected', conns({ a: {} }), 0)).toBe('backup')
+    expect(p.decide('connected', conns({ a: {} }), 999)).toBe('backup')
+    expect(p.decide('connected', conns({ a: {} }), 1000)).toBe('relay')
+    expect(p.decide('connected', conns({ a: {} }), 3000)).toBe('relay')
+    expect(p.decide('connected', conns({ a: { connected: true } }), 3001)).toBe('backup')
+  })
+
+  it('relays when signaling is still connecting after the pairing timeout', () => {
+    const p = new LinkPolicy({ pairTimeoutMs: 1000 })
+    expect(p.decide('connecting', conns({}), 0)).toBe('backup')
+    expect(p.decide('connecting', conns({}), 1000)).toBe('relay')
+    expect(p.decide('connected', conns({}), 1001)).toBe('backup')
+  })
+
+  it('keeps relaying for a while after a connection went away without pairing', () => {
+    const p = new LinkPolicy({ pairTimeoutMs: 1000, failHoldMs: 5000 })
+    expect(p.decide('connected', conns({ a: {} }), 0)).toBe('backup')
+    expect(p.decide('connected', conns({}), 500)).toBe('relay')
+    expect(p.decide('connected', conns({}), 5499)).toBe('relay')
+    expect(p.decide('connected', conns({}), 5500)).toBe('backup')
+  })
+})
