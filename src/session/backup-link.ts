@@ -164,6 +164,9 @@ export class BackupLink {
     const local = Y.decodeStateVector(Y.encodeStateVector(this.#doc))
     const sameDeletes = ack.digest === deleteSetDigest(this.#doc)
     const serverLacks = hasMore(local, server)
+    // The server has structs or deletes this device lacks (another group of a split mesh, a relayed
+    // or stock client): ask for them. Its step 2 carries its whole delete set.
+    if (hasMore(server, local) || !sameDeletes) this.#pull()
     if (!serverLacks && sameDeletes) {
       this.#misses = 0
       this.#pulled = false
@@ -171,8 +174,6 @@ export class BackupLink {
       return
     }
     this.#setCovered(false)
-    // The server has structs or deletes this device lacks: ask for them (its step 2 carries its whole delete set).
-    if (hasMore(server, local) || !sameDeletes) this.#pull()
     // Structs it lacks, or deletes it still lacks after a pull: upload the difference (with this device's delete set).
     if (serverLacks || (!sameDeletes && this.#pulled)) {
       this.uploads++
