@@ -7,11 +7,17 @@
  *   node --import tsx test/signaling/session-peer.ts <serverUrl> <docId> <token|-> <text>
  *
  * Loads `/config.json` with the token as the app does, inserts `text` once
- * loaded, then prints one JSON line `{peers, signaling, link, backedUp, text}`
- * whenever those change. Exits on SIGTERM or when stdin closes.
+ * loaded, then prints one JSON line `{peers, signaling, link, backedUp, text,
+ * mode, vias}` whenever those change. Each stdin line `type <n> <chars>`
+ * types `<chars>` at the end `<n>` times, one keystroke (transaction) per
+ * event-loop turn; `delete <n>` deletes the first `n` characters. Env:
+ * `MURMUR_PEER_WEBRTC=0` starts without WebRTC (the link relays),
+ * `MURMUR_PEER_LINK=relay` forces the link to relay.
+ * Exits on SIGTERM or when stdin closes.
  */
 import 'fake-indexeddb/auto'
 import { createRequire } from 'node:module'
+import { createInterface } from 'node:readline'
 import { WebSocket } from 'ws'
 import { SessionCore } from '../../src/session/core.ts'
 import { loadConfig } from '../../src/session/config.ts'
@@ -30,6 +36,8 @@ const session = new SessionCore(docId, {
   peerOpts: { wrtc },
   WebSocketPolyfill: WebSocket,
   pollMs: 100,
+  webrtc: process.env.MURMUR_PEER_WEBRTC !== '0',
+  link: { ...(process.env.MURMUR_PEER_LINK === 'relay' ? { force: 'relay' as const } : {}), reconcileMs: 200, pollMs: 1000 },
 })
 await session.loaded
 session.text.insert(session.text.length, text)
@@ -37,7 +45,8 @@ session.text.insert(session.text.length, text)
 let last = ''
 const report = () => {
   const f = session.facts
-  const line = JSON.stringify({ peers: f.peers, signaling: f.signaling, link: f.link, backedUp: f.backedUp, readOnly: f.readOnly, text: session.text.toString() })
+  const vias = f.peerList.map((p) => p.via).sort()
+  const line = JSON.stringify({ peers: f.peers, signaling: f.signaling, link: f.link, backedUp: f.backedUp, readOnly: f.readOnly, text: session.text.toString(), mode: session.link?.mode ?? null, vias })
   if (line !== last) process.stdout.write(`${(last = line)}\n`)
 }
 session.onChange(report)
@@ -50,4 +59,13 @@ const exit = async () => {
 }
 process.on('SIGTERM', () => void exit())
 process.stdin.on('end', () => void exit())
-process.stdin.resume()
+createInterface({ input: process.stdin }).on('line', async (line) => {
+  const [cmd, n, chars = ''] = line.split(' ')
+  for (let i = 0; i < Number(n); i++) {
+    if (cmd === 'type') session.text.insert(session.text.length, chars)
+    else if (cmd === 'delete') session.text.delete(0, 1)
+    await new Promise((r) => setImmediate(r))
+  }
+})
+// The link mode changes without a facts change: report it on the poll too.
+setInterval(report, 100).unref()

@@ -1,0 +1,87 @@
+/**
+ * The hybrid data path with real transports: a real server process, murmur
+ * clients (`SessionCore`) in child processes with real WebRTC (@roamhq/wrtc,
+ * `iceServers: []`). With every peer reached directly the server carries
+ * backup only (nothing relayed, about one copy of each keystroke uploaded);
+ * a peer without WebRTC switches its link to relay and co-edits live.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startServer, type ServerProcess } from '../helpers/server.ts'
+import { here, metricSample, startReporter } from './helpers.ts'
+
+interface Report {
+  peers: number
+  signaling: string
+  link: string
+  backedUp: boolean
+  text: string
+  mode: string | null
+  vias: string[]
+}
+
+const initial: Report = { peers: 0, signaling: '', link: '', backedUp: false, text: '', mode: null, vias: [] }
+const peer = (server: ServerProcess, doc: string, text: string, env: Record<string, string> = {}) =>
+  startReporter<Report>(here('session-peer.ts'), [server.url, doc, '-', text], initial, env)
+type Peer = ReturnType<typeof peer>
+const keys = (p: Peer, n: number, chars: string) => p.child.stdin!.write(`type ${n} ${chars}\n`)
+
+async function syncMetrics(server: ServerProcess) {
+  const get = async (name: string, labels: Record<string, string>) => (await metricSample(server, name, labels)) ?? 0
+  return {
+    in: await get('murmur_bytes_total', { endpoint: 'sync', direction: 'in' }),
+    out: await get('murmur_bytes_total', { endpoint: 'sync', direction: 'out' }),
+    relayed: await get('murmur_sync_update_bytes_total', { kind: 'relayed' }),
+    uploaded: await get('murmur_sync_update_bytes_total', { kind: 'uploaded' }),
+  }
+}
+
+describe('hybrid data path (real server, real WebRTC)', () => {
+  let server: ServerProcess
+  const peers: Peer[] = []
+  beforeAll(async () => {
+    server = await startServer()
+  })
+  afterAll(async () => {
+    await Promise.all(peers.map((p) => p.stop()))
+    await server?.stop()
+  })
+
+  test('direct peers: the server relays nothing and receives each keystroke about once; a peer without WebRTC gets the relay', async () => {
+    const doc = `hybrid-${process.pid}`
+    const starts = ['a. ', 'b. ', 'c. ']
+    const mesh = starts.map((t) => peer(server, doc, t))
+    peers.push(...mesh)
+    const all = (r: Report, n: number) => r.peers === n && r.mode === 'backup' && starts.every((t) => r.text.includes(t)) && r.backedUp
+    await Promise.all(mesh.map((p, i) => p.until((r) => all(r, 2), `peer ${i} paired with both, backup-only, backed up`)))
+    expect(await metricSample(server, 'murmur_sync_clients', { mode: 'backup' })).toBe(3)
+    expect(await metricSample(server, 'murmur_sync_reported_peers', { via: 'direct' })).toBe(6)
+
+    const before = await syncMetrics(server)
+    const perPeer = 30
+    mesh.forEach((p, i) => keys(p, perPeer, 'abc'[i]))
+    const done = (r: Report) => ['a', 'b', 'c'].every((c) => r.text.split(c).length - 1 >= perPeer + 1) && r.backedUp
+    await Promise.all(mesh.map((p, i) => p.until(done, `peer ${i} has every keystroke, backed up`)))
+    const after = await syncMetrics(server)
+    const keystrokes = perPeer * mesh.length
+    const per = (k: keyof typeof before) => (after[k] - before[k]) / keystrokes
+    console.log(`[hybrid] per keystroke, 3 direct peers: server in ${per('in').toFixed(1)} B, out ${per('out').toFixed(1)} B, uploaded ${per('uploaded').toFixed(1)} B, relayed ${per('relayed').toFixed(1)} B`)
+    // Nothing live went through the server: the mesh carried it.
+    expect(after.relayed - before.relayed).toBe(0)
+    // Out: acks and catch-up only, far below one relayed copy of a keystroke update (~25 B each, ×2 receivers).
+    expect(per('out')).toBeLessThan(per('uploaded'))
+    // In: each keystroke once (its author's upload) plus queries and awareness, not once per peer that saw it.
+    expect(per('in')).toBeLessThan(3 * per('uploaded') + 100)
+
+    // A peer without WebRTC: its link relays, and it co-edits live with the mesh through the server.
+    const relayed = peer(server, doc, 'r. ', { MURMUR_PEER_WEBRTC: '0' })
+    peers.push(relayed)
+    await relayed.until((r) => r.mode === 'relay' && r.text.includes('a. ') && r.backedUp, 'relayed peer synced, relay mode')
+    await mesh[0].until((r) => r.text.includes('r. ') && r.vias.includes('server'), 'mesh peer sees the relayed peer via the server')
+    keys(mesh[1], 1, 'Q')
+    await relayed.until((r) => r.text.includes('Q'), 'relayed peer sees a mesh keystroke live')
+    keys(relayed, 1, 'Z')
+    await Promise.all(mesh.map((p, i) => p.until((r) => r.text.includes('Z'), `mesh peer ${i} sees the relayed keystroke`)))
+    expect(await metricSample(server, 'murmur_sync_clients', { mode: 'relay' })).toBe(1)
+    expect((await syncMetrics(server)).relayed).toBeGreaterThan(after.relayed)
+  })
+})
