@@ -197,6 +197,15 @@ function canonicalSv(sv: string | Uint8Array): string {
 }
 
 /** A distinct, non-zero 32-bit Yjs client id for generation `gen` of peer `peer` of `seed`. */
+/**
+ * The /sync link of peer `i` for `seed`: a mix of murmur backup-only links (most
+ * peers), relaying links and stock y-websocket clients, outside the plan's random
+ * stream so the same seed keeps its operations.
+ */
+export function linkOf(seed: number, peer: number): 'stock' | 'backup' | 'relay' {
+  return (['backup', 'backup', 'relay', 'stock'] as const)[(seed + peer) % 4]
+}
+
 function clientId(seed: number, peer: number, gen: number): number {
   let x = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(peer + 1, 0xc2b2ae35) ^ Math.imul(gen + 1, 0x27d4eb2f)) >>> 0
   x = Math.imul(x ^ (x >>> 16), 0x45d9f3b) >>> 0
@@ -347,6 +356,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
       rtc: rtcOn[i],
       srv: srvOn[i],
       blocked: cutWith(i).map((j) => peers[j]?.peerId).filter(Boolean),
+      link: linkOf(seed, i),
     })
     peers[i] = p
     await p.ready

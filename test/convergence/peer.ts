@@ -74,6 +74,7 @@ const wrtc = (await import('@roamhq/wrtc')).default
 const Y = await import('yjs')
 const { WebrtcProvider } = await import('y-webrtc')
 const { WebsocketProvider } = await import('y-websocket')
+const { BackupLink } = await import('../../src/session/backup-link.ts')
 
 const config: PeerConfig = JSON.parse(process.env.MURMUR_PEER ?? '{}')
 const doc = new Y.Doc()
@@ -122,12 +123,25 @@ const ws = new WebsocketProvider(`ws://127.0.0.1:${config.port}/sync`, config.ro
   disableBc: true,
   maxBackoffTime: config.maxBackoffTime,
   connect: config.srv,
+  params: config.link === 'stock' ? {} : { link: config.link },
 })
+// murmur's hybrid link: backup-only peers exchange nothing live through the server and
+// reconcile by state queries (a short poll, so split meshes converge well inside the harness's 30 s).
+const link =
+  config.link === 'stock'
+    ? null
+    : new BackupLink(ws, rtc.awareness, { mode: config.link, isPeerOrigin: (origin) => origin === rtc.room, reconcileMs: 200, pollMs: 1000 })
+if (link) {
+  ws.on('sync', (synced: boolean) => synced && link.synced())
+  ws.on('connection-close', () => link.closed())
+}
 if (!config.rtc) rtc.disconnect()
 /** Document updates that arrived over a WebRTC data channel (y-webrtc applies them with its room as origin). */
 let rtcUpdates = 0
+let wsUpdates = 0
 doc.on('update', (_u: Uint8Array, origin: unknown) => {
   if (origin !== null && typeof origin === 'object' && 'webrtcConns' in origin) rtcUpdates++
+  if (origin === ws) wsUpdates++
 })
 
 /** Close codes the server sent us, and the closes stock y-websocket treats as final. */
@@ -196,6 +210,8 @@ function state(): PeerState {
     rtcConnected: conns.filter((c: any) => c.connected).length,
     rtcPeers: conns.map((c: any) => c.remotePeerId),
     rtcUpdates,
+    wsUpdates,
+    linkUploads: link?.uploads ?? 0,
     wsConnected: ws.wsconnected,
     wsSynced: ws.synced,
     wsShouldConnect: ws.shouldConnect,

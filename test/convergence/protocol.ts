@@ -19,6 +19,8 @@ export interface PeerConfig {
   rtc: boolean
   srv: boolean
   blocked: string[]
+  /** The /sync link: a stock y-websocket client, or murmur's hybrid link (`BackupLink`) backup-only or relaying. */
+  link: 'stock' | 'backup' | 'relay'
 }
 
 /** One change inside an edit transaction. `at` in [0,1) picks the position. */
@@ -45,6 +47,10 @@ export interface PeerState {
   rtcPeers: string[]
   /** Document updates this replica received over WebRTC since it started (not counting the log replay). */
   rtcUpdates: number
+  /** Document updates that came from the server (relayed live or pulled by catch-up). */
+  wsUpdates: number
+  /** Peer changes a hybrid link uploaded because the server lacked them. */
+  linkUploads: number
   wsConnected: boolean
   wsSynced: boolean
   /** False once y-websocket gave up reconnecting (or we disconnected it). */
