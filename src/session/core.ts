@@ -16,7 +16,6 @@ import type { WebrtcProvider } from 'y-webrtc'
 import { WebsocketProvider } from 'y-websocket'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import * as bc from 'lib0/broadcastchannel'
 import { CloseCode, MessageType } from '../protocol/messages.ts'
 import { encodeDurableQuery, readDurableNonce } from '../protocol/durable.ts'
 import { resolveConfig, untilReachable, type ConfigSource, type LoadedConfig, type ResolvedConfig } from './config.ts'
@@ -25,6 +24,7 @@ import { DurabilityTracker } from './durability.ts'
 import { LinkPolicy } from './link-policy.ts'
 import { initialFirstSync, nextFirstSync, type FirstSync, type FirstSyncEvent } from './first-sync.ts'
 import { yieldToHigherPeers } from './glare.ts'
+import { forwardOnlyWhenNeeded, ignoreOwnBroadcasts, releaseBroadcastChannel, requestAwareness } from './mesh.ts'
 import { classifyPeers, samePeers, sanitizeRemoteState, type PeerInfo, type UserIdentity } from './presence.ts'
 import { setRecentTitle, touchRecent } from './recent.ts'
 import type { LocalState, ServerLink, SignalingState } from './status.ts'
@@ -477,9 +477,17 @@ export class SessionCore {
     const room = this.webrtc?.room
     if (room && !this.#destroyed) {
       ignoreOwnBroadcasts(room)
+      forwardOnlyWhenNeeded(room, this.#meshIncomplete)
       if (this.awareness.getLocalState()?.peerId !== room.peerId) this.awareness.setLocalStateField('peerId', room.peerId)
     }
     this.#refreshPeers()
+  }
+
+  /** Whether peers may miss what reached us unless we pass it on: someone known only second-hand, or y-webrtc at its connection cap. */
+  #meshIncomplete = () => {
+    const webrtc = this.webrtc
+    if (!webrtc?.room) return true
+    return webrtc.room.webrtcConns.size >= webrtc.maxConns || this.#facts.peerList.some((p) => p.via === 'relay')
   }
 
   #onPeers = ({ added }: { added: string[] }) => {
@@ -523,23 +531,6 @@ export class SessionCore {
     }
   }
 
-  /** Asks every directly connected peer for its awareness (after the server dropped states it relayed). */
-  #requestAwareness() {
-    const room = this.webrtc?.room
-    if (!room) return
-    const e = encoding.createEncoder()
-    encoding.writeVarUint(e, MessageType.queryAwareness)
-    const msg = encoding.toUint8Array(e)
-    for (const conn of room.webrtcConns.values()) {
-      try {
-        if (conn.connected) (conn.peer as { send(m: Uint8Array): void }).send(msg)
-      } catch {
-        // a closing peer: its own close event follows
-      }
-    }
-    if (room.bcconnected) bc.publish(room.name, msg)
-  }
-
   // ---- Backup -------------------------------------------------------------
 
   #onWsStatus = ({ status }: { status: 'connected' | 'disconnected' | 'connecting' }) => {
@@ -572,7 +563,7 @@ export class SessionCore {
     this.#set({ link: 'offline', ...(detail ? { serverDetail: detail } : {}) })
     this.#syncTracker()
     // y-websocket drops every remote awareness state on close, including peers we reach directly.
-    if (hadStates) this.#requestAwareness()
+    if (hadStates && this.webrtc?.room) requestAwareness(this.webrtc.room)
     this.#refreshPeers()
   }
 
@@ -702,30 +693,6 @@ export class SessionCore {
   }
 }
 
-const filtered = new WeakSet<object>()
-
-/**
- * lib0's `broadcastchannel.publish` also calls the subscribers of the same
- * tab, so a y-webrtc room re-decodes every update it broadcasts — including
- * the whole document on the first sync of a big one (about a second for a
- * 2 MB history). Messages from other tabs arrive with origin
- * `'broadcastchannel'`; the room's subscriber is swapped for one that only
- * takes those. Subscribe first, then unsubscribe, so lib0 never closes the
- * channel in between; y-webrtc's own disconnect/connect use the new function.
- */
-function ignoreOwnBroadcasts(room: NonNullable<WebrtcProvider['room']>): void {
-  const r = room as unknown as { _bcSubscriber?: (data: ArrayBuffer, origin?: unknown) => unknown; bcconnected: boolean; name: string }
-  const original = r._bcSubscriber
-  if (typeof original !== 'function' || filtered.has(r)) return
-  filtered.add(r)
-  const onlyOtherTabs = (data: ArrayBuffer, origin?: unknown) => (origin === 'broadcastchannel' ? original(data, origin) : undefined)
-  r._bcSubscriber = onlyOtherTabs
-  if (r.bcconnected) {
-    bc.subscribe(r.name, onlyOtherTabs)
-    bc.unsubscribe(r.name, original)
-  }
-}
-
 /** Resolves after the browser had a chance to render (next frame, or 100 ms in background tabs; a macrotask in Node). */
 function afterPaint(): Promise<void> {
   return new Promise((resolve) => {
@@ -737,19 +704,4 @@ function afterPaint(): Promise<void> {
       done()
     })
   })
-}
-
-/**
- * y-webrtc publishes a last "peer left" message on the room's
- * BroadcastChannel after unsubscribing, which makes lib0 re-create the
- * channel and keep it open forever. Once that message is out, subscribe and
- * unsubscribe a no-op so lib0 closes the channel (a no-op when another
- * subscriber exists).
- */
-function releaseBroadcastChannel(room: string): void {
-  setTimeout(() => {
-    const noop = () => {}
-    bc.subscribe(room, noop)
-    bc.unsubscribe(room, noop)
-  }, 50)
 }

@@ -69,6 +69,9 @@ export interface RunResult {
   meshFormed: boolean
   /** Document updates the replicas received over WebRTC (summed over the final processes of each peer). */
   rtcUpdates: number
+  /** The /sync link of each peer (`linkOf`), and peer changes the hybrid links uploaded because the server lacked them. */
+  links: string[]
+  linkUploads: number
   /** Set when the run failed; starts with `seed=<n>`. */
   error?: string
 }
@@ -305,6 +308,8 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     notes: [],
     meshFormed: false,
     rtcUpdates: 0,
+    links: Array.from({ length: n }, (_, i) => linkOf(seed, i)),
+    linkUploads: 0,
   }
   let server: ServerProcess | null = null
   let serverRestart: Promise<void> | null = null
@@ -538,6 +543,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
       for (const [c, k] of Object.entries(s.closeCodes)) result.closeCodes[c] = (result.closeCodes[c] ?? 0) + k
       result.clientErrors += s.clientErrors
       result.rtcUpdates += s.rtcUpdates
+      result.linkUploads += s.linkUploads
       for (const e of s.clientErrorSamples) if (!result.clientErrorSamples.includes(e)) result.clientErrorSamples.push(e)
     }
 

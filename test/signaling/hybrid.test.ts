@@ -17,9 +17,10 @@ interface Report {
   text: string
   mode: string | null
   vias: string[]
+  rtcBytesIn: number
 }
 
-const initial: Report = { peers: 0, signaling: '', link: '', backedUp: false, text: '', mode: null, vias: [] }
+const initial: Report = { peers: 0, signaling: '', link: '', backedUp: false, text: '', mode: null, vias: [], rtcBytesIn: 0 }
 const peer = (server: ServerProcess, doc: string, text: string, env: Record<string, string> = {}) =>
   startReporter<Report>(here('session-peer.ts'), [server.url, doc, '-', text], initial, env)
 type Peer = ReturnType<typeof peer>
@@ -57,6 +58,7 @@ describe('hybrid data path (real server, real WebRTC)', () => {
     expect(await metricSample(server, 'murmur_sync_reported_peers', { via: 'direct' })).toBe(6)
 
     const before = await syncMetrics(server)
+    const rtcBefore = mesh.map((p) => p.latest().rtcBytesIn)
     const perPeer = 30
     mesh.forEach((p, i) => keys(p, perPeer, 'abc'[i]))
     const done = (r: Report) => ['a', 'b', 'c'].every((c) => r.text.split(c).length - 1 >= perPeer + 1) && r.backedUp
@@ -64,6 +66,10 @@ describe('hybrid data path (real server, real WebRTC)', () => {
     const after = await syncMetrics(server)
     const keystrokes = perPeer * mesh.length
     const per = (k: keyof typeof before) => (after[k] - before[k]) / keystrokes
+    // Each peer got the others' keystrokes over WebRTC once (from their authors), not again from every other peer.
+    const rtcPerRemote = Math.max(...mesh.map((p, i) => (p.latest().rtcBytesIn - rtcBefore[i]) / (keystrokes - perPeer)))
+    console.log(`[hybrid] WebRTC bytes in per remote keystroke, worst peer: ${rtcPerRemote.toFixed(1)} B`)
+    expect(rtcPerRemote).toBeLessThan(1.5 * (per('uploaded') + 3))
     console.log(`[hybrid] per keystroke, 3 direct peers: server in ${per('in').toFixed(1)} B, out ${per('out').toFixed(1)} B, uploaded ${per('uploaded').toFixed(1)} B, relayed ${per('relayed').toFixed(1)} B`)
     // Nothing live went through the server: the mesh carried it.
     expect(after.relayed - before.relayed).toBe(0)

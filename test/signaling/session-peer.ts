@@ -8,7 +8,7 @@
  *
  * Loads `/config.json` with the token as the app does, inserts `text` once
  * loaded, then prints one JSON line `{peers, signaling, link, backedUp, text,
- * mode, vias}` whenever those change. Each stdin line `type <n> <chars>`
+ * mode, vias, rtcBytesIn}` whenever those change. Each stdin line `type <n> <chars>`
  * types `<chars>` at the end `<n>` times, one keystroke (transaction) per
  * event-loop turn; `delete <n>` deletes the first `n` characters. Env:
  * `MURMUR_PEER_WEBRTC=0` starts without WebRTC (the link relays),
@@ -42,11 +42,23 @@ const session = new SessionCore(docId, {
 await session.loaded
 session.text.insert(session.text.length, text)
 
+// Bytes received over WebRTC data channels (every connection's simple-peer 'data' events).
+let rtcBytesIn = 0
+const counted = new WeakSet<object>()
+setInterval(() => {
+  for (const conn of session.webrtc?.room?.webrtcConns.values() ?? []) {
+    const peer = conn.peer as unknown as { on(e: 'data', f: (d: Uint8Array) => void): void }
+    if (counted.has(peer)) continue
+    counted.add(peer)
+    peer.on('data', (d) => (rtcBytesIn += d.byteLength))
+  }
+}, 10).unref()
+
 let last = ''
 const report = () => {
   const f = session.facts
   const vias = f.peerList.map((p) => p.via).sort()
-  const line = JSON.stringify({ peers: f.peers, signaling: f.signaling, link: f.link, backedUp: f.backedUp, readOnly: f.readOnly, text: session.text.toString(), mode: session.link?.mode ?? null, vias })
+  const line = JSON.stringify({ peers: f.peers, signaling: f.signaling, link: f.link, backedUp: f.backedUp, readOnly: f.readOnly, text: session.text.toString(), mode: session.link?.mode ?? null, vias, rtcBytesIn })
   if (line !== last) process.stdout.write(`${(last = line)}\n`)
 }
 session.onChange(report)

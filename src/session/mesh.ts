@@ -1,0 +1,104 @@
+/**
+ * Tuning of y-webrtc's mesh (the room of one document): send each update
+ * once per link where the mesh is complete, and keep lib0's BroadcastChannel
+ * from echoing or lingering. Each function patches one y-webrtc behaviour
+ * and is safe to call again for the same room.
+ */
+import type { WebrtcProvider } from 'y-webrtc'
+import * as bc from 'lib0/broadcastchannel'
+import * as encoding from 'lib0/encoding'
+import { MessageType } from '../protocol/messages.ts'
+
+type Room = NonNullable<WebrtcProvider['room']>
+type Handler<A extends unknown[]> = (...args: A) => void
+const forwarding = new WeakSet<object>()
+
+/**
+ * y-webrtc re-broadcasts every document and awareness update it receives to
+ * all its peers, so in a full mesh each keystroke arrives once from its
+ * author and again from every other peer. This swaps the room's listeners
+ * for ones that send what came from a peer (origin: the room) on to the
+ * others only while `needed()` says the mesh is not complete (a peer known
+ * only second-hand, or y-webrtc at its connection cap). This device's own
+ * changes and what came from the server are always sent. A peer that pairs
+ * late gets everything from y-webrtc's sync step 1/2 when it connects, and
+ * the backup link's state-vector catch-up is the safety net.
+ */
+export function forwardOnlyWhenNeeded(room: Room, needed: () => boolean): void {
+  const r = room as unknown as {
+    doc: { on(e: 'update', f: Handler<[Uint8Array, unknown]>): void; off(e: 'update', f: Handler<[Uint8Array, unknown]>): void }
+    awareness: { on(e: 'update', f: Handler<[unknown, unknown]>): void; off(e: 'update', f: Handler<[unknown, unknown]>): void }
+    _docUpdateHandler: Handler<[Uint8Array, unknown]>
+    _awarenessUpdateHandler: Handler<[unknown, unknown]>
+    bcconnected: boolean
+  }
+  if (forwarding.has(r) || typeof r._docUpdateHandler !== 'function' || typeof r._awarenessUpdateHandler !== 'function') return
+  forwarding.add(r)
+  const sendDoc = r._docUpdateHandler
+  const sendAwareness = r._awarenessUpdateHandler
+  const doc: Handler<[Uint8Array, unknown]> = (update, origin) => (origin === room && !needed() ? undefined : sendDoc(update, origin))
+  const awareness: Handler<[unknown, unknown]> = (changes, origin) => (origin === room && !needed() ? undefined : sendAwareness(changes, origin))
+  r._docUpdateHandler = doc
+  r._awarenessUpdateHandler = awareness
+  // Connected rooms have the originals registered (y-webrtc's connect/disconnect use the new ones from now on).
+  if (r.bcconnected) {
+    r.doc.off('update', sendDoc)
+    r.doc.on('update', doc)
+    r.awareness.off('update', sendAwareness)
+    r.awareness.on('update', awareness)
+  }
+}
+
+const filtered = new WeakSet<object>()
+
+/**
+ * lib0's `broadcastchannel.publish` also calls the subscribers of the same
+ * tab, so a y-webrtc room re-decodes every update it broadcasts — including
+ * the whole document on the first sync of a big one (about a second for a
+ * 2 MB history). Messages from other tabs arrive with origin
+ * `'broadcastchannel'`; the room's subscriber is swapped for one that only
+ * takes those. Subscribe first, then unsubscribe, so lib0 never closes the
+ * channel in between; y-webrtc's own disconnect/connect use the new function.
+ */
+export function ignoreOwnBroadcasts(room: NonNullable<WebrtcProvider['room']>): void {
+  const r = room as unknown as { _bcSubscriber?: (data: ArrayBuffer, origin?: unknown) => unknown; bcconnected: boolean; name: string }
+  const original = r._bcSubscriber
+  if (typeof original !== 'function' || filtered.has(r)) return
+  filtered.add(r)
+  const onlyOtherTabs = (data: ArrayBuffer, origin?: unknown) => (origin === 'broadcastchannel' ? original(data, origin) : undefined)
+  r._bcSubscriber = onlyOtherTabs
+  if (r.bcconnected) {
+    bc.subscribe(r.name, onlyOtherTabs)
+    bc.unsubscribe(r.name, original)
+  }
+}
+
+/**
+ * y-webrtc publishes a last "peer left" message on the room's
+ * BroadcastChannel after unsubscribing, which makes lib0 re-create the
+ * channel and keep it open forever. Once that message is out, subscribe and
+ * unsubscribe a no-op so lib0 closes the channel (a no-op when another
+ * subscriber exists).
+ */
+export function releaseBroadcastChannel(room: string): void {
+  setTimeout(() => {
+    const noop = () => {}
+    bc.subscribe(room, noop)
+    bc.unsubscribe(room, noop)
+  }, 50)
+}
+
+/** Asks every directly connected peer (and other tabs) for its awareness, e.g. after the server dropped states it relayed. */
+export function requestAwareness(room: Room): void {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, MessageType.queryAwareness)
+  const msg = encoding.toUint8Array(e)
+  for (const conn of room.webrtcConns.values()) {
+    try {
+      if (conn.connected) (conn.peer as { send(m: Uint8Array): void }).send(msg)
+    } catch {
+      // a closing peer: its own close event follows
+    }
+  }
+  if (room.bcconnected) bc.publish(room.name, msg)
+}
