@@ -1,0 +1,175 @@
+/**
+ * `npm run bench -- hybrid`: what the server carries per keystroke as the room
+ * grows (issue 8). Every person types the same number of keystrokes into one
+ * document; measured per keystroke: server `/sync` payload bytes in and out,
+ * server CPU, and (murmur) WebRTC bytes each peer receives per remote
+ * keystroke.
+ *
+ * - murmur hybrid: real murmur clients (`SessionCore`, test/signaling/session-peer.ts)
+ *   in child processes with real WebRTC (@roamhq/wrtc, host candidates only),
+ *   all paired directly: `/sync` links backup-only.
+ * - murmur relay: the same clients with the link forced to relay (the server
+ *   forwards everything, as before issue 8).
+ * - @y/websocket-server and Hocuspocus: minimal clients doing what their stock
+ *   clients do (sync, then one update per keystroke); the server relays.
+ *
+ *   npm run bench -- hybrid [--peers 2,4,8] [--keys 30]
+ *
+ * Bytes are WebSocket payloads (murmur: the server's `murmur_bytes_total`;
+ * others: summed over their clients). Node processes, loopback; a loaded
+ * machine changes CPU figures, not byte counts.
+ */
+import { readFileSync } from 'node:fs'
+import { WebSocket } from 'ws'
+import { startHocus, startMurmur, startYws, tempDir, killAll, removeTempDirs, type Target } from './lib/backup-servers.ts'
+import { charUpdate, hocusAuth, step1Msg, updateMsg, type Proto } from './lib/backup-proto.ts'
+import { renderChart, writeChart, COLORS } from './lib/chart.ts'
+import { here, startReporter } from '../test/signaling/helpers.ts'
+
+const arg = (name: string, dflt: string) => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i > 0 ? process.argv[i + 1] : dflt
+}
+const SIZES = arg('peers', '2,4,8').split(',').map(Number)
+const KEYS = Number(arg('keys', '30'))
+
+interface Row {
+  system: string
+  peers: number
+  inB: number
+  outB: number
+  cpuUs: number
+  rtcB: number | null
+}
+
+/** utime + stime of `pid` in seconds (Linux /proc). */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(f[11]) + Number(f[12])) / 100
+}
+
+interface Report {
+  peers: number
+  backedUp: boolean
+  text: string
+  mode: string | null
+  rtcBytesIn: number
+}
+
+/** murmur with real clients: `relay` forces every link to relay. */
+async function murmurRoom(n: number, relay: boolean): Promise<Row> {
+  const server = await startMurmur(tempDir('hybrid-'))
+  const url = `http://127.0.0.1:${server.port}`
+  const doc = `bench-${n}-${relay ? 'relay' : 'hybrid'}`
+  const initial: Report = { peers: 0, backedUp: false, text: '', mode: null, rtcBytesIn: 0 }
+  const peers = Array.from({ length: n }, (_, i) =>
+    startReporter<Report>(here('session-peer.ts'), [url, doc, '-', `p${i}.`], initial, relay ? { MURMUR_PEER_LINK: 'relay' } : {}),
+  )
+  try {
+    const ready = (r: Report) => r.peers === n - 1 && r.mode === (relay ? 'relay' : 'backup') && r.backedUp && r.text.split('.').length === n + 1
+    await Promise.all(peers.map((p, i) => p.until(ready, `peer ${i} paired with all, synced`, 120_000)))
+    // Only the sync endpoint's bytes matter here; signaling is quiet once paired.
+    const syncBytes = async () => {
+      const text = await (await fetch(`${url}/metrics`)).text()
+      const get = (dir: string) => Number(text.split('\n').find((l) => l.startsWith('murmur_bytes_total{') && l.includes('endpoint="sync"') && l.includes(`direction="${dir}"`))?.split(' ').pop() ?? 0)
+      return [get('in'), get('out')]
+    }
+    const [in0, out0] = await syncBytes()
+    const cpu0 = cpuSeconds(server.pid)
+    const rtc0 = peers.map((p) => p.latest().rtcBytesIn)
+    peers.forEach((p, i) => p.child.stdin!.write(`type ${KEYS} ${String.fromCharCode(65 + (i % 26))}\n`))
+    const done = (r: Report) => r.text.length >= peers.length * (KEYS + 3) && r.backedUp
+    await Promise.all(peers.map((p, i) => p.until(done, `peer ${i} has every keystroke`, 120_000)))
+    const [in1, out1] = await syncBytes()
+    const cpu1 = cpuSeconds(server.pid)
+    const keys = n * KEYS
+    const rtc = peers.reduce((s, p, i) => s + (p.latest().rtcBytesIn - rtc0[i]), 0) / n / ((n - 1) * KEYS)
+    return { system: relay ? 'murmur relay' : 'murmur hybrid', peers: n, inB: (in1 - in0) / keys, outB: (out1 - out0) / keys, cpuUs: ((cpu1 - cpu0) * 1e6) / keys, rtcB: rtc }
+  } finally {
+    await Promise.all(peers.map((p) => p.stop()))
+    await server.stop()
+  }
+}
+
+/** A relaying server with `n` minimal stock-protocol clients on one document. */
+async function relayRoom(proto: Proto, n: number): Promise<Row> {
+  const server: Target = proto === 'yws' ? await startYws() : await startHocus(tempDir('hybrid-hocus-'))
+  const doc = `bench-${n}`
+  const url = proto === 'yws' ? `ws://127.0.0.1:${server.port}/${doc}` : `ws://127.0.0.1:${server.port}/`
+  let sent = 0
+  let received = 0
+  let lastRecv = Date.now()
+  const sockets: WebSocket[] = []
+  try {
+    for (let i = 0; i < n; i++) {
+      const ws = new WebSocket(url)
+      await new Promise<void>((res, rej) => (ws.once('open', () => res()), ws.once('error', rej)))
+      ws.on('message', (d: Buffer) => ((received += d.byteLength), (lastRecv = Date.now())))
+      const send = (m: Uint8Array) => ((sent += m.byteLength), ws.send(m))
+      if (proto === 'hocus') send(hocusAuth(doc))
+      send(step1Msg(proto, doc, new Uint8Array([0])))
+      sockets.push(Object.assign(ws, { sendCounted: send }))
+    }
+    const quiet = async () => {
+      while (Date.now() - lastRecv < 500) await new Promise((r) => setTimeout(r, 100))
+    }
+    await quiet()
+    const [s0, r0, cpu0] = [sent, received, cpuSeconds(server.pid)]
+    for (let k = 0; k < KEYS; k++) {
+      sockets.forEach((ws, i) => (ws as unknown as { sendCounted(m: Uint8Array): void }).sendCounted(updateMsg(proto, doc, charUpdate(1000 + i, k))))
+      await new Promise((r) => setImmediate(r))
+    }
+    await quiet()
+    const keys = n * KEYS
+    return { system: proto === 'yws' ? '@y/websocket-server' : 'Hocuspocus', peers: n, inB: (sent - s0) / keys, outB: (received - r0) / keys, cpuUs: ((cpuSeconds(server.pid) - cpu0) * 1e6) / keys, rtcB: null }
+  } finally {
+    for (const ws of sockets) ws.close()
+    await server.stop()
+  }
+}
+
+async function main() {
+  const rows: Row[] = []
+  for (const n of SIZES) {
+    for (const relay of [false, true]) rows.push(await murmurRoom(n, relay))
+    rows.push(await relayRoom('yws', n))
+    rows.push(await relayRoom('hocus', n))
+    console.error(`[hybrid] ${n} peers done`)
+  }
+  const f = (v: number | null) => (v === null ? '—' : v.toFixed(1))
+  console.log(`\nServer /sync traffic per keystroke (${KEYS} keystrokes per person, everyone typing; WebSocket payload bytes)\n`)
+  console.log('| system | people | server in B/key | server out B/key | server CPU µs/key | WebRTC in B per remote key (per peer) |')
+  console.log('|---|---:|---:|---:|---:|---:|')
+  for (const r of rows) console.log(`| ${r.system} | ${r.peers} | ${f(r.inB)} | ${f(r.outB)} | ${f(r.cpuUs)} | ${f(r.rtcB)} |`)
+  const systems = [...new Set(rows.map((r) => r.system))]
+  const ratio = (s: string, k: 'inB' | 'outB') => {
+    const pts = rows.filter((r) => r.system === s)
+    return pts[pts.length - 1][k] / pts[0][k]
+  }
+  console.log(`\nGrowth from ${SIZES[0]} to ${SIZES[SIZES.length - 1]} people (× per keystroke):`)
+  for (const s of systems) console.log(`- ${s}: in ${ratio(s, 'inB').toFixed(2)}×, out ${ratio(s, 'outB').toFixed(2)}×`)
+  const panel = (title: string, k: 'inB' | 'outB' | 'rtcB', label: string) => ({
+    title,
+    x: { label: 'people in the room', ticks: SIZES.map((v) => ({ value: v, label: String(v) })) },
+    y: { label, min: 0 },
+    series: systems
+      .filter((s) => rows.some((r) => r.system === s && r[k] !== null))
+      .map((s, i) => ({ name: s, color: COLORS[i], markers: true, points: rows.filter((r) => r.system === s).map((r) => ({ x: r.peers, y: r[k] ?? NaN })) })),
+  })
+  const svg = renderChart({
+    title: 'Hybrid data path: what the server carries per keystroke',
+    panels: [panel('server bytes out per keystroke', 'outB', 'bytes'), panel('server bytes in per keystroke', 'inB', 'bytes'), panel('WebRTC bytes in per remote keystroke, per peer', 'rtcB', 'bytes')],
+    columns: 3,
+  })
+  console.log(writeChart('bench/hybrid.svg', svg).note)
+}
+
+main()
+  .catch((err) => {
+    console.error(err)
+    process.exitCode = 1
+  })
+  .finally(() => {
+    killAll()
+    removeTempDirs()
+  })
