@@ -11,6 +11,7 @@
  * says is a stock client and counts as relay. An update or awareness change
  * from X goes to Y only when X or Y is in relay mode: backup-only sockets
  * exchange nothing live with each other (their peers reach them directly).
+ * A read-only token cannot join the mesh, so its socket is never backup-only.
  * `[stateQuery=103, nonce]` is answered, once everything received before it
  * is committed, with `[stateAck=104, nonce, stateVector, deleteSetDigest]`
  * of the committed document, so a client knows what the server lacks. What
@@ -282,7 +283,8 @@ class SyncConnection implements RoomMember {
         const [mode, direct, relayed] = read(() => [decoding.readVarUint(decoder), decoding.readVarUint(decoder), decoding.readVarUint(decoder)], 'link mode')
         if (mode !== LinkMode.relay && mode !== LinkMode.backup) throw new ProtocolError(CloseCode.badMessage, `unknown link mode ${mode}`)
         const was = this.mode
-        this.mode = mode === LinkMode.backup ? 'backup' : 'relay'
+        // A read-only link cannot join the mesh: it is always relayed.
+        this.mode = mode === LinkMode.backup && this.grant?.mode !== 'r' ? 'backup' : 'relay'
         this.reported = { direct: Math.min(direct, 1000), relayed: Math.min(relayed, 1000) }
         // Now relayed: the states of backup-only sockets it was not told about.
         if (was === 'backup' && this.mode === 'relay') {
@@ -661,7 +663,8 @@ export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endp
       wss.handleUpgrade(req, socket, head, (ws) => {
         if (refusal) return closeWith(ctx, ENDPOINT, ws, refusal[0], refusal[1])
         closeAtExpiry(ctx, ENDPOINT, ws, grant)
-        onConnection(ws, socket, docId, grant, ip, initialMode(url.searchParams.get('link')))
+        const mode = initialMode(url.searchParams.get('link'))
+        onConnection(ws, socket, docId, grant, ip, mode === 'backup' && grant?.mode === 'r' ? 'relay' : mode)
       })
     },
     async close() {

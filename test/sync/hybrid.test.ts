@@ -133,3 +133,31 @@ describe('hybrid data path on /sync', () => {
     expect((await raw.closed).code).toBe(CloseCode.badMessage)
   })
 })
+
+describe('hybrid data path with access tokens', () => {
+  const secret = 'hybrid-secret'
+  let server: ServerProcess
+  beforeAll(async () => {
+    server = await startServer({ args: ['--auth-secret', secret] })
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  it('a read-only link is relayed even when it asks for backup-only (it cannot join the mesh)', async () => {
+    const { mintToken } = await import('../../server/auth.ts')
+    const docId = 'hybrid-reader'
+    const reader = await rawSync(server.wsUrl, `/sync/${docId}?link=backup&token=${mintToken(secret, docId, 'r', 60)}`)
+    reader.send(encodeLinkMode(LinkMode.backup, 0, 0))
+    const writer = await rawSync(server.wsUrl, `/sync/${docId}?link=backup&token=${mintToken(secret, docId, 'rw', 60)}`)
+    const doc = new Y.Doc()
+    doc.getText('text').insert(0, 'for the reader')
+    writer.send(syncMessage(2, Y.encodeStateAsUpdate(doc)))
+    // The backup-only writer's update reaches the reader live.
+    await reader.waitFor(isUpdate)
+    expect(await metric(server, 'murmur_sync_clients{mode="relay"}')).toBe(1)
+    expect(await metric(server, 'murmur_sync_clients{mode="backup"}')).toBe(1)
+    reader.ws.close()
+    writer.ws.close()
+  })
+})
