@@ -49,6 +49,7 @@ function cpuSeconds(pid: number): number {
 }
 
 interface Report {
+  vias: string[]
   peers: number
   backedUp: boolean
   text: string
@@ -61,13 +62,21 @@ async function murmurRoom(n: number, relay: boolean): Promise<Row> {
   const server = await startMurmur(tempDir('hybrid-'))
   const url = `http://127.0.0.1:${server.port}`
   const doc = `bench-${n}-${relay ? 'relay' : 'hybrid'}`
-  const initial: Report = { peers: 0, backedUp: false, text: '', mode: null, rtcBytesIn: 0 }
+  const initial: Report = { vias: [], peers: 0, backedUp: false, text: '', mode: null, rtcBytesIn: 0 }
   const peers = Array.from({ length: n }, (_, i) =>
     startReporter<Report>(here('session-peer.ts'), [url, doc, '-', `p${i}.`], initial, relay ? { MURMUR_PEER_LINK: 'relay' } : {}),
   )
   try {
-    const ready = (r: Report) => r.peers === n - 1 && r.mode === (relay ? 'relay' : 'backup') && r.backedUp && r.text.split('.').length === n + 1
-    await Promise.all(peers.map((p, i) => p.until(ready, `peer ${i} paired with all, synced`, 120_000)))
+    // Everyone sees everyone (directly, or via the server when a pair did not connect) and is backed up.
+    const ready = (r: Report) => r.vias.length === n - 1 && (relay ? r.mode === 'relay' : true) && r.backedUp && r.text.split('.').length === n + 1
+    await Promise.all(peers.map((p, i) => p.until(ready, `peer ${i} sees all, synced`, 120_000)))
+    // Give pairs still connecting a moment, then note how many peers each reaches directly.
+    await Promise.race([Promise.all(peers.map((p) => p.until((r) => r.peers === n - 1, 'paired', 20_000))), new Promise((r) => setTimeout(r, 20_000))]).catch(() => {})
+    const direct = peers.reduce((s, p) => s + p.latest().peers, 0) / n
+    const idle0 = peers.map((p) => p.latest().rtcBytesIn)
+    await new Promise((r) => setTimeout(r, 2000))
+    const idle = peers.reduce((s, p, i) => s + p.latest().rtcBytesIn - idle0[i], 0) / n / 2
+    if (idle > 50) console.error(`[hybrid] ${n} ${relay ? 'relay' : 'hybrid'}: ${idle.toFixed(0)} B/s of WebRTC traffic per peer while idle`)
     // Only the sync endpoint's bytes matter here; signaling is quiet once paired.
     const syncBytes = async () => {
       const text = await (await fetch(`${url}/metrics`)).text()
@@ -84,6 +93,8 @@ async function murmurRoom(n: number, relay: boolean): Promise<Row> {
     const cpu1 = cpuSeconds(server.pid)
     const keys = n * KEYS
     const rtc = peers.reduce((s, p, i) => s + (p.latest().rtcBytesIn - rtc0[i]), 0) / n / ((n - 1) * KEYS)
+    const modes = peers.map((p) => p.latest().mode).join(',')
+    console.error(`[hybrid] ${n} ${relay ? 'relay' : 'hybrid'}: ${direct.toFixed(1)} direct peers each of ${n - 1}; link modes ${modes}`)
     return { system: relay ? 'murmur relay' : 'murmur hybrid', peers: n, inB: (in1 - in0) / keys, outB: (out1 - out0) / keys, cpuUs: ((cpu1 - cpu0) * 1e6) / keys, rtcB: rtc }
   } finally {
     await Promise.all(peers.map((p) => p.stop()))
@@ -119,6 +130,7 @@ async function relayRoom(proto: Proto, n: number): Promise<Row> {
       sockets.forEach((ws, i) => (ws as unknown as { sendCounted(m: Uint8Array): void }).sendCounted(updateMsg(proto, doc, charUpdate(1000 + i, k))))
       await new Promise((r) => setImmediate(r))
     }
+    lastRecv = Date.now()
     await quiet()
     const keys = n * KEYS
     return { system: proto === 'yws' ? '@y/websocket-server' : 'Hocuspocus', peers: n, inB: (sent - s0) / keys, outB: (received - r0) / keys, cpuUs: ((cpuSeconds(server.pid) - cpu0) * 1e6) / keys, rtcB: null }

@@ -523,7 +523,8 @@ export class SessionCore {
     // once, while its RTCPeerConnection only notices after ICE consent times out (~20 s).
     const peers = peerList.reduce((n, p) => n + (p.via === 'direct' ? 1 : 0), 0)
     // Relay on demand: the link relays while some peer cannot be reached directly.
-    const mode = this.#opts.link?.force ?? this.#policy.decide(signaling, room?.webrtcConns ?? null, this.#now())
+    const allDirect = peerList.every((p) => p.via === 'direct' || p.via === 'browser')
+    const mode = this.#opts.link?.force ?? this.#policy.decide(signaling, room?.webrtcConns ?? null, this.#now(), allDirect)
     this.link?.setMode(mode, peers, peerList.reduce((n, p) => n + (p.via === 'server' ? 1 : 0), 0))
     const f = this.#facts
     if (f.peers !== peers || f.browserPeers !== browser.size || f.signaling !== signaling || !samePeers(f.peerList, peerList)) {

@@ -6,8 +6,9 @@
  * read-only link, signaling unreachable or still connecting after
  * `pairTimeoutMs`), when a peer it was introduced
  * to has not paired within `pairTimeoutMs` (ICE still failing), or for
- * `failHoldMs` after such a connection went away without ever pairing.
- * Otherwise backup-only: peers are reached directly.
+ * `failHoldMs` after such a connection went away without ever pairing —
+ * unless every peer present is reached directly again. Otherwise
+ * backup-only: peers are reached directly.
  */
 import type { LinkModeName } from './backup-link.ts'
 import type { SignalingState } from './status.ts'
@@ -40,8 +41,8 @@ export class LinkPolicy {
     this.#failHoldMs = opts.failHoldMs ?? 15_000
   }
 
-  /** The mode the link should be in now. */
-  decide(signaling: SignalingState, conns: ReadonlyMap<string, MeshConn> | null, now: number): LinkModeName {
+  /** The mode the link should be in now; `allDirect`: every peer present (awareness) is reached directly. */
+  decide(signaling: SignalingState, conns: ReadonlyMap<string, MeshConn> | null, now: number, allDirect = false): LinkModeName {
     for (const [id, since] of this.#pending) {
       const conn = conns?.get(id)
       if (conn?.connected) this.#pending.delete(id)
@@ -59,6 +60,7 @@ export class LinkPolicy {
       this.#connectingSince = null
       if (signaling !== 'connected' || !conns) return 'relay'
     }
+    if (allDirect && [...this.#pending.values()].every((since) => now - since < this.#pairTimeoutMs)) return 'backup'
     return now < this.#relayUntil ? 'relay' : 'backup'
   }
 }

@@ -36,4 +36,11 @@ describe('LinkPolicy (relay on demand)', () => {
     expect(p.decide('connected', conns({}), 5499)).toBe('relay')
     expect(p.decide('connected', conns({}), 5500)).toBe('backup')
   })
+
+  it('goes back to backup-only at once when every peer present is reached directly again', () => {
+    const p = new LinkPolicy({ pairTimeoutMs: 1000, failHoldMs: 5000 })
+    p.decide('connected', conns({ a: {} }), 0)
+    expect(p.decide('connected', conns({}), 500, false)).toBe('relay')
+    expect(p.decide('connected', conns({ b: { connected: true } }), 600, true)).toBe('backup')
+  })
 })
