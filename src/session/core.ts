@@ -477,7 +477,7 @@ export class SessionCore {
     const room = this.webrtc?.room
     if (room && !this.#destroyed) {
       ignoreOwnBroadcasts(room)
-      forwardOnlyWhenNeeded(room, this.#meshIncomplete)
+      forwardOnlyWhenNeeded(room, this.#meshIncomplete, (origin) => origin === this.websocket)
       if (this.awareness.getLocalState()?.peerId !== room.peerId) this.awareness.setLocalStateField('peerId', room.peerId)
     }
     this.#refreshPeers()

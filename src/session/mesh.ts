@@ -20,11 +20,13 @@ const forwarding = new WeakSet<object>()
  * for ones that send what came from a peer (origin: the room) on to the
  * others only while `needed()` says the mesh is not complete (a peer known
  * only second-hand, or y-webrtc at its connection cap). This device's own
- * changes and what came from the server are always sent. A peer that pairs
+ * changes and document updates from the server are always sent; awareness
+ * from the server (`fromServer(origin)`: relayed peers' carets, which every
+ * linked peer gets from the server itself) only while `needed()`. A peer that pairs
  * late gets everything from y-webrtc's sync step 1/2 when it connects, and
  * the backup link's state-vector catch-up is the safety net.
  */
-export function forwardOnlyWhenNeeded(room: Room, needed: () => boolean): void {
+export function forwardOnlyWhenNeeded(room: Room, needed: () => boolean, fromServer: (origin: unknown) => boolean): void {
   const r = room as unknown as {
     doc: { on(e: 'update', f: Handler<[Uint8Array, unknown]>): void; off(e: 'update', f: Handler<[Uint8Array, unknown]>): void }
     awareness: { on(e: 'update', f: Handler<[unknown, unknown]>): void; off(e: 'update', f: Handler<[unknown, unknown]>): void }
@@ -37,7 +39,7 @@ export function forwardOnlyWhenNeeded(room: Room, needed: () => boolean): void {
   const sendDoc = r._docUpdateHandler
   const sendAwareness = r._awarenessUpdateHandler
   const doc: Handler<[Uint8Array, unknown]> = (update, origin) => (origin === room && !needed() ? undefined : sendDoc(update, origin))
-  const awareness: Handler<[unknown, unknown]> = (changes, origin) => (origin === room && !needed() ? undefined : sendAwareness(changes, origin))
+  const awareness: Handler<[unknown, unknown]> = (changes, origin) => ((origin === room || fromServer(origin)) && !needed() ? undefined : sendAwareness(changes, origin))
   r._docUpdateHandler = doc
   r._awarenessUpdateHandler = awareness
   // Connected rooms have the originals registered (y-webrtc's connect/disconnect use the new ones from now on).
