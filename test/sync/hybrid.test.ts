@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
-import * as encoding from 'lib0/encoding'
-import { encodeAwarenessUpdate, Awareness } from 'y-protocols/awareness'
 import { metric, startServer, type ServerProcess } from '../helpers/server.ts'
-import { frameType, rawSync, syncMessage, uintMessage, untilDoc, yClient } from '../helpers/clients.ts'
+import { awarenessMessage, frameType, rawSync, syncMessage, uintMessage, untilDoc, yClient } from '../helpers/clients.ts'
 import { CloseCode, MessageType } from '../../src/protocol/messages.ts'
 import { deleteSetDigest, encodeLinkMode, encodeStateQuery, LinkMode, readStateAck } from '../../src/protocol/hybrid.ts'
 
@@ -46,18 +44,6 @@ function stateAckOf(f: Uint8Array) {
 const isUpdate = (f: Uint8Array) => f[0] === MessageType.sync && f[1] === 2
 const isAwareness = (f: Uint8Array) => frameType(f) === MessageType.awareness
 
-function awarenessFrame(clientID: number, name: string): Uint8Array {
-  const d = new Y.Doc()
-  d.clientID = clientID
-  const a = new Awareness(d)
-  a.setLocalStateField('user', { name })
-  const enc = encoding.createEncoder()
-  encoding.writeVarUint(enc, MessageType.awareness)
-  encoding.writeVarUint8Array(enc, encodeAwarenessUpdate(a, [clientID]))
-  a.destroy()
-  return encoding.toUint8Array(enc)
-}
-
 describe('hybrid data path on /sync', () => {
   let server: ServerProcess
   beforeAll(async () => {
@@ -75,7 +61,7 @@ describe('hybrid data path on /sync', () => {
     await stock.synced
     // Backup A → backup B: not forwarded; the stock client gets it.
     await a.type('from a. ')
-    a.raw.send(awarenessFrame(1001, 'a'))
+    a.raw.send(awarenessMessage([[1001, 1, JSON.stringify({ user: { name: 'a' } })]]))
     await untilDoc(stock.doc, () => stock.text.toString().includes('from a'), 'stock sees a')
     await new Promise<void>((res) => {
       const check = () => stock.provider.awareness.getStates().has(1001) && res()
