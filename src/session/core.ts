@@ -24,7 +24,7 @@ import { DurabilityTracker } from './durability.ts'
 import { LinkPolicy } from './link-policy.ts'
 import { initialFirstSync, nextFirstSync, type FirstSync, type FirstSyncEvent } from './first-sync.ts'
 import { yieldToHigherPeers } from './glare.ts'
-import { forwardOnlyWhenNeeded, ignoreOwnBroadcasts, releaseBroadcastChannel, requestAwareness } from './mesh.ts'
+import { forwardOnlyWhenNeeded, ignoreOwnBroadcasts, reannounce, releaseBroadcastChannel, requestAwareness } from './mesh.ts'
 import { classifyPeers, samePeers, sanitizeRemoteState, type PeerInfo, type UserIdentity } from './presence.ts'
 import { setRecentTitle, touchRecent } from './recent.ts'
 import type { LocalState, ServerLink, SignalingState } from './status.ts'
@@ -101,6 +101,9 @@ export interface SessionFacts {
   readOnly: boolean
 }
 
+/** How often a session re-announces itself while some peer is reached only through the server (ms). */
+const REANNOUNCE_MS = 10_000
+
 /** Names for the close codes a user may need to understand. */
 const CLOSE_DETAIL: Record<number, string> = {
   [CloseCode.unauthorized]: 'access denied — open the link that includes the access token',
@@ -175,6 +178,7 @@ export class SessionCore {
   #inRecent = false
   #stop = new AbortController()
   #policy: LinkPolicy
+  #announcedAt = 0
   #resolveLoaded!: () => void
   #resolveDestroyed!: (v: false) => void
   #whenDestroyed = new Promise<false>((resolve) => (this.#resolveDestroyed = resolve))
@@ -525,7 +529,13 @@ export class SessionCore {
     // Relay on demand: the link relays while some peer cannot be reached directly.
     const allDirect = peerList.every((p) => p.via === 'direct' || p.via === 'browser')
     const mode = this.#opts.link?.force ?? this.#policy.decide(signaling, room?.webrtcConns ?? null, this.#now(), allDirect)
-    this.link?.setMode(mode, peers, peerList.reduce((n, p) => n + (p.via === 'server' ? 1 : 0), 0))
+    const viaServer = peerList.reduce((n, p) => n + (p.via === 'server' ? 1 : 0), 0)
+    this.link?.setMode(mode, peers, viaServer)
+    // Someone we only reach through the server: ask the mesh to try pairing again now and then.
+    if (viaServer > 0 && webrtc && signaling === 'connected' && this.#now() - this.#announcedAt > REANNOUNCE_MS) {
+      this.#announcedAt = this.#now()
+      reannounce(webrtc)
+    }
     const f = this.#facts
     if (f.peers !== peers || f.browserPeers !== browser.size || f.signaling !== signaling || !samePeers(f.peerList, peerList)) {
       this.#set({ peers, browserPeers: browser.size, signaling, peerList: samePeers(f.peerList, peerList) ? f.peerList : peerList })

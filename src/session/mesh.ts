@@ -104,3 +104,16 @@ export function requestAwareness(room: Room): void {
   }
   if (room.bcconnected) bc.publish(room.name, msg)
 }
+
+/**
+ * Announces this peer on the room's signaling topics again, so a peer whose
+ * earlier connection attempt failed (y-webrtc does not retry on its own)
+ * tries once more. Each announce costs one small signaling message.
+ */
+export function reannounce(provider: WebrtcProvider): void {
+  const room = provider.room
+  if (!room) return
+  for (const conn of provider.signalingConns as unknown as { connected: boolean; send(m: object): void }[]) {
+    if (conn.connected) conn.send({ type: 'publish', topic: room.name, data: { type: 'announce', from: room.peerId } })
+  }
+}
