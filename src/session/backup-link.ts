@@ -69,6 +69,10 @@ export class BackupLink {
   readonly #sendAwareness: (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => void
   #nonce = 0
   #asked = -1
+  /** This device's state when the outstanding query was sent: the ack is compared with it, not with later changes. */
+  #atQuery: { sv: Map<number, number>; digest: number } | null = null
+  /** A peer's change arrived after the outstanding query was sent (the next query covers it). */
+  #changedSinceQuery = false
   #timer: ReturnType<typeof setTimeout> | null = null
   #poll: ReturnType<typeof setInterval> | null = null
   #misses = 0
@@ -134,6 +138,7 @@ export class BackupLink {
   #onUpdate = (update: Uint8Array, origin: unknown) => {
     if (origin === this.#ws) return // came from the server: it has it
     if (this.#opts.isPeerOrigin(origin)) {
+      this.#changedSinceQuery = true
       this.#setCovered(false)
       this.#schedule(this.#opts.reconcileMs ?? 500)
       if (this.mode === 'backup') return
@@ -154,15 +159,22 @@ export class BackupLink {
     if (this.#destroyed || this.#timer !== null) return
     this.#timer = setTimeout(() => {
       this.#timer = null
-      if (this.#ws.synced && this.#send(encodeStateQuery(++this.#nonce))) this.#asked = this.#nonce
+      if (!this.#ws.synced) return
+      const atQuery = { sv: Y.decodeStateVector(Y.encodeStateVector(this.#doc)), digest: deleteSetDigest(this.#doc) }
+      if (!this.#send(encodeStateQuery(++this.#nonce))) return
+      this.#asked = this.#nonce
+      this.#atQuery = atQuery
+      this.#changedSinceQuery = false
     }, ms)
   }
 
   #onStateAck(ack: StateAck) {
     if (this.#destroyed || ack.nonce !== this.#asked) return
     const server = Y.decodeStateVector(ack.stateVector)
-    const local = Y.decodeStateVector(Y.encodeStateVector(this.#doc))
-    const sameDeletes = ack.digest === deleteSetDigest(this.#doc)
+    // Compared with what this device held when it asked: a peer's change that arrived since may
+    // be on its way to the server from its author, and the next query checks it.
+    const { sv: local, digest } = this.#atQuery!
+    const sameDeletes = ack.digest === digest
     const serverLacks = hasMore(local, server)
     // The server has structs or deletes this device lacks (another group of a split mesh, a relayed
     // or stock client): ask for them. Its step 2 carries its whole delete set.
@@ -170,7 +182,7 @@ export class BackupLink {
     if (!serverLacks && sameDeletes) {
       this.#misses = 0
       this.#pulled = false
-      this.#setCovered(true)
+      this.#setCovered(!this.#changedSinceQuery)
       return
     }
     this.#setCovered(false)

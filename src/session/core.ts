@@ -527,8 +527,9 @@ export class SessionCore {
     // once, while its RTCPeerConnection only notices after ICE consent times out (~20 s).
     const peers = peerList.reduce((n, p) => n + (p.via === 'direct' ? 1 : 0), 0)
     // Relay on demand: the link relays while some peer cannot be reached directly.
-    const allDirect = peerList.every((p) => p.via === 'direct' || p.via === 'browser')
-    const mode = this.#opts.link?.force ?? this.#policy.decide(signaling, room?.webrtcConns ?? null, this.#now(), allDirect)
+    const unpaired = new Set<string>()
+    for (const state of this.awareness.getStates().values()) if (typeof state.peerId === 'string' && !direct.has(state.peerId)) unpaired.add(state.peerId)
+    const mode = this.#opts.link?.force ?? this.#policy.decide(signaling, room?.webrtcConns ?? null, this.#now(), unpaired)
     const viaServer = peerList.reduce((n, p) => n + (p.via === 'server' ? 1 : 0), 0)
     this.link?.setMode(mode, peers, viaServer)
     // Someone we only reach through the server: ask the mesh to try pairing again now and then.

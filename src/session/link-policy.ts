@@ -4,11 +4,11 @@
  *
  * Relay when this device cannot take part in the mesh (no WebRTC, a
  * read-only link, signaling unreachable or still connecting after
- * `pairTimeoutMs`), when a peer it was introduced
- * to has not paired within `pairTimeoutMs` (ICE still failing), or for
- * `failHoldMs` after such a connection went away without ever pairing —
- * unless every peer present is reached directly again. Otherwise
- * backup-only: peers are reached directly.
+ * `pairTimeoutMs`), when a peer it was introduced to has not paired within
+ * `pairTimeoutMs` (ICE still failing), or, for `failHoldMs` after such a
+ * connection went away without ever pairing, while that peer is present and
+ * still not reached directly. Otherwise backup-only: peers are reached
+ * directly (a peer reached only through the server relays itself).
  */
 import type { LinkModeName } from './backup-link.ts'
 import type { SignalingState } from './status.ts'
@@ -23,7 +23,7 @@ export interface MeshConn {
 export interface LinkPolicyOptions {
   /** How long a connection may take to pair before the link relays (ms, default 4000). */
   pairTimeoutMs?: number
-  /** How long the link keeps relaying after a connection failed to pair (ms, default 15000). */
+  /** How long a failed pairing keeps the link relaying while that peer is present and not direct (ms, default 15000). */
   failHoldMs?: number
 }
 
@@ -33,7 +33,8 @@ export class LinkPolicy {
   readonly #failHoldMs: number
   /** Connections seen but not (yet) paired, and since when. */
   readonly #pending = new Map<string, number>()
-  #relayUntil = 0
+  /** Peers whose connection went away without pairing, and until when that counts. */
+  readonly #failed = new Map<string, number>()
   #connectingSince: number | null = null
 
   constructor(opts: LinkPolicyOptions = {}) {
@@ -41,18 +42,22 @@ export class LinkPolicy {
     this.#failHoldMs = opts.failHoldMs ?? 15_000
   }
 
-  /** The mode the link should be in now; `allDirect`: every peer present (awareness) is reached directly. */
-  decide(signaling: SignalingState, conns: ReadonlyMap<string, MeshConn> | null, now: number, allDirect = false): LinkModeName {
+  /**
+   * The mode the link should be in now. `unpaired`: the WebRTC peer ids of
+   * the peers present (awareness) that are not reached directly.
+   */
+  decide(signaling: SignalingState, conns: ReadonlyMap<string, MeshConn> | null, now: number, unpaired: ReadonlySet<string> = new Set()): LinkModeName {
+    let stuck = false
     for (const [id, since] of this.#pending) {
       const conn = conns?.get(id)
       if (conn?.connected) this.#pending.delete(id)
       else if (!conn || conn.closed) {
-        // Went away without pairing: relay for a while (y-webrtc retries when the peer announces again).
         this.#pending.delete(id)
-        this.#relayUntil = Math.max(this.#relayUntil, now + this.#failHoldMs)
-      } else if (now - since >= this.#pairTimeoutMs) this.#relayUntil = Math.max(this.#relayUntil, now + 1)
+        this.#failed.set(id, now + this.#failHoldMs)
+      } else if (now - since >= this.#pairTimeoutMs) stuck = true
     }
     if (conns) for (const [id, conn] of conns) if (!conn.connected && !conn.closed && !this.#pending.has(id)) this.#pending.set(id, now)
+    for (const [id, until] of this.#failed) if (until <= now) this.#failed.delete(id)
     if (signaling === 'connecting' && conns) {
       this.#connectingSince ??= now
       if (now - this.#connectingSince >= this.#pairTimeoutMs) return 'relay'
@@ -60,7 +65,8 @@ export class LinkPolicy {
       this.#connectingSince = null
       if (signaling !== 'connected' || !conns) return 'relay'
     }
-    if (allDirect && [...this.#pending.values()].every((since) => now - since < this.#pairTimeoutMs)) return 'backup'
-    return now < this.#relayUntil ? 'relay' : 'backup'
+    if (stuck) return 'relay'
+    for (const id of this.#failed.keys()) if (unpaired.has(id)) return 'relay'
+    return 'backup'
   }
 }

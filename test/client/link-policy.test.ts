@@ -13,6 +13,13 @@ describe('LinkPolicy (relay on demand)', () => {
     expect(p.decide('connected', conns({ a: { connected: true } }), 10)).toBe('backup')
   })
 
+  it('relays when signaling is still connecting after the pairing timeout', () => {
+    const p = new LinkPolicy({ pairTimeoutMs: 1000 })
+    expect(p.decide('connecting', conns({}), 0)).toBe('backup')
+    expect(p.decide('connecting', conns({}), 1000)).toBe('relay')
+    expect(p.decide('connected', conns({}), 1001)).toBe('backup')
+  })
+
   it('relays while a peer has not paired within the timeout, and goes back once it pairs', () => {
     const p = new LinkPolicy({ pairTimeoutMs: 1000, failHoldMs: 5000 })
     expect(p.decide('connected', conns({ a: {} }), 0)).toBe('backup')
@@ -22,25 +29,20 @@ describe('LinkPolicy (relay on demand)', () => {
     expect(p.decide('connected', conns({ a: { connected: true } }), 3001)).toBe('backup')
   })
 
-  it('relays when signaling is still connecting after the pairing timeout', () => {
-    const p = new LinkPolicy({ pairTimeoutMs: 1000 })
-    expect(p.decide('connecting', conns({}), 0)).toBe('backup')
-    expect(p.decide('connecting', conns({}), 1000)).toBe('relay')
-    expect(p.decide('connected', conns({}), 1001)).toBe('backup')
-  })
-
-  it('keeps relaying for a while after a connection went away without pairing', () => {
+  it('after a failed pairing, relays while that peer is present and not direct, for at most the hold time', () => {
     const p = new LinkPolicy({ pairTimeoutMs: 1000, failHoldMs: 5000 })
     expect(p.decide('connected', conns({ a: {} }), 0)).toBe('backup')
-    expect(p.decide('connected', conns({}), 500)).toBe('relay')
-    expect(p.decide('connected', conns({}), 5499)).toBe('relay')
-    expect(p.decide('connected', conns({}), 5500)).toBe('backup')
+    const unpaired = new Set(['a'])
+    expect(p.decide('connected', conns({}), 500, unpaired)).toBe('relay')
+    expect(p.decide('connected', conns({}), 5499, unpaired)).toBe('relay')
+    expect(p.decide('connected', conns({}), 5500, unpaired)).toBe('backup')
   })
 
-  it('goes back to backup-only at once when every peer present is reached directly again', () => {
+  it('a failed pairing does not matter once that peer is direct again or gone, nor for other unpaired peers', () => {
     const p = new LinkPolicy({ pairTimeoutMs: 1000, failHoldMs: 5000 })
     p.decide('connected', conns({ a: {} }), 0)
-    expect(p.decide('connected', conns({}), 500, false)).toBe('relay')
-    expect(p.decide('connected', conns({ b: { connected: true } }), 600, true)).toBe('backup')
+    expect(p.decide('connected', conns({ a: { connected: true } }), 600, new Set())).toBe('backup')
+    // A peer that never announced (its signaling is blocked) relays itself: this link need not.
+    expect(p.decide('connected', conns({}), 700, new Set(['r']))).toBe('backup')
   })
 })

@@ -8,9 +8,11 @@
  *
  * Loads `/config.json` with the token as the app does, inserts `text` once
  * loaded, then prints one JSON line `{peers, signaling, link, backedUp, text,
- * mode, vias, rtcBytesIn}` whenever those change. Each stdin line `type <n> <chars>`
- * types `<chars>` at the end `<n>` times, one keystroke (transaction) per
- * event-loop turn; `delete <n>` deletes the first `n` characters. Env:
+ * mode, vias, rtcBytesIn, uploads}` whenever those change. Each stdin line
+ * `type <n> <chars> [<ms>]` types `<chars>` at the end `<n>` times, one
+ * keystroke (transaction) per event-loop turn or every `<ms>`; `delete <n>`
+ * deletes the first `n` characters. `uploads`: peers' changes the backup link
+ * uploaded because the server lacked them. Env:
  * `MURMUR_PEER_WEBRTC=0` starts without WebRTC (the link relays),
  * `MURMUR_PEER_LINK=relay` forces the link to relay.
  * Exits on SIGTERM or when stdin closes.
@@ -58,7 +60,7 @@ let last = ''
 const report = () => {
   const f = session.facts
   const vias = f.peerList.map((p) => p.via).sort()
-  const line = JSON.stringify({ peers: f.peers, signaling: f.signaling, link: f.link, backedUp: f.backedUp, readOnly: f.readOnly, text: session.text.toString(), mode: session.link?.mode ?? null, vias, rtcBytesIn })
+  const line = JSON.stringify({ peers: f.peers, signaling: f.signaling, link: f.link, backedUp: f.backedUp, readOnly: f.readOnly, text: session.text.toString(), mode: session.link?.mode ?? null, vias, rtcBytesIn, uploads: session.link?.uploads ?? 0 })
   if (line !== last) process.stdout.write(`${(last = line)}\n`)
 }
 session.onChange(report)
@@ -72,11 +74,11 @@ const exit = async () => {
 process.on('SIGTERM', () => void exit())
 process.stdin.on('end', () => void exit())
 createInterface({ input: process.stdin }).on('line', async (line) => {
-  const [cmd, n, chars = ''] = line.split(' ')
+  const [cmd, n, chars = '', pace = '0'] = line.split(' ')
   for (let i = 0; i < Number(n); i++) {
     if (cmd === 'type') session.text.insert(session.text.length, chars)
     else if (cmd === 'delete') session.text.delete(0, 1)
-    await new Promise((r) => setImmediate(r))
+    await new Promise((r) => (Number(pace) > 0 ? setTimeout(r, Number(pace)) : setImmediate(r)))
   }
 })
 // The link mode changes without a facts change: report it on the poll too.
