@@ -73,6 +73,8 @@ export class BackupLink {
   #atQuery: { sv: Map<number, number>; digest: number } | null = null
   /** A peer's change arrived after the outstanding query was sent (the next query covers it). */
   #changedSinceQuery = false
+  /** State the server lacked at the previous ack: uploaded only if it still lacks it now (its author had time to). */
+  #lacked: Map<number, number> | null = null
   #timer: ReturnType<typeof setTimeout> | null = null
   #poll: ReturnType<typeof setInterval> | null = null
   #misses = 0
@@ -180,20 +182,24 @@ export class BackupLink {
     // or stock client): ask for them. Its step 2 carries its whole delete set.
     if (hasMore(server, local) || !sameDeletes) this.#pull()
     if (!serverLacks && sameDeletes) {
+      this.#lacked = null
       this.#misses = 0
       this.#pulled = false
       this.#setCovered(!this.#changedSinceQuery)
       return
     }
     this.#setCovered(false)
-    // Structs it lacks, or deletes it still lacks after a pull: upload the difference (with this device's delete set).
-    if (serverLacks || (!sameDeletes && this.#pulled)) {
+    // Structs it lacked last time too (their authors had a reconcile interval to upload them), or
+    // deletes it still lacks after a pull: upload the difference (with this device's delete set).
+    const stillLacks = this.#lacked !== null && hasMore(this.#lacked, server)
+    this.#lacked = serverLacks && !stillLacks ? local : null
+    if (stillLacks || (!sameDeletes && this.#pulled)) {
       this.uploads++
       this.#send(syncFrame(UPDATE, Y.encodeStateAsUpdate(this.#doc, ack.stateVector)))
     }
     this.#pulled = !sameDeletes
-    // Ask again: at once the first time, then backing off while the server keeps disagreeing.
-    const delay = Math.min(MAX_BACKOFF_MS, this.#misses === 0 ? 0 : (this.#opts.reconcileMs ?? 500) * 2 ** (this.#misses - 1))
+    // Ask again: soon the first time, then backing off while the server keeps disagreeing.
+    const delay = Math.min(MAX_BACKOFF_MS, (this.#opts.reconcileMs ?? 500) * 2 ** Math.max(0, this.#misses - 1))
     this.#misses++
     this.#schedule(delay)
   }
