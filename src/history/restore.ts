@@ -1,0 +1,35 @@
+/**
+ * Restore: the changes that turn the current text into a saved version, as
+ * a minimal character diff (`@codemirror/merge`'s), so untouched text keeps
+ * its identity and concurrent edits elsewhere merge as usual.
+ */
+import { diff } from '@codemirror/merge'
+import type * as Y from 'yjs'
+
+/** One replacement in the current text's coordinates (CodeMirror `ChangeSpec` shape). */
+export interface TextChange {
+  from: number
+  to: number
+  insert: string
+}
+
+/** The changes (non-overlapping, in order, positions in `current`) that make `current` equal to `target`. */
+export function restoreChanges(current: string, target: string): TextChange[] {
+  return diff(current, target).map((c) => ({ from: c.fromA, to: c.toA, insert: target.slice(c.fromB, c.toB) }))
+}
+
+/**
+ * Makes `text` equal to `target` as one Yjs transaction with `origin`
+ * (give the origin an UndoManager tracks to make it undoable).
+ */
+export function restoreText(text: Y.Text, target: string, origin: unknown): void {
+  const changes = restoreChanges(text.toString(), target)
+  if (changes.length === 0) return
+  text.doc!.transact(() => {
+    for (let i = changes.length - 1; i >= 0; i--) {
+      const c = changes[i]
+      if (c.to > c.from) text.delete(c.from, c.to - c.from)
+      if (c.insert) text.insert(c.from, c.insert)
+    }
+  }, origin)
+}

@@ -1,0 +1,52 @@
+/**
+ * Retention, so history cannot grow without bound. The policy, applied by
+ * every device to its IndexedDB copy (and so to the server's, which merges
+ * the deletions like any edit):
+ *
+ * - named versions are kept;
+ * - every version of the last day is kept;
+ * - from one day to one week old, the newest version of each hour;
+ * - older than a week, the newest version of each day;
+ * - at most `maxVersions` unnamed versions in all (the oldest go first).
+ *
+ * The newest version is always kept.
+ */
+import type { Version } from './versions.ts'
+
+/** The retention policy's knobs. */
+export interface RetentionPolicy {
+  /** Keep every version younger than this (ms). */
+  keepAllMs: number
+  /** Keep one per hour for versions younger than this (ms); older ones: one per day. */
+  hourlyMs: number
+  /** Unnamed versions kept at most. */
+  maxVersions: number
+}
+
+const HOUR = 3600_000
+const DAY = 24 * HOUR
+
+/** The documented default: all of the last day, hourly for a week, then daily; at most 500 unnamed. */
+export const DEFAULT_RETENTION: RetentionPolicy = { keepAllMs: DAY, hourlyMs: 7 * DAY, maxVersions: 500 }
+
+/** The ids of the versions the policy drops at time `now`. */
+export function prunable(versions: readonly Version[], now: number, policy: RetentionPolicy = DEFAULT_RETENTION): string[] {
+  const sorted = [...versions].sort((a, b) => b.at - a.at)
+  const drop: string[] = []
+  const seenBuckets = new Set<string>()
+  let unnamed = 0
+  sorted.forEach((v, i) => {
+    if (v.name) return
+    if (i === 0) return void unnamed++
+    const age = now - v.at
+    let keep = age < policy.keepAllMs
+    if (!keep) {
+      const bucket = age < policy.hourlyMs ? `h${Math.floor(v.at / HOUR)}` : `d${Math.floor(v.at / DAY)}`
+      keep = !seenBuckets.has(bucket)
+      seenBuckets.add(bucket)
+    }
+    if (keep && ++unnamed > policy.maxVersions) keep = false
+    if (!keep) drop.push(v.id)
+  })
+  return drop
+}
