@@ -20,7 +20,7 @@ export type { Version } from './versions.ts'
 /** A document's history while it is open. */
 export interface History {
   log: HistoryLog
-  /** Null for a read-only link (it cannot write versions). */
+  /** Null until the local copy of the document has loaded. */
   recorder: Recorder | null
   /** Resolves when the versions stored on this device are loaded. */
   loaded: Promise<void>
@@ -52,9 +52,12 @@ export function openHistory(core: SessionCore, opts: RecorderOptions = {}): Hist
       log.doc.destroy()
     },
   }
+  // Recording starts with the local copy; a read-only link makes no local changes, so it records nothing by itself.
+  void core.loaded.then(() => {
+    if (!destroyed && !core.destroyed) history.recorder = new Recorder(core.text, log, core.awareness, opts)
+  })
   void core.ready.then(() => {
     if (destroyed || core.destroyed) return
-    if (!core.facts.readOnly) history.recorder = new Recorder(core.text, log, core.awareness, opts)
     const ws = core.websocket as (WebsocketProvider & { _WS?: typeof WebSocket }) | null
     if (ws) {
       history.backup = new WebsocketProvider(ws.serverUrl, historyDocId(core.docId), log.doc, {

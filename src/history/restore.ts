@@ -4,6 +4,7 @@
  * its identity and concurrent edits elsewhere merge as usual.
  */
 import { diff } from '@codemirror/merge'
+import type { EditorView } from '@codemirror/view'
 import type * as Y from 'yjs'
 
 /** One replacement in the current text's coordinates (CodeMirror `ChangeSpec` shape). */
@@ -32,4 +33,19 @@ export function restoreText(text: Y.Text, target: string, origin: unknown): void
       if (c.insert) text.insert(c.from, c.insert)
     }
   }, origin)
+}
+
+/**
+ * Restores `target` through the editor: one CodeMirror transaction, which
+ * y-codemirror.next turns into one Yjs transaction on this user's undo stack
+ * (its own step: Mod-z undoes exactly the restore). Returns false when the
+ * text already equals `target`.
+ */
+export function restoreInEditor(view: EditorView, undoManager: Y.UndoManager | null, target: string): boolean {
+  const changes = restoreChanges(view.state.doc.toString(), target)
+  if (changes.length === 0) return false
+  undoManager?.stopCapturing()
+  view.dispatch({ changes, userEvent: 'history.restore', scrollIntoView: true })
+  undoManager?.stopCapturing()
+  return true
 }
