@@ -18,7 +18,8 @@ export function mountDiff(parent: HTMLElement, current: string, version: string)
         EditorState.readOnly.of(true),
         EditorView.editable.of(false),
         EditorView.lineWrapping,
-        EditorView.contentAttributes.of({ 'aria-label': 'Differences between this version and the current text' }),
+        // Focusable (tabindex), so keyboard users can scroll it.
+        EditorView.contentAttributes.of({ 'aria-label': 'Differences between this version and the current text', tabindex: '0' }),
         murmurTheme,
         unifiedMergeView({ original: version, mergeControls: false, collapseUnchanged: { margin: 2, minSize: 6 } }),
       ],

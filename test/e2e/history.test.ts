@@ -126,6 +126,8 @@ describe('history', () => {
     await alice.page.locator('[data-testid=version-diff] .cm-deletedChunk').first().waitFor({ state: 'visible' })
     await entry.locator('[data-testid=version-restore]').click()
     await explain(waitConverged([alice.page, bob.page], (t) => t === original), [alice, bob])
+    // The diff follows the text: nothing differs from the restored version any more.
+    await expect.poll(() => alice.page.locator('[data-testid=version-diff] .cm-deletedChunk').count(), { timeout: 10_000 }).toBe(0)
     await screenshot(alice.page, 'history-restored')
 
     // Undo is the way back: one Mod-z undoes exactly the restore.
