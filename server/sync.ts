@@ -47,6 +47,7 @@ import * as decoding from 'lib0/decoding'
 import { applyAwarenessUpdate, encodeAwarenessUpdate } from 'y-protocols/awareness'
 import { AwarenessError, encodeAwarenessEntries, parseAwarenessUpdate, type AwarenessEntry } from './awareness.ts'
 import { roomDocId } from '../src/protocol/ids.ts'
+import { isHistoryRoom, pruneHistoryDoc } from './history.ts'
 import { CloseCode, MessageType } from '../src/protocol/messages.ts'
 import { AuthError, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
@@ -525,6 +526,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endp
         if (closed) return rooms.leave(room, conn)
         conn.start(room)
         for (const data of early.splice(0)) process(data)
+        if (isHistoryRoom(docId)) pruneHistoryDoc(room.doc)
       },
       (err) => {
         if (err instanceof RoomsFullError) return closeWith(ctx, ENDPOINT, ws, CloseCode.busy, err.message)

@@ -24,19 +24,7 @@ export class HistoryLog {
 
   /** Every valid version, newest first. */
   list(): Version[] {
-    if (!this.#cache) {
-      const out: Version[] = []
-      const seen = new Set<string>()
-      for (const raw of this.array.toArray()) {
-        const v = readVersion(raw)
-        if (v && !seen.has(v.id)) {
-          seen.add(v.id)
-          out.push(v)
-        }
-      }
-      this.#cache = out.sort(newestFirst)
-    }
-    return this.#cache
+    return (this.#cache ??= readVersions(this.array))
   }
 
   /** The newest version, if any. */
@@ -52,23 +40,15 @@ export class HistoryLog {
 
   /** Deletes the versions with these ids, and any malformed record (in one transaction). */
   remove(ids: Iterable<string>): void {
-    const drop = new Set(ids)
-    this.doc.transact(() => {
-      const items = this.array.toArray()
-      for (let i = items.length - 1; i >= 0; i--) {
-        const id = (items[i] as { id?: unknown } | null)?.id
-        if (typeof id !== 'string' || drop.has(id) || !readVersion(items[i])) this.array.delete(i, 1)
-      }
-    })
+    removeVersions(this.array, ids)
     this.#cache = null
   }
 
   /** Applies the retention policy at time `now`; returns how many versions were dropped. */
   prune(now: number, policy: RetentionPolicy = DEFAULT_RETENTION): number {
-    const ids = prunable(this.list(), now, policy)
-    const invalid = this.array.length - this.list().length
-    if (ids.length || invalid) this.remove(ids)
-    return ids.length
+    const dropped = pruneVersions(this.array, now, policy, this.list())
+    this.#cache = null
+    return dropped
   }
 
   /** Calls `fn` after the list changes (locally or from a peer/server). Returns the unsubscribe function. */
@@ -77,4 +57,43 @@ export class HistoryLog {
     this.array.observe(f)
     return () => this.array.unobserve(f)
   }
+}
+
+/** The valid versions in `array` (duplicates of an id once), newest first. */
+export function readVersions(array: Y.Array<unknown>): Version[] {
+  const out: Version[] = []
+  const seen = new Set<string>()
+  for (const raw of array.toArray()) {
+    const v = readVersion(raw)
+    if (v && !seen.has(v.id)) {
+      seen.add(v.id)
+      out.push(v)
+    }
+  }
+  return out.sort(newestFirst)
+}
+
+/** Deletes the records of `array` with these ids, and any malformed record, in one transaction. */
+export function removeVersions(array: Y.Array<unknown>, ids: Iterable<string>): void {
+  const drop = new Set(ids)
+  const run = () => {
+    const items = array.toArray()
+    for (let i = items.length - 1; i >= 0; i--) {
+      const id = (items[i] as { id?: unknown } | null)?.id
+      if (typeof id !== 'string' || drop.has(id) || !readVersion(items[i])) array.delete(i, 1)
+    }
+  }
+  if (array.doc) array.doc.transact(run)
+  else run()
+}
+
+/**
+ * Applies the retention policy to the version records of `array` at time
+ * `now` (also what the server does to a history companion it loads).
+ * Returns how many versions were dropped.
+ */
+export function pruneVersions(array: Y.Array<unknown>, now: number, policy: RetentionPolicy = DEFAULT_RETENTION, versions = readVersions(array)): number {
+  const ids = prunable(versions, now, policy)
+  if (ids.length || array.length !== versions.length) removeVersions(array, ids)
+  return ids.length
 }

@@ -3,11 +3,11 @@
  * every device to its IndexedDB copy (and so to the server's, which merges
  * the deletions like any edit):
  *
- * - named versions are kept;
+ * - named versions are kept (up to `maxNamed`);
  * - every version of the last day is kept;
  * - from one day to one week old, the newest version of each hour;
  * - older than a week, the newest version of each day;
- * - at most `maxVersions` unnamed versions in all (the oldest go first).
+ * - at most `maxVersions` unnamed and `maxNamed` named versions in all (the oldest go first).
  *
  * The newest version is always kept.
  */
@@ -21,13 +21,15 @@ export interface RetentionPolicy {
   hourlyMs: number
   /** Unnamed versions kept at most. */
   maxVersions: number
+  /** Named versions kept at most. */
+  maxNamed: number
 }
 
 const HOUR = 3600_000
 const DAY = 24 * HOUR
 
-/** The documented default: all of the last day, hourly for a week, then daily; at most 500 unnamed. */
-export const DEFAULT_RETENTION: RetentionPolicy = { keepAllMs: DAY, hourlyMs: 7 * DAY, maxVersions: 500 }
+/** The documented default: all of the last day, hourly for a week, then daily; at most 500 unnamed and 200 named. */
+export const DEFAULT_RETENTION: RetentionPolicy = { keepAllMs: DAY, hourlyMs: 7 * DAY, maxVersions: 500, maxNamed: 200 }
 
 /** The ids of the versions the policy drops at time `now`. */
 export function prunable(versions: readonly Version[], now: number, policy: RetentionPolicy = DEFAULT_RETENTION): string[] {
@@ -35,8 +37,12 @@ export function prunable(versions: readonly Version[], now: number, policy: Rete
   const drop: string[] = []
   const seenBuckets = new Set<string>()
   let unnamed = 0
+  let named = 0
   sorted.forEach((v, i) => {
-    if (v.name) return
+    if (v.name) {
+      if (++named > policy.maxNamed) drop.push(v.id)
+      return
+    }
     if (i === 0) return void unnamed++
     const age = now - v.at
     let keep = age < policy.keepAllMs

@@ -157,6 +157,11 @@ describe('retention', () => {
     expect(prunable(many, now, { ...DEFAULT_RETENTION, maxVersions: 4 })).toEqual(many.slice(4).map((v) => v.id))
   })
 
+  it('caps named versions too (the oldest go first)', () => {
+    const named = Array.from({ length: 5 }, (_, i) => version(now - i * 1000, { name: `n${i}` }))
+    expect(prunable(named, now, { ...DEFAULT_RETENTION, maxNamed: 3 })).toEqual(['v' + (now - 3000), 'v' + (now - 4000)])
+  })
+
   it('prunes the log after each automatic version', () => {
     let t = 0
     const a = editor('Ada', 1)
@@ -308,6 +313,20 @@ describe('versions backed up on the server', () => {
     await untilDoc(after.doc, () => afterLog.list().length === 1, 'the version after a restart')
     expect(afterLog.newest()!.id).toBe(v.id)
     after.destroy()
+
+    // The server applies retention itself when a history is opened: old versions from one day
+    // collapse to the newest of that day, named ones stay.
+    const writer = yClient(server.wsUrl, historyDocId(docId), { params: { token } })
+    await writer.synced
+    const old = 40 * DAY * Math.floor(Date.now() / (40 * DAY)) - 30 * DAY
+    new HistoryLog(writer.doc).array.push([version(old, { id: 'old-a' }), version(old + HOUR, { id: 'old-b' }), version(old + 2 * HOUR, { id: 'old-named', name: 'keep me' })])
+    await untilDoc(writer.doc, () => writer.provider.synced, 'the old versions written')
+    const reader = yClient(server.wsUrl, historyDocId(docId), { params: { token } })
+    const readerLog = new HistoryLog(reader.doc)
+    await untilDoc(reader.doc, () => readerLog.list().length === 3, 'the pruned history', 20_000)
+    expect(readerLog.list().map((x) => x.id)).toEqual([v.id, 'old-named', 'old-b'])
+    writer.destroy()
+    reader.destroy()
 
     // A token for another document does not open this history; a bad companion id is refused.
     const wrong = mintToken(secret, 'another-doc', 'rw', 3600)
