@@ -162,6 +162,11 @@ describe('retention', () => {
     expect(prunable(named, now, { ...DEFAULT_RETENTION, maxNamed: 3 })).toEqual(['v' + (now - 3000), 'v' + (now - 4000)])
   })
 
+  it('drops the oldest unnamed versions once the kept text passes maxChars', () => {
+    const vs = [version(now, { text: 'a'.repeat(40) }), version(now - 1000, { text: 'b'.repeat(40), name: 'n' }), version(now - 2000, { text: 'c'.repeat(15) }), version(now - 3000, { text: 'd'.repeat(10) })]
+    expect(prunable(vs, now, { ...DEFAULT_RETENTION, maxChars: 100 })).toEqual([`v${now - 3000}`])
+  })
+
   it('prunes the log after each automatic version', () => {
     let t = 0
     const a = editor('Ada', 1)
