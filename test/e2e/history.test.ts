@@ -136,6 +136,25 @@ describe('history', () => {
     await explain(waitConverged([alice.page, bob.page], (t) => t === 'Bob was here.'), [alice, bob])
   })
 
+  test('leaving the page after changes takes a version automatically', async () => {
+    const alice = await user('Alice')
+    const docId = testDocId('history-leave')
+    const url = `${server.url}/d/${docId}`
+    await openDoc(alice.page, url)
+    await focusEditor(alice.page)
+    await typeText(alice.page, 'Typed, then the tab went away.\n', 5)
+    // Navigating away fires pagehide: the recorder saves what changed since the last version.
+    await alice.page.goto(server.url + '/')
+    const saved = await serverVersions(docId, 1)
+    expect(saved).toHaveLength(1)
+    await openDoc(alice.page, url)
+    await openHistory(alice.page)
+    const entry = alice.page.locator('[data-testid=version]')
+    await expect.poll(() => entry.count()).toBe(1)
+    expect(await entry.getAttribute('data-id')).toBe(saved[0])
+    expect(await entry.textContent()).toContain('Alice')
+  })
+
   test('offline: the panel opens and lists the versions with the network off', async () => {
     const alice = await user('Alice')
     const url = `${server.url}/d/${testDocId('history-offline')}`
