@@ -53,9 +53,11 @@ export function openHistory(core: SessionCore, opts: RecorderOptions = {}): Hist
     },
   }
   // Recording starts with the local copy; a read-only link makes no local changes, so it records nothing by itself.
-  void core.loaded.then(() => {
+  const record = () => {
     if (!destroyed && !core.destroyed) history.recorder = new Recorder(core.text, log, core.awareness, opts)
-  })
+  }
+  if (core.facts.loaded) record()
+  else void core.loaded.then(record)
   void core.ready.then(() => {
     if (destroyed || core.destroyed) return
     const ws = core.websocket as (WebsocketProvider & { _WS?: typeof WebSocket }) | null
