@@ -100,7 +100,8 @@ describe('capture', () => {
 
   it('saves by hand (named, even when unchanged) and on flush only after changes', () => {
     const a = editor('Ada', 1)
-    const rec = new Recorder(a.text, a.log, a.awareness)
+    let t = 0
+    const rec = new Recorder(a.text, a.log, a.awareness, { now: () => ++t })
     expect(rec.flush()).toBeNull()
     a.text.insert(0, 'draft')
     expect(rec.pending).toBe(true)
