@@ -20,9 +20,9 @@ export type { Version } from './versions.ts'
 /** A document's history while it is open. */
 export interface History {
   log: HistoryLog
-  /** Null until the local copy of the document has loaded. */
+  /** Null until `loaded`. */
   recorder: Recorder | null
-  /** Resolves when the versions stored on this device are loaded. */
+  /** Resolves when the document and the versions stored on this device are loaded and recording has started. */
   loaded: Promise<void>
   /** The backup link of the version list, once the session has one. */
   backup: WebsocketProvider | null
@@ -39,10 +39,7 @@ export function openHistory(core: SessionCore, opts: RecorderOptions = {}): Hist
     log,
     recorder: null,
     backup: null,
-    loaded: idb.whenSynced.then(
-      () => undefined,
-      () => undefined,
-    ),
+    loaded: Promise.resolve(),
     async destroy() {
       destroyed = true
       history.recorder?.flush()
@@ -52,12 +49,11 @@ export function openHistory(core: SessionCore, opts: RecorderOptions = {}): Hist
       log.doc.destroy()
     },
   }
-  // Recording starts with the local copy; a read-only link makes no local changes, so it records nothing by itself.
-  const record = () => {
+  // Recording starts once both local copies are loaded (so the first version's size of change is
+  // measured against the last stored one); a read-only link makes no local changes, so it records nothing by itself.
+  history.loaded = Promise.all([core.loaded, idb.whenSynced.catch(() => undefined)]).then(() => {
     if (!destroyed && !core.destroyed) history.recorder = new Recorder(core.text, log, core.awareness, opts)
-  }
-  if (core.facts.loaded) record()
-  else void core.loaded.then(record)
+  })
   void core.ready.then(() => {
     if (destroyed || core.destroyed) return
     const ws = core.websocket as (WebsocketProvider & { _WS?: typeof WebSocket }) | null

@@ -300,7 +300,7 @@ describe('versions backed up on the server', () => {
       WebSocketPolyfill: WebSocket,
     })
     const history = openHistory(core)
-    await core.ready
+    await Promise.all([core.ready, history.loaded])
     core.text.insert(0, 'kept on the server')
     const v = history.recorder!.save('first')
     // Another device (a stock y-websocket client with the same token) sees it.

@@ -101,6 +101,10 @@ describe('history', () => {
   test('A/B: Bob writes over Alice’s text; Alice restores her version from the panel; both see it; Alice undoes the restore', async () => {
     const alice = await user('Alice')
     const bob = await user('Bob')
+    // The panel and its diff view run under the server's Content-Security-Policy too.
+    await alice.context.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`))
+    })
     const url = `${server.url}/d/${testDocId('history')}`
     await Promise.all([openDoc(alice.page, url), openDoc(bob.page, url)])
     const original = 'Alice wrote this paragraph.\nAnd a second line worth keeping.\n'
@@ -134,6 +138,7 @@ describe('history', () => {
     await documentText(alice.page).focus()
     await alice.page.keyboard.press('Control+z')
     await explain(waitConverged([alice.page, bob.page], (t) => t === 'Bob was here.'), [alice, bob])
+    expect(alice.errors.filter((e) => /Content Security Policy|CSP violation/i.test(e))).toEqual([])
   })
 
   test('leaving the page after changes takes a version automatically', async () => {
