@@ -83,25 +83,28 @@ export class Recorder {
     this.#timer = setTimeout(() => this.flush(), this.#idleMs)
   }
 
+  // Only present clients have names, so only their clocks are compared: O(people present), not
+  // O(every client that ever edited), on every keystroke.
   #noteEditors(tr: Y.Transaction) {
     const states = this.#awareness?.getStates()
+    if (!states) return
     const nameOf = (client: number) => {
-      const name = (states?.get(client) as { user?: { name?: unknown } } | undefined)?.user?.name
+      const name = (states.get(client) as { user?: { name?: unknown } } | undefined)?.user?.name
       return typeof name === 'string' && name ? name : null
     }
     let found = false
-    for (const [client, clock] of tr.afterState) {
-      if ((tr.beforeState.get(client) ?? 0) === clock) continue
+    for (const client of states.keys()) {
+      if ((tr.beforeState.get(client) ?? 0) === (tr.afterState.get(client) ?? 0)) continue
       const name = nameOf(client)
       if (name) this.#editors.add(name)
       found = true
     }
-    // A deletion advances no clock: credit this user if it was local, else whoever is present.
-    if (!found && states) {
-      if (tr.local) {
-        const me = nameOf(this.#text.doc!.clientID)
-        if (me) this.#editors.add(me)
-      } else for (const client of states.keys()) if (client !== this.#text.doc!.clientID) nameOf(client) && this.#editors.add(nameOf(client)!)
+    // A deletion advances no clock: credit this user if it was local, else whoever else is present.
+    if (found) return
+    const me = this.#text.doc!.clientID
+    for (const client of tr.local ? [me] : states.keys()) {
+      const name = client === me && !tr.local ? null : nameOf(client)
+      if (name) this.#editors.add(name)
     }
   }
 

@@ -95,6 +95,10 @@ describe('capture', () => {
     a.text.insert(0, '> ')
     vi.advanceTimersByTime(1000)
     expect(a.log.list()[0]).toMatchObject({ text: '> from Bob', by: ['Bob', 'Ada'] })
+    // A deletion advances no clock: a remote one is credited to the others present.
+    b.text.delete(0, 2)
+    a.text.insert(a.text.length, '!')
+    expect(rec.flush()).toMatchObject({ text: 'from Bob!', by: ['Bob', 'Ada'], added: 1, removed: 2 })
     rec.destroy()
   })
 
@@ -227,6 +231,53 @@ describe('restore', () => {
     Y.applyUpdate(b.doc, Y.encodeStateAsUpdate(a.doc))
     expect(a.text.toString()).toBe(b.text.toString())
     expect(a.text.toString()).toBe(saved + 'Bob adds a line\n')
+  })
+})
+
+describe('restore merges like any edit (seeded)', () => {
+  it('random concurrent inserts by another user all survive around the restored text', () => {
+    const seed = Number(process.env.HISTORY_SEED ?? Date.now() % 1_000_000)
+    console.log(`[history] restore merge seed=${seed} (HISTORY_SEED=${seed} re-runs it)`)
+    // mulberry32
+    let st = seed >>> 0
+    const rand = () => {
+      st = (st + 0x6d2b79f5) >>> 0
+      let t = st
+      t = Math.imul(t ^ (t >>> 15), t | 1)
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+    }
+    const int = (n: number) => Math.floor(rand() * n)
+    const words = (n: number) => Array.from({ length: n }, () => 'abcde \n'[int(7)]).join('')
+    for (let round = 0; round < 50; round++) {
+      const a = editor('Ada', 1)
+      const b = editor('Bob', 2)
+      a.text.insert(0, words(20 + int(200)))
+      const saved = a.text.toString()
+      Y.applyUpdate(b.doc, Y.encodeStateAsUpdate(a.doc))
+      // Damage: random deletions and pastes by Bob, seen by both.
+      for (let k = 0; k < 1 + int(6); k++) {
+        const pos = int(b.text.length + 1)
+        const del = Math.min(int(40), b.text.length - pos)
+        if (del) b.text.delete(pos, del)
+        b.text.insert(pos, words(int(30)))
+      }
+      Y.applyUpdate(a.doc, Y.encodeStateAsUpdate(b.doc))
+      // Concurrently: Ada restores, Bob inserts markers anywhere.
+      restoreText(a.text, saved, 'restore')
+      const markers: string[] = []
+      for (let k = 0; k < 1 + int(5); k++) {
+        const m = 'ABCDEFGHIJ'[k]! // one character each (never in the text): a marker cannot land inside another
+        markers.push(m)
+        b.text.insert(int(b.text.length + 1), m)
+      }
+      Y.applyUpdate(a.doc, Y.encodeStateAsUpdate(b.doc))
+      Y.applyUpdate(b.doc, Y.encodeStateAsUpdate(a.doc))
+      const final = a.text.toString()
+      expect(b.text.toString(), `seed ${seed} round ${round}`).toBe(final)
+      for (const m of markers) expect(final, `seed ${seed} round ${round}`).toContain(m)
+      expect(markers.reduce((t, m) => t.replace(m, ''), final), `seed ${seed} round ${round}`).toBe(saved)
+    }
   })
 })
 
