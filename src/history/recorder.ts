@@ -9,7 +9,8 @@
 import type * as Y from 'yjs'
 import type { Awareness } from 'y-protocols/awareness'
 import type { HistoryLog } from './log.ts'
-import { changeSize, newVersionId, VERSION_LIMITS, type Version } from './versions.ts'
+import { changeSize } from './diff.ts'
+import { newVersionId, VERSION_LIMITS, type Version } from './versions.ts'
 
 /** Options of a `Recorder`. */
 export interface RecorderOptions {

@@ -1,30 +1,21 @@
 /**
  * Restore: the changes that turn the current text into a saved version, as
- * a minimal character diff (`@codemirror/merge`'s), so untouched text keeps
- * its identity and concurrent edits elsewhere merge as usual.
+ * a minimal character diff (`diff.ts`), so untouched text keeps its identity
+ * and concurrent edits elsewhere merge as usual.
  */
-import { diff } from '@codemirror/merge'
 import type { EditorView } from '@codemirror/view'
 import type * as Y from 'yjs'
+import { textChanges } from './diff.ts'
 
-/** One replacement in the current text's coordinates (CodeMirror `ChangeSpec` shape). */
-export interface TextChange {
-  from: number
-  to: number
-  insert: string
-}
-
-/** The changes (non-overlapping, in order, positions in `current`) that make `current` equal to `target`. */
-export function restoreChanges(current: string, target: string): TextChange[] {
-  return diff(current, target).map((c) => ({ from: c.fromA, to: c.toA, insert: target.slice(c.fromB, c.toB) }))
-}
+/** The changes that make a current text equal to a target (see `diff.ts`). */
+export { textChanges as restoreChanges, type TextChange } from './diff.ts'
 
 /**
  * Makes `text` equal to `target` as one Yjs transaction with `origin`
  * (give the origin an UndoManager tracks to make it undoable).
  */
 export function restoreText(text: Y.Text, target: string, origin: unknown): void {
-  const changes = restoreChanges(text.toString(), target)
+  const changes = textChanges(text.toString(), target)
   if (changes.length === 0) return
   text.doc!.transact(() => {
     for (let i = changes.length - 1; i >= 0; i--) {
@@ -42,7 +33,7 @@ export function restoreText(text: Y.Text, target: string, origin: unknown): void
  * text already equals `target`.
  */
 export function restoreInEditor(view: EditorView, undoManager: Y.UndoManager | null, target: string): boolean {
-  const changes = restoreChanges(view.state.doc.toString(), target)
+  const changes = textChanges(view.state.doc.toString(), target)
   if (changes.length === 0) return false
   undoManager?.stopCapturing()
   view.dispatch({ changes, userEvent: 'history.restore', scrollIntoView: true })

@@ -63,16 +63,6 @@ export function newestFirst(a: Version, b: Version): number {
   return b.at - a.at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0)
 }
 
-/** Characters added and removed between two texts (outside their common prefix and suffix): the size of a change, cheaply. */
-export function changeSize(before: string, after: string): { added: number; removed: number } {
-  const max = Math.min(before.length, after.length)
-  let start = 0
-  while (start < max && before.charCodeAt(start) === after.charCodeAt(start)) start++
-  let end = 0
-  while (end < max - start && before.charCodeAt(before.length - 1 - end) === after.charCodeAt(after.length - 1 - end)) end++
-  return { added: after.length - start - end, removed: before.length - start - end }
-}
-
 /** A random version id (96 bits, base64url). */
 export function newVersionId(): string {
   const bytes = new Uint8Array(12)

@@ -12,7 +12,8 @@ import { HistoryLog } from '../../src/history/log.ts'
 import { Recorder } from '../../src/history/recorder.ts'
 import { prunable, DEFAULT_RETENTION } from '../../src/history/retention.ts'
 import { restoreChanges, restoreText } from '../../src/history/restore.ts'
-import { changeSize, readVersion, type Version } from '../../src/history/versions.ts'
+import { readVersion, type Version } from '../../src/history/versions.ts'
+import { changeSize } from '../../src/history/diff.ts'
 import { openHistory } from '../../src/history/index.ts'
 import { historyDocId, roomDocId } from '../../src/protocol/ids.ts'
 import { SessionCore } from '../../src/session/core.ts'
@@ -119,10 +120,11 @@ describe('capture', () => {
     rec.destroy()
   })
 
-  it('measures the size of a change outside the common prefix and suffix', () => {
+  it('measures the size of a change with a character diff', () => {
     expect(changeSize('hello world', 'hello brave world')).toEqual({ added: 6, removed: 0 })
     expect(changeSize('abcdef', 'abXf')).toEqual({ added: 1, removed: 3 })
     expect(changeSize('aaa', 'aa')).toEqual({ added: 0, removed: 1 })
+    expect(changeSize('> from Bob', 'from Bob!')).toEqual({ added: 1, removed: 2 })
   })
 
   it('ignores malformed records from the network and clips oversized fields', () => {
