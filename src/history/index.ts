@@ -14,6 +14,7 @@ import { Recorder, type RecorderOptions } from './recorder.ts'
 
 export { HistoryLog } from './log.ts'
 export { Recorder } from './recorder.ts'
+export { restoreInEditor } from './restore.ts'
 export { DEFAULT_RETENTION, prunable } from './retention.ts'
 export type { Version } from './versions.ts'
 
