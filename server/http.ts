@@ -6,6 +6,7 @@ import { limitConnections, requestTimeouts } from './connection-limits.ts'
 import type { ServerContext } from './context.ts'
 import type { Endpoint } from './endpoint.ts'
 import { healthCheck } from './health.ts'
+import type { Fanout } from './fanout/fanout.ts'
 import { bearerAuthorized, setSecurityHeaders } from './security-headers.ts'
 import { serveClient } from './static.ts'
 import type { Store } from './store/store.ts'
@@ -18,6 +19,8 @@ export interface HttpDeps {
   signaling: Endpoint
   /** Absent when backup is switched off. */
   sync: Endpoint | null
+  /** The link to other instances; absent or local for a single instance. */
+  fanout?: Pick<Fanout, 'healthy'>
 }
 
 /**
@@ -90,7 +93,11 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
     }
     switch (url.pathname) {
       case '/healthz':
-        void storageWritable().then((ok) => (ok ? json(res, 200, { ok: true, storage: 'writable' }) : json(res, 503, { ok: false, storage: 'unwritable' })))
+        void storageWritable().then((writable) => {
+          const fanout = deps.fanout ? (deps.fanout.healthy() ? 'up' : 'down') : undefined
+          const ok = writable && fanout !== 'down'
+          json(res, ok ? 200 : 503, { ok, storage: writable ? 'writable' : 'unwritable', ...(fanout && { fanout }) })
+        })
         return
       case '/metrics':
         if (!bearerAuthorized(req, ctx.config.metricsToken)) {
