@@ -137,6 +137,12 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
       return
     }
     const ip = clientAddress(ctx.config, req)
+    if (ctx.loadGuard?.overloaded) {
+      // Cheaper than a handshake and a close frame; clients retry with backoff.
+      ctx.metrics.overloadRefused.inc()
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      return
+    }
     const open = perIp.get(ip) ?? 0
     if (open >= ctx.config.maxConnectionsPerIp) {
       ctx.metrics.closes.inc({ endpoint: url.pathname === '/signal' ? 'signal' : 'sync', code: '429' })

@@ -17,6 +17,7 @@ import { createRooms } from './rooms.ts'
 import { backupSqliteStore, openSqliteStore } from './store/sqlite.ts'
 import type { ServerContext } from './context.ts'
 import { localFanout } from './fanout/fanout.ts'
+import { createLoadGuard } from './load-guard.ts'
 import type { Store } from './store/store.ts'
 
 /** Connects the Redis fan-out (`ioredis` is loaded only with `--redis`). */
@@ -77,7 +78,9 @@ async function openStore(config: Config, dataDir: string, log: Logger): Promise<
 async function serve(config: Config): Promise<void> {
   const log = pino({ level: config.logLevel, base: undefined })
   const metrics = createMetrics()
-  const ctx: ServerContext = { config, log, metrics }
+  const loadGuard = createLoadGuard({ log }, { maxLagMs: config.overloadLagMs, maxHeapBytes: config.overloadHeapBytes })
+  loadGuard.onChange((o) => metrics.overloaded.set(o ? 1 : 0))
+  const ctx: ServerContext = { config, log, metrics, loadGuard }
   const dataDir = resolve(config.dataDir)
   const store = await openStore(config, dataDir, log).catch((err: Error) => fail(`cannot open the store: ${err.message}`))
   const fanout = config.redis

@@ -170,6 +170,10 @@ export function createSignaling(ctx: ServerContext, fanout: Fanout = localFanout
     bytesOut: metrics.bytes.labels({ endpoint: ENDPOINT, direction: 'out' }),
   })
   metrics.topics.set(0)
+  // Server-wide overload (load-guard.ts): no socket is read until it recovers.
+  ctx.loadGuard?.onChange((overloaded) => {
+    for (const ws of wss.clients) overloaded ? ws.pause() : ws.resume()
+  })
 
   function leave(peer: Peer, topic: string): void {
     const subs = topics.get(topic)

@@ -439,8 +439,19 @@ export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endp
     // yields until the next turn, so other sockets' frames run in between.
     let turnBytes = 0
     let turnScheduled = false
+    let awaitingRecovery = false
     const pump = () => {
-      while (inbox.length && !resumeTimer && ws.readyState === ws.OPEN) {
+      while (inbox.length && !resumeTimer && !awaitingRecovery && ws.readyState === ws.OPEN) {
+        if (ctx.loadGuard?.overloaded) {
+          // Server-wide overload (load-guard.ts): read nothing more until it recovers.
+          ws.pause()
+          awaitingRecovery = true
+          ctx.loadGuard.whenRecovered(() => {
+            awaitingRecovery = false
+            pump()
+          })
+          return
+        }
         if (turnBytes >= TURN_BYTES) {
           ws.pause()
           return

@@ -46,6 +46,7 @@ export async function freshPostgresDatabase(): Promise<{ url: string; drop: () =
 /** Throws a clear message unless Redis answers PING within 3 s; returns a fresh key prefix for this run. */
 export async function checkRedis(): Promise<string> {
   const r = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  r.on('error', () => {})
   try {
     await r.connect()
     await r.ping()

@@ -1,0 +1,88 @@
+/**
+ * The server-wide overload budget. Every `intervalMs` it samples event-loop
+ * lag (how late its own timer fired) and V8 heap use; above either threshold
+ * the server is *overloaded*: `/sync` and `/signal` sockets are not read
+ * (TCP pushes back on the senders; nothing is dropped) and new WebSocket
+ * upgrades get HTTP 503 with `Retry-After` (y-websocket and y-webrtc retry on
+ * their own). It recovers by itself once lag and heap are back below the
+ * thresholds with hysteresis (lag below a quarter, heap below three quarters),
+ * so it does not flap.
+ */
+import type { ServerContext } from './context.ts'
+
+/** One measurement: event-loop lag in ms and V8 heap bytes in use. */
+export interface LoadSample {
+  lagMs: number
+  heapBytes: number
+}
+
+/** What `createLoadGuard` returns. */
+export interface LoadGuard {
+  /** True while the server sheds load. */
+  readonly overloaded: boolean
+  /** Calls `fn` once, as soon as the server is not overloaded (at once when it is not). */
+  whenRecovered(fn: () => void): void
+  /** Calls `fn(overloaded)` on every change. */
+  onChange(fn: (overloaded: boolean) => void): void
+  /** Feeds one sample (the timer does this; tests call it directly). */
+  sample(s: LoadSample): void
+  /** Stops sampling. */
+  stop(): void
+}
+
+/** Thresholds of the guard (0 switches one off). */
+export interface LoadLimits {
+  maxLagMs: number
+  maxHeapBytes: number
+}
+
+/**
+ * Creates the guard. With `intervalMs` > 0 it samples itself on an unref'd
+ * timer; with 0 only `sample()` moves it (tests).
+ */
+export function createLoadGuard(ctx: Pick<ServerContext, 'log'>, limits: LoadLimits, intervalMs = 100): LoadGuard {
+  let overloaded = false
+  const waiting: (() => void)[] = []
+  const listeners: ((o: boolean) => void)[] = []
+  const over = (s: LoadSample) => (limits.maxLagMs > 0 && s.lagMs > limits.maxLagMs) || (limits.maxHeapBytes > 0 && s.heapBytes > limits.maxHeapBytes)
+  const calm = (s: LoadSample) => (limits.maxLagMs === 0 || s.lagMs <= limits.maxLagMs / 4) && (limits.maxHeapBytes === 0 || s.heapBytes <= limits.maxHeapBytes * 0.75)
+
+  const guard: LoadGuard = {
+    get overloaded() {
+      return overloaded
+    },
+    whenRecovered(fn) {
+      if (!overloaded) fn()
+      else waiting.push(fn)
+    },
+    onChange(fn) {
+      listeners.push(fn)
+    },
+    sample(s) {
+      const next = overloaded ? !calm(s) : over(s)
+      if (next === overloaded) return
+      overloaded = next
+      ctx.log.warn({ lagMs: Math.round(s.lagMs), heapMiB: Math.round(s.heapBytes / 1048576) }, overloaded ? 'overloaded: not reading sockets, refusing new connections' : 'recovered from overload')
+      for (const l of listeners) l(overloaded)
+      if (!overloaded) for (const fn of waiting.splice(0)) fn()
+    },
+    stop() {
+      clearTimeout(timer)
+    },
+  }
+
+  let timer: NodeJS.Timeout | undefined
+  if (intervalMs > 0) {
+    let expected = performance.now() + intervalMs
+    const tick = () => {
+      const now = performance.now()
+      guard.sample({ lagMs: Math.max(0, now - expected), heapBytes: process.memoryUsage().heapUsed })
+      expected = performance.now() + intervalMs
+      timer = setTimeout(tick, intervalMs)
+      timer.unref()
+    }
+    timer = setTimeout(tick, intervalMs)
+    timer.unref()
+  }
+  return guard
+}
