@@ -5,6 +5,7 @@
  *
  *   node --import tsx bench/load.ts [--step-seconds 12] [--gens 2] [--steps R×C×E,...]
  *                                   [--long] [--no-stop] [--json FILE] [--chart bench/load.svg]
+ *                                   [--server-args "--overload-heap-bytes 0 ..."]
  *   node --import tsx bench/load.ts --chart-from FILE.json [--chart bench/load.svg]
  *
  * - Clients are raw y-websocket protocol clients (`bench/lib/load-gen.ts`) in
@@ -66,7 +67,7 @@ const stepSeconds = Number(arg('step-seconds') ?? (flag('long') ? 25 : 12))
 const gens = Number(arg('gens') ?? 2)
 const drainMs = 2000
 const P99_LIMIT_MS = 1000
-const serverArgs = ['--log-level', 'error', '--max-sync-rate', '100000', '--max-connections-per-ip', '100000', '--idle-unload-ms', '3000']
+const serverArgs = ['--log-level', 'error', '--max-sync-rate', '100000', '--max-connections-per-ip', '100000', '--idle-unload-ms', '3000', ...(arg('server-args')?.split(/\s+/).filter(Boolean) ?? [])]
 
 export interface StepReport extends Step {
   connections: number
