@@ -47,6 +47,8 @@ export class Room {
   private outbox: Uint8Array[] | null = null
   private unloadTimer: NodeJS.Timeout | null = null
   private closed = false
+  /** Set once the Y.Doc is destroyed (`closed` is set earlier, when closing starts and still compacts). */
+  private destroyed = false
   private fanoutSub: FanoutSubscription | null = null
   /** Fan-out messages that arrived while loading, applied once the stored state is in. */
   private early: Buffer[] | null = []
@@ -164,6 +166,7 @@ export class Room {
     await this.flushed()
     this.fanoutSub?.close()
     if (compact && this.rowsSinceSnapshot > 1 && !this.broken) await this.compact().catch(() => {})
+    this.destroyed = true
     this.awareness.destroy()
     this.doc.destroy()
   }
@@ -199,7 +202,7 @@ export class Room {
 
   /** Applies what another instance published: committed updates (not stored again) or awareness. */
   private applyRemote(payload: Buffer): void {
-    if (this.closed) return
+    if (this.destroyed) return
     const decoder = decoding.createDecoder(payload)
     const kind = decoding.readVarUint(decoder)
     const n = decoding.readVarUint(decoder)
@@ -213,7 +216,7 @@ export class Room {
   /** Applies everything stored (after a gap in the fan-out, and before compacting a shared document). */
   private async catchUp(): Promise<void> {
     const stored = await this.store.load(this.docId)
-    if (this.closed) return
+    if (this.destroyed) return
     Y.transact(
       this.doc,
       () => {

@@ -14,7 +14,8 @@ import { here, startReporter } from '../signaling/helpers.ts'
 
 const db = await freshPostgresDatabase()
 const prefix = await checkRedis()
-const clusterArgs = ['--store', db.url, '--redis', REDIS_URL, '--redis-prefix', prefix]
+// Frequent compaction, so instances compact while the others write.
+const clusterArgs = ['--store', db.url, '--redis', REDIS_URL, '--redis-prefix', prefix, '--compact-after-updates', '40']
 const servers: ServerProcess[] = []
 const startInstance = () => startServer({ args: clusterArgs })
 
@@ -84,43 +85,53 @@ describe('three instances on PostgreSQL and Redis', () => {
     }
   })
 
-  test('kill -9 of an instance under a writer: every acknowledged update survives, the client reconnects elsewhere and its offline edits merge', async () => {
+  test('kill -9 of an instance under writers on every instance (frequent compaction): every acknowledged update survives, the cut-off writer reconnects elsewhere and its offline edits merge', async () => {
     const victim = servers[2]!
     const watcher = yClient(servers[0]!.wsUrl, 'failover')
     await watcher.synced
-    const doc = new Y.Doc()
-    const text = doc.getText('text')
-    const raw = await rawSync(victim.wsUrl, '/sync/failover')
-    doc.on('update', (u: Uint8Array) => raw.ws.readyState === raw.ws.OPEN && raw.send(syncMessage(2, u)))
-    let acked = 0
-    const acks = new Map<number, number>()
-    for (let i = 0; i < 400; i++) {
-      text.insert(text.length, String.fromCharCode(97 + (i % 26)))
-      if (i % 50 === 49) {
-        // The clock this query covers: everything typed so far.
-        acks.set(i, Y.getState(doc.store, doc.clientID))
-        raw.send(uintMessage(MessageType.durableQuery, i))
-        const f = await raw.waitFor((f) => ackNonce(f) === i)
-        expect(ackNonce(f)).toBe(i)
-        acked = acks.get(i)!
+    // One raw writer per instance, all on one document; each asks for a durable ack every 25 edits.
+    const writers = await Promise.all(
+      servers.map(async (s, k) => {
+        const doc = new Y.Doc()
+        const raw = await rawSync(s.wsUrl, '/sync/failover')
+        doc.on('update', (u: Uint8Array) => raw.ws.readyState === raw.ws.OPEN && raw.send(syncMessage(2, u)))
+        return { k, doc, text: doc.getText('text'), raw, acked: 0 }
+      }),
+    )
+    const type = async (w: (typeof writers)[number], n: number) => {
+      for (let i = 0; i < n; i++) {
+        w.text.insert(w.text.length, String.fromCharCode(97 + ((i + w.k) % 26)))
+        if (i % 25 === 24) {
+          const clock = Y.getState(w.doc.store, w.doc.clientID)
+          const nonce = w.k * 100_000 + i
+          w.raw.send(uintMessage(MessageType.durableQuery, nonce))
+          await w.raw.waitFor((f) => ackNonce(f) === nonce)
+          w.acked = clock
+        }
       }
     }
-    // More edits in flight, then the instance dies without a chance to flush.
-    for (let i = 0; i < 50; i++) text.insert(text.length, 'z')
+    await Promise.all(writers.map((w) => type(w, 300)))
+    const doomed = writers[2]!
+    // More edits in flight on the victim, then it dies without a chance to flush.
+    for (let i = 0; i < 50; i++) doomed.text.insert(doomed.text.length, 'z')
     victim.child.kill('SIGKILL')
-    await raw.closed
+    await doomed.raw.closed
     servers.splice(2, 1)
-    expect(acked).toBe(400)
+    for (const w of writers) expect(w.acked, `writer ${w.k} got its acks`).toBe(300)
 
-    // Edits made while disconnected.
-    text.insert(0, 'offline:')
-    // The client reconnects to another instance (what a proxy does when the victim's health check fails).
-    const back = yClient(servers[1]!.wsUrl, 'failover', { doc })
+    // Edits made while disconnected; then the client reconnects to another instance (what a proxy does when the victim's health check fails).
+    doomed.text.insert(0, 'offline:')
+    const back = yClient(servers[1]!.wsUrl, 'failover', { doc: doomed.doc })
     await back.synced
-    await untilDoc(watcher.doc, () => watcher.text.toString() === text.toString(), 'the watcher on instance 0 has the writer\'s whole text', 20_000)
+    for (const w of writers.slice(0, 2)) w.raw.ws.close()
+    const all = new Y.Doc()
+    for (const w of writers) Y.applyUpdate(all, Y.encodeStateAsUpdate(w.doc))
+    const expected = all.getText('text').toString()
+    await untilDoc(watcher.doc, () => watcher.text.toString() === expected, 'the watcher on instance 0 has every writer\'s text', 20_000)
     const fresh = await snapshotOf(servers[0]!.wsUrl, 'failover')
-    expect(Y.decodeStateVector(fresh.sv).get(doc.clientID) ?? 0).toBeGreaterThanOrEqual(acked)
-    expect(fresh.text).toBe(text.toString())
+    const sv = Y.decodeStateVector(fresh.sv)
+    for (const w of writers) expect(sv.get(w.doc.clientID) ?? 0, `writer ${w.k}: acknowledged edits stored`).toBeGreaterThanOrEqual(w.acked)
+    expect(fresh.text).toBe(expected)
     back.destroy()
     watcher.destroy()
   })
