@@ -58,6 +58,7 @@ async function backupCommand(args: string[]): Promise<void> {
   const dest = args.find((a) => !a.startsWith('--') && args[args.indexOf(a) - 1] !== '--data')
   if (!dest) fail('backup: give a destination file, e.g. npm run backup -- ./murmur-backup.db')
   const config = parseConfig(args.filter((a) => a !== dest), process.env)
+  if (config.store !== 'sqlite') fail('backup: this copies the SQLite store; for PostgreSQL use pg_dump (see README, "Several instances")')
   await backupSqliteStore(resolve(config.dataDir), resolve(dest))
   process.stdout.write(`murmur: backed up ${resolve(config.dataDir)} to ${resolve(dest)}\n`)
 }

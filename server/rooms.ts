@@ -22,6 +22,13 @@ export interface RoomMember {
  * Writes are group-committed: updates integrated in the same event-loop turn
  * go to storage in one transaction. `flushed()` resolves once everything
  * integrated before the call is committed — the basis of "backed up".
+ *
+ * Across instances (`fanout/`): each committed batch and each awareness change
+ * is published on the document's channel; what other instances publish is
+ * applied with `REMOTE_ORIGIN`, relayed to members, and never stored or
+ * published again. A room subscribes before loading, catches up from storage
+ * when the link comes back, and reads storage before compacting a shared
+ * document, so a snapshot never drops rows another instance stored.
  */
 export class Room {
   readonly doc = new Y.Doc({ gc: true })

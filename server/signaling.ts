@@ -45,7 +45,9 @@
  *
  * Topic names are arbitrary strings (`__proto__`, `constructor` … are ordinary
  * topics: only `Map`/`Set` hold them). A topic whose last subscriber leaves is
- * deleted; a closing socket leaves all its topics.
+ * deleted; a closing socket leaves all its topics. With `--redis`, a topic with
+ * local subscribers is also subscribed on Redis (`fanout/redis.ts`): publishes
+ * reach the subscribers of every instance.
  *
  * Auth (when `config.authSecret` is set): the upgrade URL must carry
  * `?token=<token>` (see `auth.ts`). The token's signature and expiry are checked

@@ -33,6 +33,7 @@
  * - 1013 slowConsumer: more than `maxSendBufferBytes` (plus the first sync
  *   the client asked for) waiting to be sent to a socket that does not read
  * - 1012: the room was reset after another client's update failed to integrate; reconnect
+ * While the whole server is overloaded (`load-guard.ts`) no socket is read.
  * Bytes are budgeted too (`syncBytesPerSecond` per socket, `syncBytesPerSecondPerIp`
  * per address): over budget a socket is not read until the budget refills.
  * A read-only token's writes are dropped and answered once with a y-protocols
