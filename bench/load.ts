@@ -67,7 +67,7 @@ const stepSeconds = Number(arg('step-seconds') ?? (flag('long') ? 25 : 12))
 const gens = Number(arg('gens') ?? 2)
 const drainMs = 2000
 const P99_LIMIT_MS = 1000
-const serverArgs = ['--log-level', 'error', '--max-sync-rate', '100000', '--max-connections-per-ip', '100000', '--idle-unload-ms', '3000', ...(arg('server-args')?.split(/\s+/).filter(Boolean) ?? [])]
+const serverArgs = ['--log-level', 'error', '--max-sync-rate', '100000', '--max-connections-per-ip', '100000', '--max-sockets-per-ip', '100000', '--idle-unload-ms', '3000', ...(arg('server-args')?.split(/\s+/).filter(Boolean) ?? [])]
 
 export interface StepReport extends Step {
   connections: number
