@@ -7,8 +7,29 @@
  * their own). It recovers by itself once lag and heap are back below the
  * thresholds with hysteresis (lag below a quarter, heap below three quarters),
  * so it does not flap.
+ *
+ * An idle V8 may not collect at all, so a heap full of garbage from the
+ * overload would keep the server refusing forever: while only the heap keeps
+ * it overloaded, it asks V8 for a full collection once per `GC_EVERY` samples.
  */
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import type { ServerContext } from './context.ts'
+
+/** While only the heap holds the server overloaded, a full GC every this many samples (1 s at the default interval). */
+export const GC_EVERY = 10
+
+/** V8's full-collection function, exposed at run time (`--expose-gc` after start-up applies to new contexts). */
+function exposeGc(): (() => void) | undefined {
+  const existing = (globalThis as { gc?: () => void }).gc
+  if (typeof existing === 'function') return existing
+  try {
+    setFlagsFromString('--expose-gc')
+    return runInNewContext('gc') as () => void
+  } catch {
+    return undefined
+  }
+}
 
 /** One measurement: event-loop lag in ms and V8 heap bytes in use. */
 export interface LoadSample {
@@ -40,8 +61,9 @@ export interface LoadLimits {
  * Creates the guard. With `intervalMs` > 0 it samples itself on an unref'd
  * timer; with 0 only `sample()` moves it (tests).
  */
-export function createLoadGuard(ctx: Pick<ServerContext, 'log'>, limits: LoadLimits, intervalMs = 100): LoadGuard {
+export function createLoadGuard(ctx: Pick<ServerContext, 'log'>, limits: LoadLimits, intervalMs = 100, collect: (() => void) | undefined = exposeGc()): LoadGuard {
   let overloaded = false
+  let heapHeld = 0
   const waiting: (() => void)[] = []
   const listeners: ((o: boolean) => void)[] = []
   const over = (s: LoadSample) => (limits.maxLagMs > 0 && s.lagMs > limits.maxLagMs) || (limits.maxHeapBytes > 0 && s.heapBytes > limits.maxHeapBytes)
@@ -60,6 +82,9 @@ export function createLoadGuard(ctx: Pick<ServerContext, 'log'>, limits: LoadLim
     },
     sample(s) {
       const next = overloaded ? !calm(s) : over(s)
+      if (next && overloaded && limits.maxHeapBytes > 0 && s.heapBytes > limits.maxHeapBytes * 0.75 && (limits.maxLagMs === 0 || s.lagMs <= limits.maxLagMs / 4)) {
+        if (++heapHeld % GC_EVERY === 0) collect?.()
+      } else heapHeld = 0
       if (next === overloaded) return
       overloaded = next
       ctx.log.warn({ lagMs: Math.round(s.lagMs), heapMiB: Math.round(s.heapBytes / 1048576) }, overloaded ? 'overloaded: not reading sockets, refusing new connections' : 'recovered from overload')

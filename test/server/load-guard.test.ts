@@ -1,7 +1,7 @@
 import pino from 'pino'
 import { describe, expect, test } from 'vitest'
 import WebSocket from 'ws'
-import { createLoadGuard } from '../../server/load-guard.ts'
+import { createLoadGuard, GC_EVERY } from '../../server/load-guard.ts'
 import { metric, startServer } from '../helpers/server.ts'
 
 const log = pino({ level: 'silent' })
@@ -37,6 +37,28 @@ describe('server-wide overload budget', () => {
     guard.sample({ lagMs: 0, heapBytes: 149 * MiB })
     expect(guard.overloaded).toBe(false)
     expect(changes).toEqual([true, false, true, false])
+  })
+
+  test('while only the heap keeps it overloaded, it asks for a full GC once per GC_EVERY samples (an idle V8 might never collect)', () => {
+    let collections = 0
+    const guard = createLoadGuard({ log }, { maxLagMs: 400, maxHeapBytes: 200 * MiB }, 0, () => collections++)
+    guard.sample({ lagMs: 0, heapBytes: 300 * MiB })
+    expect(guard.overloaded).toBe(true)
+    for (let i = 0; i < 3 * GC_EVERY; i++) guard.sample({ lagMs: 0, heapBytes: 300 * MiB })
+    expect(collections).toBe(3)
+    // Lag still high: the server is busy, no forced GC on top.
+    for (let i = 0; i < 3 * GC_EVERY; i++) guard.sample({ lagMs: 1000, heapBytes: 300 * MiB })
+    expect(collections).toBe(3)
+    guard.sample({ lagMs: 0, heapBytes: 100 * MiB })
+    expect(guard.overloaded).toBe(false)
+  })
+
+  test('the real GC function is available to a server started without --expose-gc', () => {
+    // The default `collect` is V8's gc, exposed at run time; calling it must not throw.
+    const guard = createLoadGuard({ log }, { maxLagMs: 0, maxHeapBytes: 1 }, 0)
+    guard.sample({ lagMs: 0, heapBytes: 2 })
+    for (let i = 0; i < GC_EVERY; i++) guard.sample({ lagMs: 0, heapBytes: 2 })
+    expect(guard.overloaded).toBe(true)
   })
 
   test('a threshold of 0 is off', () => {
