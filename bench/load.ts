@@ -5,7 +5,7 @@
  *
  *   node --import tsx bench/load.ts [--step-seconds 12] [--gens 2] [--steps R×C×E,...]
  *                                   [--long] [--no-stop] [--json FILE] [--chart bench/load.svg]
- *                                   [--server-args "--overload-heap-bytes 0 ..."] [--pause-seconds 10]
+ *                                   [--server-args "--overload-heap-bytes 0 ..."] [--pause-seconds 10] [--memory]
  *   node --import tsx bench/load.ts --chart-from FILE.json [--chart bench/load.svg]
  *
  * - Clients are raw y-websocket protocol clients (`bench/lib/load-gen.ts`) in
@@ -292,6 +292,10 @@ async function main(): Promise<void> {
       rssSeries.push({ t: (performance.now() - t0) / 1000, rss, step: i })
       const lag = await metric(server.url, 'nodejs_eventloop_lag_p99_seconds')
       if (Number.isFinite(lag)) lags.push(lag * 1000)
+      if (flag('memory')) {
+        const [heap, ext, over] = await Promise.all(['nodejs_heap_size_used_bytes', 'nodejs_external_memory_bytes', 'murmur_overloaded'].map((m) => metric(server.url, m)))
+        console.log(`  t=${((performance.now() - start) / 1000).toFixed(0)}s RSS ${rss.toFixed(0)} MiB, heap ${(heap / 1048576).toFixed(0)} MiB, external ${(ext / 1048576).toFixed(0)} MiB, overloaded ${over}`)
+      }
     }, 1000)
     const res = await Promise.all(results)
     clearInterval(sampler)

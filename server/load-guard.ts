@@ -1,6 +1,7 @@
 /**
  * The server-wide overload budget. Every `intervalMs` it samples event-loop
- * lag (how late its own timer fired) and V8 heap use; above either threshold
+ * lag (how late its own timer fired) and memory in use (V8 heap plus
+ * external Buffer memory); above either threshold
  * the server is *overloaded*: `/sync` and `/signal` sockets are not read
  * (TCP pushes back on the senders; nothing is dropped) and new WebSocket
  * upgrades get HTTP 503 with `Retry-After` (y-websocket and y-webrtc retry on
@@ -15,6 +16,9 @@
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import type { ServerContext } from './context.ts'
+
+/** Reads of `overloaded` between memory checks inside one event-loop turn. */
+const CHECK_EVERY = 256
 
 /** While only the heap holds the server overloaded, a full GC every this many samples (1 s at the default interval). */
 export const GC_EVERY = 10
@@ -31,7 +35,7 @@ function exposeGc(): (() => void) | undefined {
   }
 }
 
-/** One measurement: event-loop lag in ms and V8 heap bytes in use. */
+/** One measurement: event-loop lag in ms and bytes in use (V8 heap plus external Buffers). */
 export interface LoadSample {
   lagMs: number
   heapBytes: number
@@ -69,8 +73,26 @@ export function createLoadGuard(ctx: Pick<ServerContext, 'log'>, limits: LoadLim
   const over = (s: LoadSample) => (limits.maxLagMs > 0 && s.lagMs > limits.maxLagMs) || (limits.maxHeapBytes > 0 && s.heapBytes > limits.maxHeapBytes)
   const calm = (s: LoadSample) => (limits.maxLagMs === 0 || s.lagMs <= limits.maxLagMs / 4) && (limits.maxHeapBytes === 0 || s.heapBytes <= limits.maxHeapBytes * 0.75)
 
+  /** When the timer is due next (its lateness is the lag), and reads of `overloaded` since the last memory check. */
+  let expected = performance.now() + intervalMs
+  let reads = 0
+  const measure = (now: number): LoadSample => {
+    // Buffers (frames queued for slow readers, updates in flight) live outside the V8 heap: count them too.
+    const mem = process.memoryUsage()
+    return { lagMs: Math.max(0, now - expected), heapBytes: mem.heapUsed + mem.external }
+  }
+
   const guard: LoadGuard = {
     get overloaded() {
+      // One event-loop turn can read thousands of frames before the timer gets to run: check
+      // within the turn too, cheaply (the clock each time, memory every CHECK_EVERY reads).
+      if (!overloaded && intervalMs > 0) {
+        const now = performance.now()
+        if (++reads >= CHECK_EVERY || (limits.maxLagMs > 0 && now - expected > limits.maxLagMs)) {
+          reads = 0
+          guard.sample(measure(now))
+        }
+      }
       return overloaded
     },
     whenRecovered(fn) {
@@ -98,10 +120,8 @@ export function createLoadGuard(ctx: Pick<ServerContext, 'log'>, limits: LoadLim
 
   let timer: NodeJS.Timeout | undefined
   if (intervalMs > 0) {
-    let expected = performance.now() + intervalMs
     const tick = () => {
-      const now = performance.now()
-      guard.sample({ lagMs: Math.max(0, now - expected), heapBytes: process.memoryUsage().heapUsed })
+      guard.sample(measure(performance.now()))
       expected = performance.now() + intervalMs
       timer = setTimeout(tick, intervalMs)
       timer.unref()
