@@ -61,6 +61,21 @@ describe('server-wide overload budget', () => {
     expect(guard.overloaded).toBe(true)
   })
 
+  test('a turn that blocks the event loop past the lag limit is seen from inside that turn, before any timer runs', () => {
+    const guard = createLoadGuard({ log }, { maxLagMs: 50, maxHeapBytes: 0 }, 100, () => {})
+    try {
+      expect(guard.overloaded).toBe(false)
+      // One long turn, as when thousands of frames arrive together: the timer cannot fire meanwhile.
+      const until = performance.now() + 400
+      while (performance.now() < until) {
+        // busy
+      }
+      expect(guard.overloaded).toBe(true)
+    } finally {
+      guard.stop()
+    }
+  })
+
   test('a threshold of 0 is off', () => {
     const guard = createLoadGuard({ log }, { maxLagMs: 0, maxHeapBytes: 0 }, 0)
     guard.sample({ lagMs: 1e9, heapBytes: 1e12 })
