@@ -18,7 +18,7 @@ import { LogMessage } from '../../src/protocol/log.ts'
 import { newLinkKey } from '../../src/private/key.ts'
 import { deriveDocKeys, open } from '../../src/private/crypto.ts'
 import { startServer, type ServerProcess } from '../helpers/server.ts'
-import { backupSession, untilFacts } from '../helpers/session.ts'
+import { backupSession, healthz as healthy, untilFacts } from '../helpers/session.ts'
 import { is, rawLog, readLog } from '../helpers/log-client.ts'
 
 const sessions: SessionCore[] = []
@@ -166,5 +166,44 @@ describe('private documents', () => {
     owner.close()
     expect(await (await fetch(`${server.url}/log/${docId}`)).json()).toEqual({ private: true })
     expect((await fetch(`${server.url}/log/bad%20id`)).status).toBe(404)
+  })
+
+  it('presence travels through the server sealed: a peer sees the name, a raw listener only ciphertext', async () => {
+    const docId = newDocId()
+    const key = newLinkKey()
+    const marker = `presence-${Math.random().toString(36).slice(2)}`
+    const listener = await rawLog(server.wsUrl, docId)
+    listener.send({ type: LogMessage.subscribe, cursor: 0 })
+    const a = session(server, docId, { linkKey: key, createdHere: true })
+    const b = session(server, docId, { linkKey: key, createdHere: true })
+    await Promise.all([untilFacts(a, (f) => f.link === 'synced', 'A synced'), untilFacts(b, (f) => f.link === 'synced', 'B synced')])
+    a.setUser({ name: marker, color: '#123456', colorLight: '#12345633' })
+    const seen = await untilFacts(b, (f) => f.peerList.some((p) => p.name === marker), 'B sees A by name')
+    expect(seen.peerList.find((p) => p.name === marker)?.via).toBe('server')
+    await listener.until((f): f is Extract<typeof f, { type: 3 }> => f.type === LogMessage.awareness)
+    listener.close()
+    for (const f of listener.raw) expect(contains(f, marker)).toBe(false)
+  })
+
+  it('bad input on /log closes only that socket with a documented code', async () => {
+    const docId = newDocId()
+    const text = await rawLog(server.wsUrl, docId)
+    text.ws.send('hello')
+    expect(await text.closed).toBe(CloseCode.badMessage)
+    const junk = await rawLog(server.wsUrl, docId)
+    junk.ws.send(new Uint8Array([99, 1, 2]))
+    expect(await junk.closed).toBe(CloseCode.badMessage)
+    const big = await rawLog(server.wsUrl, docId)
+    big.send({ type: LogMessage.awareness, data: new Uint8Array(64 * 1024 + 1) })
+    expect(await big.closed).toBe(CloseCode.badMessage)
+    const past = await rawLog(server.wsUrl, docId)
+    const keys = await deriveDocKeys(newLinkKey(), docId)
+    past.send({ type: LogMessage.append, nonce: 1, proof: keys.writeProof, data: new Uint8Array([1]) })
+    await past.until(is.appended)
+    past.send({ type: LogMessage.snapshot, nonce: 2, proof: keys.writeProof, upToSeq: 5, data: new Uint8Array([1]) })
+    expect(await past.closed).toBe(CloseCode.badMessage)
+    const ws = new WebSocket(`${server.wsUrl}/log/bad%20id`)
+    expect(await new Promise((res) => ws.once('close', res))).toBe(CloseCode.notFound)
+    expect(await healthy(server)).toBe(200)
   })
 })
