@@ -14,7 +14,6 @@ import { createHash } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
-import * as Y from 'yjs'
 import WebSocket from 'ws'
 import { SessionCore } from '../src/session/core.ts'
 import { loadConfig } from '../src/session/config.ts'
@@ -75,9 +74,8 @@ async function main() {
   const updates: Uint8Array[] = []
   const full = replayTrace(trace, { onUpdate: (u) => updates.push(u) })
   const length = full.text.length
-  const head = new Y.Doc()
-  Y.applyUpdate(head, Y.mergeUpdates(updates.slice(0, updates.length - TAIL)))
-  const snapshot = Y.encodeStateAsUpdate(head)
+  // The state before the last TAIL keystrokes (same operations, so the same ids: the tail applies on top).
+  const snapshot = replayTrace(trace, { edits: full.edits - TAIL, batch: 1000 }).update
   const tail = updates.slice(-TAIL)
   console.log(`${updates.length} updates, text ${length} chars, snapshot ${snapshot.byteLength} bytes + ${TAIL} updates`)
 

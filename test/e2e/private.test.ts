@@ -92,6 +92,7 @@ describe('private documents', () => {
     users = []
 
     // The server restarts; nothing it stored contains the text.
+    expect(await server.stop()).toBe(0)
     server = await restartServer(server)
     for (const f of ['murmur.db', 'murmur.db-wal'].map((n) => join(server.dataDir, n)).filter(existsSync)) expect(readFileSync(f).includes(marker), f).toBe(false)
 
