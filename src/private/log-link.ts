@@ -176,27 +176,45 @@ export class PrivateLogLink extends ObservableV2<PrivateLogEvents> {
     console.warn(`[murmur] private document ${this.#o.docId}: skipping ${what} that cannot be decrypted or applied (wrong key or damaged data); later ones are skipped silently`, err)
   }
 
-  async #apply(e: LogEntry): Promise<void> {
-    let plain: Uint8Array
-    try {
-      plain = await open(this.#o.keys.content, e.data)
-      Y.applyUpdate(this.#o.doc, plain, this)
-      coverUpdate(this.#known, plain)
-    } catch (err) {
-      this.#warnOnce('an entry', err)
-    }
+  /**
+   * Decrypts `entries` and applies them in one Yjs transaction (one update
+   * event: one IndexedDB row and one editor refresh for a whole catch-up
+   * frame). An entry that fails to decrypt or apply is skipped.
+   */
+  async #applyAll(entries: LogEntry[]): Promise<void> {
+    const plains = await Promise.all(
+      entries.map((e) =>
+        open(this.#o.keys.content, e.data).catch((err) => {
+          this.#warnOnce('an entry', err)
+          return null
+        }),
+      ),
+    )
+    this.#o.doc.transact(() => {
+      for (const plain of plains) {
+        if (!plain) continue
+        try {
+          Y.applyUpdate(this.#o.doc, plain, this)
+          coverUpdate(this.#known, plain)
+        } catch (err) {
+          this.#warnOnce('an entry', err)
+        }
+      }
+    }, this)
   }
 
   async #onFrame(ws: WebSocket, f: ServerLogFrame): Promise<void> {
     if (this.ws !== ws || this.#destroyed) return
     switch (f.type) {
       case LogMessage.entries:
-        for (const e of f.entries) {
-          if (e.seq <= this.cursor) continue
-          await this.#apply(e)
-          if (e.snapshot) this.sinceSnapshot = 0
-          else this.sinceSnapshot++
-          this.cursor = e.seq
+        {
+          const fresh = f.entries.filter((e) => e.seq > this.cursor)
+          await this.#applyAll(fresh)
+          for (const e of fresh) {
+            if (e.snapshot) this.sinceSnapshot = 0
+            else this.sinceSnapshot++
+            this.cursor = Math.max(this.cursor, e.seq)
+          }
         }
         this.#saveMeta()
         this.#maybeCompact()
