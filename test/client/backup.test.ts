@@ -13,6 +13,7 @@ import { serverState } from '../../src/session/status.ts'
 import { startServer, type ServerProcess } from '../helpers/server.ts'
 import { untilDoc, yClient } from '../helpers/clients.ts'
 import { mintToken } from '../../server/auth.ts'
+import { untilFacts as until } from '../helpers/session.ts'
 
 const identity = { name: 'Backup tester', color: '#2b8a3e', colorLight: '#2b8a3e33' }
 let n = 0
@@ -33,20 +34,6 @@ function session(server: ServerProcess, docId: string, opts: Partial<SessionOpti
   })
   open.push(s)
   return s
-}
-
-function until(s: SessionCore, check: (f: SessionFacts) => boolean, what: string, ms = 20_000): Promise<SessionFacts> {
-  if (check(s.facts)) return Promise.resolve(s.facts)
-  return new Promise((res, rej) => {
-    const timer = setTimeout(() => (off(), rej(new Error(`timed out waiting for ${what}; facts: ${JSON.stringify(s.facts)}`))), ms)
-    const off = s.onChange((f) => {
-      if (check(f)) {
-        clearTimeout(timer)
-        off()
-        res(f)
-      }
-    })
-  })
 }
 
 const state = (f: SessionFacts) => serverState(f.link, f.backedUp)

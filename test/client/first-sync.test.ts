@@ -19,6 +19,10 @@ import { serverState } from '../../src/session/status.ts'
 import { displayTitle } from '../../src/session/title.ts'
 import { startServer, type ServerProcess } from '../helpers/server.ts'
 import { untilDoc, yClient } from '../helpers/clients.ts'
+import { untilFacts } from '../helpers/session.ts'
+
+/** Facts once `check` holds (up to 30 s here). */
+const until = (s: SessionCore, check: (f: SessionFacts) => boolean, what: string, ms = 30_000) => untilFacts(s, check, what, ms)
 
 const identity = { name: 'Newcomer', color: '#2b8a3e', colorLight: '#2b8a3e33' }
 let n = 0
@@ -35,20 +39,6 @@ function session(base: string, docId: string, opts: Partial<SessionOptions> = {}
   const s = new SessionCore(docId, { config: load(), reloadConfig: load, identity, webrtc: false, WebSocketPolyfill: WebSocket, titleDebounceMs: 10, ...opts })
   open.push(s)
   return s
-}
-
-function until(s: SessionCore, check: (f: SessionFacts) => boolean, what: string, ms = 30_000): Promise<SessionFacts> {
-  if (check(s.facts)) return Promise.resolve(s.facts)
-  return new Promise((res, rej) => {
-    const timer = setTimeout(() => (off(), rej(new Error(`timed out waiting for ${what}; facts: ${JSON.stringify(s.facts)}`))), ms)
-    const off = s.onChange((f) => {
-      if (check(f)) {
-        clearTimeout(timer)
-        off()
-        res(f)
-      }
-    })
-  })
 }
 
 describe('first-sync state machine', () => {

@@ -5,6 +5,10 @@ import { SessionCore, type SessionFacts, type SessionOptions } from '../../src/s
 import { readRecent } from '../../src/session/recent.ts'
 import { memoryStorage } from '../../src/session/storage.ts'
 import { createDocumentWithText } from '../../src/session/runtime.ts'
+import { untilFacts } from '../helpers/session.ts'
+
+/** Facts once `check` holds (up to 10 s here). */
+const until = (s: SessionCore, check: (f: SessionFacts) => boolean, what: string, ms = 10_000) => untilFacts(s, check, what, ms)
 
 const identity = { name: 'Tester', color: '#1971c2', colorLight: '#1971c233' }
 let n = 0
@@ -21,19 +25,6 @@ afterEach(async () => {
 })
 
 /** Resolves when `check(facts)` holds, re-checking on every change. */
-function until(s: SessionCore, check: (f: SessionFacts) => boolean, what: string, ms = 10_000): Promise<SessionFacts> {
-  if (check(s.facts)) return Promise.resolve(s.facts)
-  return new Promise((res, rej) => {
-    const timer = setTimeout(() => (off(), rej(new Error(`timed out waiting for ${what}; facts: ${JSON.stringify(s.facts)}`))), ms)
-    const off = s.onChange((f) => {
-      if (check(f)) {
-        clearTimeout(timer)
-        off()
-        res(f)
-      }
-    })
-  })
-}
 
 describe('SessionCore with IndexedDB (fake-indexeddb in Node; real IndexedDB in test/e2e)', () => {
   it('open → edit → destroy → reopen shows the same text', async () => {

@@ -112,6 +112,21 @@ export function uintMessage(type: number, ...values: number[]): Uint8Array {
   return encoding.toUint8Array(enc)
 }
 
+/** An awareness message setting `states` (`[clientId, clock, json]`), as a y-websocket client sends it. */
+export function awarenessMessage(states: [number, number, string][]): Uint8Array {
+  const inner = encoding.createEncoder()
+  encoding.writeVarUint(inner, states.length)
+  for (const [id, clock, json] of states) {
+    encoding.writeVarUint(inner, id)
+    encoding.writeVarUint(inner, clock)
+    encoding.writeVarString(inner, json)
+  }
+  const enc = encoding.createEncoder()
+  encoding.writeVarUint(enc, MessageType.awareness)
+  encoding.writeVarUint8Array(enc, encoding.toUint8Array(inner))
+  return encoding.toUint8Array(enc)
+}
+
 /** The nonce of a durable-ack frame, or null for any other frame. */
 export function ackNonce(f: Uint8Array): number | null {
   const dec = decoding.createDecoder(f)

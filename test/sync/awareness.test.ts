@@ -1,24 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { startServer, type ServerProcess } from '../helpers/server.ts'
-import { frameType, rawSync, uintMessage } from '../helpers/clients.ts'
+import { awarenessMessage, frameType, rawSync, uintMessage } from '../helpers/clients.ts'
 import { CloseCode, MessageType } from '../../src/protocol/messages.ts'
-
-/** An awareness frame setting `states` (`[clientId, clock, json]`). */
-function awarenessFrame(states: [number, number, string][]): Uint8Array {
-  const inner = encoding.createEncoder()
-  encoding.writeVarUint(inner, states.length)
-  for (const [id, clock, json] of states) {
-    encoding.writeVarUint(inner, id)
-    encoding.writeVarUint(inner, clock)
-    encoding.writeVarString(inner, json)
-  }
-  const enc = encoding.createEncoder()
-  encoding.writeVarUint(enc, MessageType.awareness)
-  encoding.writeVarUint8Array(enc, encoding.toUint8Array(inner))
-  return encoding.toUint8Array(enc)
-}
 
 /** The awareness states (id → JSON) a newcomer to `docId` receives, read after a durable ack so nothing is still on its way. */
 async function statesSeenByJoiner(server: ServerProcess, docId: string): Promise<Map<number, string>> {
@@ -61,7 +45,7 @@ describe('awareness from untrusted sockets', () => {
     const small = Array.from({ length: 65 }, (_, i) => [1000, i + 1, '{"user":{"name":"s"}}'] as [number, number, string])
     const big = Array.from({ length: 85 }, (_, i) => [2000 + i, 1, JSON.stringify({ pad: 'x'.repeat(20_000) })] as [number, number, string])
     const attacker = await rawSync(server.wsUrl, '/sync/aw-count')
-    attacker.send(awarenessFrame([...small, ...big]))
+    attacker.send(awarenessMessage([...small, ...big]))
     expect((await attacker.closed).code).toBe(CloseCode.tooMany)
     expect((await statesSeenByJoiner(server, 'aw-count')).size).toBe(0)
   })
@@ -69,16 +53,16 @@ describe('awareness from untrusted sockets', () => {
   it('measures a state in UTF-8 bytes, not characters (4400)', async () => {
     const attacker = await rawSync(server.wsUrl, '/sync/aw-bytes')
     // 6,000 characters but 18,000 bytes: above the default 16 KiB.
-    attacker.send(awarenessFrame([[77, 1, JSON.stringify({ pad: '€'.repeat(6000) })]]))
+    attacker.send(awarenessMessage([[77, 1, JSON.stringify({ pad: '€'.repeat(6000) })]]))
     expect((await attacker.closed).code).toBe(CloseCode.badMessage)
     expect((await statesSeenByJoiner(server, 'aw-bytes')).size).toBe(0)
   })
 
   it("does not let a socket overwrite another socket's client id; the owner's state stays", async () => {
     const alice = await rawSync(server.wsUrl, '/sync/aw-hijack')
-    alice.send(awarenessFrame([[4242, 1, '{"user":{"name":"alice"}}']]))
+    alice.send(awarenessMessage([[4242, 1, '{"user":{"name":"alice"}}']]))
     const mallory = await rawSync(server.wsUrl, '/sync/aw-hijack')
-    mallory.send(awarenessFrame([[4242, 50, '{"user":{"name":"mallory"}}'], [4343, 1, '{"user":{"name":"mallory"}}']]))
+    mallory.send(awarenessMessage([[4242, 50, '{"user":{"name":"mallory"}}'], [4343, 1, '{"user":{"name":"mallory"}}']]))
     mallory.send(uintMessage(MessageType.durableQuery, 1))
     await mallory.waitFor((f) => frameType(f) === MessageType.durableAck)
     const seen = await statesSeenByJoiner(server, 'aw-hijack')
@@ -92,7 +76,7 @@ describe('awareness from untrusted sockets', () => {
   })
 
   it('bounds the state bytes one document holds across sockets (4429), and frees them when the sockets close', async () => {
-    const frameOf = (base: number) => awarenessFrame(Array.from({ length: 60 }, (_, i) => [base + i, 1, JSON.stringify({ pad: 'y'.repeat(10_000) })] as [number, number, string]))
+    const frameOf = (base: number) => awarenessMessage(Array.from({ length: 60 }, (_, i) => [base + i, 1, JSON.stringify({ pad: 'y'.repeat(10_000) })] as [number, number, string]))
     const a = await rawSync(server.wsUrl, '/sync/aw-room')
     a.send(frameOf(10_000)) // ~600 KB: within the default 1 MiB per document
     a.send(uintMessage(MessageType.durableQuery, 1))
