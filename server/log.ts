@@ -14,6 +14,7 @@
  *   with a read-only token
  * - 4403 forbidden: a write whose proof does not match the document's (nothing stored)
  * - 4404 notFound: path is not `/log/<valid docId>`
+ * - 4507 storageFull: a write while the database is above `maxStorageBytes`
  * - 4529 flood: more than `maxSyncMessagesPerSecond`
  * - 4500 storageError: storage failed
  * - 1009: a frame above `maxFrameBytes` (sent by ws)
@@ -52,9 +53,22 @@ interface LogConn {
   subscribed: boolean
 }
 
-/** The `/log/<docId>` endpoint over `store`. */
-export function createLog(ctx: ServerContext, store: LogStore): Endpoint {
+/**
+ * The `/log/<docId>` endpoint over `store`. `usedBytes` is the database's
+ * size for `--max-storage-bytes` (read at most once a second).
+ */
+export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () => Promise<number>): Endpoint {
   const { config } = ctx
+  const storage = { full: false }
+  const watchStorage = setInterval(() => {
+    if (config.maxStorageBytes > 0 && usedBytes) {
+      usedBytes().then(
+        (used) => (storage.full = used > config.maxStorageBytes),
+        () => {},
+      )
+    }
+  }, 1000)
+  watchStorage.unref()
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false })
   const stopKeepAlive = keepAlive(wss, config.keepAliveMs)
   const rooms = new Map<string, Set<LogConn>>()
@@ -108,6 +122,7 @@ export function createLog(ctx: ServerContext, store: LogStore): Endpoint {
       return relay(c, encodeServerFrame(f))
     }
     if (grant && grant.mode !== 'rw') throw new ProtocolError(CloseCode.unauthorized, 'read-only token cannot write')
+    if (storage.full) throw new ProtocolError(CloseCode.storageFull, 'server storage above --max-storage-bytes')
     const hash = proofHash(f.proof)
     if (f.data.byteLength === 0) throw new ProtocolError(CloseCode.badMessage, 'empty entry')
     if (f.type === LogMessage.append) {
@@ -183,6 +198,7 @@ export function createLog(ctx: ServerContext, store: LogStore): Endpoint {
     },
     async close() {
       stopKeepAlive()
+      clearInterval(watchStorage)
       for (const room of rooms.values()) for (const c of room) c.ws.close(CloseCode.goingAway, 'server shutting down')
       wss.close()
     },

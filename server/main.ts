@@ -66,7 +66,7 @@ async function serve(config: Config): Promise<void> {
   const signaling = createSignaling(ctx)
   const sync = config.backup ? createSync(ctx, rooms, store) : null
   const logStore = openSqliteLogStore(dataDir, { log })
-  const privateLog = config.backup ? createLog(ctx, logStore) : null
+  const privateLog = config.backup ? createLog(ctx, logStore, () => store.usedBytes()) : null
   const server = createHttpServer(ctx, { store, signaling, sync, log: privateLog, logStore })
 
   server.on('error', (err) => {

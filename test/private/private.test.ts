@@ -207,3 +207,25 @@ describe('private documents', () => {
     expect(await healthy(server)).toBe(200)
   })
 })
+
+it('a write to a private log while storage is above --max-storage-bytes is refused with 4507', async () => {
+  const server = await startServer({ args: ['--max-storage-bytes', '1'] })
+  try {
+    const docId = newDocId()
+    const keys = await deriveDocKeys(newLinkKey(), docId)
+    // The size is read once a second: wait until a write is refused.
+    let code = 0
+    for (let i = 0; i < 30 && code !== CloseCode.storageFull; i++) {
+      const c = await rawLog(server.wsUrl, docId)
+      c.send({ type: LogMessage.append, nonce: 1, proof: keys.writeProof, data: new Uint8Array([1]) })
+      const stored = await Promise.race([c.closed.then(() => false), c.until(is.appended).then(() => true)])
+      if (stored) {
+        c.close()
+        await new Promise((r) => setTimeout(r, 250))
+      } else code = await c.closed
+    }
+    expect(code).toBe(CloseCode.storageFull)
+  } finally {
+    await server.stop()
+  }
+})
