@@ -87,6 +87,7 @@ export class PrivateLogLink extends ObservableV2<PrivateLogEvents> {
   #timer: ReturnType<typeof setTimeout> | null = null
   #saveTimer: ReturnType<typeof setTimeout> | null = null
   #compacting = false
+  #noCompaction = false
   #warned = false
   #remoteAwareness = new Set<number>()
   #ready: Promise<void>
@@ -153,6 +154,8 @@ export class PrivateLogLink extends ObservableV2<PrivateLogEvents> {
       this.synced = false
       if (this.#inflight.size) this.#dirty = true
       this.#inflight.clear()
+      // A snapshot above the server's frame cap (1009) would fail the same way on every reconnect.
+      if (this.#compacting && ev.code === 1009) this.#noCompaction = true
       this.#compacting = false
       removeAwarenessStates(this.#o.awareness, [...this.#remoteAwareness], this)
       this.#remoteAwareness.clear()
@@ -316,7 +319,7 @@ export class PrivateLogLink extends ObservableV2<PrivateLogEvents> {
   /** Uploads a sealed snapshot up to the cursor once the log since the last one is long (after a random pause, so peers rarely both do it). */
   #maybeCompact(): void {
     const limit = this.#o.compactAfter ?? 500
-    if (this.#compacting || !this.synced || this.sinceSnapshot < limit || this.cursor === 0) return
+    if (this.#compacting || this.#noCompaction || !this.synced || this.sinceSnapshot < limit || this.cursor === 0) return
     this.#compacting = true
     const ws = this.ws
     setTimeout(() => {
