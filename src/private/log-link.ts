@@ -260,9 +260,12 @@ export class PrivateLogLink extends ObservableV2<PrivateLogEvents> {
           this.sinceSnapshot = Math.max(0, this.cursor - f.upToSeq)
           this.emit('compacted', [{ upToSeq: f.upToSeq }])
         }
+        this.#maybeCompact()
         return
       case LogMessage.compacted:
         this.sinceSnapshot = Math.max(0, this.cursor - f.upToSeq)
+        this.emit('compacted', [{ upToSeq: f.upToSeq }])
+        this.#maybeCompact()
         return
       case LogMessage.awareness:
         try {
