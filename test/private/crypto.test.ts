@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest'
 import { isLinkKey, keyFromHash, newLinkKey } from '../../src/private/key.ts'
 import { DecryptError, deriveDocKeys, open, seal, SEAL_OVERHEAD } from '../../src/private/crypto.ts'
 import { privateShareLink } from '../../src/private/link.ts'
+import { forgetKey, rememberedKey, rememberKey } from '../../src/private/key-store.ts'
+import { memoryStorage } from '../../src/session/storage.ts'
 
 describe('private document keys', () => {
   it('a link key is 32 random bytes as 43 base64url characters, read from #key= with other parameters after &', () => {
@@ -39,5 +41,18 @@ describe('private document keys', () => {
     flipped[20]! ^= 1
     await expect(open(a.content, flipped)).rejects.toBeInstanceOf(DecryptError)
     await expect(open(a.content, new Uint8Array(5))).rejects.toBeInstanceOf(DecryptError)
+  })
+
+  it('this device remembers a private document\'s key (recent list, reload without the fragment) until it forgets the document', () => {
+    const storage = memoryStorage()
+    const k = newLinkKey()
+    expect(rememberedKey(storage, 'doc')).toBeNull()
+    rememberKey(storage, 'doc', k)
+    expect(rememberedKey(storage, 'doc')).toBe(k)
+    expect(rememberedKey(storage, 'other')).toBeNull()
+    forgetKey(storage, 'doc')
+    expect(rememberedKey(storage, 'doc')).toBeNull()
+    storage.setItem('murmur:private-keys', 'not json')
+    expect(rememberedKey(storage, 'doc')).toBeNull()
   })
 })
