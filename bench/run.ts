@@ -9,7 +9,7 @@
  */
 import { spawnSync } from 'node:child_process'
 
-const all = ['signaling', 'backup', 'load', 'client', 'bundle', 'first-visit', 'private'] as const
+const all = ['signaling', 'backup', 'load', 'client', 'bundle', 'first-visit', 'history', 'private'] as const
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
 const flags = wanted.length === 1 ? process.argv.slice(2).filter((a) => a.startsWith('-')) : []
 const unknown = wanted.filter((w) => !(all as readonly string[]).includes(w))

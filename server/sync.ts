@@ -12,7 +12,7 @@
  *   JSON, an awareness state above `maxAwarenessStateBytes` (UTF-8 bytes), or
  *   a state vector above `maxStateVectorBytes`
  * - 4401 unauthorized: missing/invalid token when `--auth-secret` is set
- * - 4404 notFound: path is not `/sync/<valid docId>`
+ * - 4404 notFound: path is not `/sync/<valid docId>` (or `/sync/<valid docId>.history`, its history companion)
  * - 4413 documentTooLarge: the update would take the document's stored bytes
  *   past `maxDocumentBytes`, or its structs past `maxDocumentStructs`
  *   (nothing is stored; what was stored stays)
@@ -46,7 +46,8 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { applyAwarenessUpdate, encodeAwarenessUpdate } from 'y-protocols/awareness'
 import { AwarenessError, encodeAwarenessEntries, parseAwarenessUpdate, type AwarenessEntry } from './awareness.ts'
-import { isValidDocId } from '../src/protocol/ids.ts'
+import { roomDocId } from '../src/protocol/ids.ts'
+import { isHistoryRoom, pruneHistoryDoc } from './history.ts'
 import { CloseCode, MessageType } from '../src/protocol/messages.ts'
 import { AuthError, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
@@ -525,6 +526,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endp
         if (closed) return rooms.leave(room, conn)
         conn.start(room)
         for (const data of early.splice(0)) process(data)
+        if (isHistoryRoom(docId)) pruneHistoryDoc(room.doc)
       },
       (err) => {
         if (err instanceof RoomsFullError) return closeWith(ctx, ENDPOINT, ws, CloseCode.busy, err.message)
@@ -555,10 +557,12 @@ export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endp
       }
       let refusal: [number, string] | null = null
       let grant: Grant | null = null
-      if (!isValidDocId(docId)) refusal = [CloseCode.notFound, 'invalid document id']
+      // A document's history companion (`<docId>.history`) is a document of its own, granted by the document's token.
+      const tokenDoc = roomDocId(docId)
+      if (tokenDoc === null) refusal = [CloseCode.notFound, 'invalid document id']
       else if (ctx.config.authSecret) {
         try {
-          grant = verifyToken(ctx.config.authSecret, url.searchParams.get('token'), docId)
+          grant = verifyToken(ctx.config.authSecret, url.searchParams.get('token'), tokenDoc)
         } catch (err) {
           refusal = [CloseCode.unauthorized, err instanceof AuthError ? err.message : 'bad token']
         }

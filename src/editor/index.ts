@@ -38,6 +38,8 @@ export interface EditorOptions {
 /** A mounted editor; `destroy()` removes it and its undo manager. */
 export interface MurmurEditor {
   view: EditorView
+  /** This user's undo history (Mod-z); changes with its tracked origins land on it. */
+  undoManager: Y.UndoManager
   /** Opens the find and replace panel (its code loads on first use if the extras have not yet). */
   find(): void
   /** Scrolls to a collaborator's caret and shows their name; false when their caret is not known. */
@@ -79,6 +81,7 @@ export function createEditor(opts: EditorOptions): MurmurEditor {
   void Promise.resolve(opts.extrasAfter).then(() => extras.load(view))
   return {
     view,
+    undoManager: binding.undoManager,
     find: () => void import('./search.ts').then((m) => m.openFind(view)),
     revealPeer: (clientId) => revealRemoteCaret(view, clientId),
     setReadOnly(on) {

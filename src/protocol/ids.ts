@@ -14,3 +14,18 @@ export function newDocId(): string {
   for (const b of bytes) binary += String.fromCharCode(b)
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
 }
+
+/** What a history companion's id adds to its document's id. A `.` never occurs in a document id, so the two cannot collide. */
+export const HISTORY_SUFFIX = '.history'
+
+/** The id of the Yjs document holding `docId`'s saved versions (synced through `/sync` like any document). */
+export function historyDocId(docId: string): string {
+  return docId + HISTORY_SUFFIX
+}
+
+/** The document a `/sync` room id belongs to: the id itself, or the document of a history companion; null when invalid. */
+export function roomDocId(id: unknown): string | null {
+  if (typeof id !== 'string') return null
+  const base = id.endsWith(HISTORY_SUFFIX) ? id.slice(0, -HISTORY_SUFFIX.length) : id
+  return isValidDocId(base) ? base : null
+}

@@ -140,6 +140,7 @@ describe('the first five minutes', () => {
         ['[data-testid=status-server]', 'status: backup'],
         ['[data-testid=copy-link]', 'Copy link'],
         ['[data-testid=preview-toggle]', 'Preview'],
+        ['[data-testid=history-button]', 'History'],
         ['[data-testid=doc-menu]', 'More actions'],
         ['[data-testid=user-name]', 'your name'],
         ['[data-testid=peer] button', 'peer chip'],
@@ -460,7 +461,7 @@ describe('the first five minutes', () => {
     await waitForText(page, 'hello')
   })
 
-  test('accessibility: no serious or critical axe violations on home (and its palette), not-found, a document page, its search panel, preview and menu', async () => {
+  test('accessibility: no serious or critical axe violations on home (and its palette), not-found, a document page, its search panel, preview, menu and history panel', async () => {
     const u = await user('Alice')
     const page = u.page
     await page.goto(server.url + '/')
@@ -486,6 +487,13 @@ describe('the first five minutes', () => {
     const preview = await axeProblems(page, '[data-testid=preview]')
     await page.locator('[data-testid=doc-menu]').click()
     const menu = await axeProblems(page)
-    expect({ home, palette, notFound, doc, search, preview, menu }).toEqual({ home: [], palette: [], notFound: [], doc: [], search: [], preview: [], menu: [] })
+    await page.keyboard.press('Escape')
+    await page.locator('[data-testid=history-button]').click()
+    await page.locator('[data-testid=history-panel]').waitFor({ state: 'visible' })
+    await page.locator('[data-testid=version-save]').click()
+    await page.locator('[data-testid=version] button[aria-pressed]').first().click()
+    await page.locator('[data-testid=version-diff] .cm-editor').waitFor({ state: 'visible' })
+    const history = await axeProblems(page, '[data-testid=history-panel]')
+    expect({ home, palette, notFound, doc, search, preview, menu, history }).toEqual({ home: [], palette: [], notFound: [], doc: [], search: [], preview: [], menu: [], history: [] })
   })
 })

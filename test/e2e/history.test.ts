@@ -1,0 +1,213 @@
+/**
+ * History in real browsers (issue 11): A writes and a version exists; B
+ * deletes everything and types over it; A restores the version from the
+ * panel; both see the restored text; A undoes the restore. History opens
+ * offline. A new browser opening the link after a server restart lists the
+ * same versions.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
+import type { Browser, Page } from 'playwright-core'
+import type { ServerProcess } from '../helpers/server.ts'
+import { untilDoc, yClient } from '../helpers/clients.ts'
+import { HistoryLog } from '../../src/history/log.ts'
+import { historyDocId } from '../../src/protocol/ids.ts'
+import {
+  diagnostics,
+  docText,
+  focusEditor,
+  launchBrowser,
+  newUser,
+  openDoc,
+  restartServer,
+  screenshot,
+  startE2EServer,
+  testDocId,
+  typeText,
+  waitConverged,
+  waitForText,
+  waitLoaded,
+  waitServiceWorker,
+  type User,
+} from './harness.ts'
+
+let browser: Browser
+let server: ServerProcess
+let users: User[] = []
+
+beforeAll(async () => {
+  ;[browser, server] = await Promise.all([launchBrowser(), startE2EServer()])
+})
+
+afterEach(async () => {
+  for (const u of users) await u.close().catch(() => {})
+  users = []
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await server?.stop()
+})
+
+async function user(name: string): Promise<User> {
+  const u = await newUser(browser, { name })
+  users.push(u)
+  return u
+}
+
+async function explain<T>(p: Promise<T>, who: User[]): Promise<T> {
+  try {
+    return await p
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- diagnostics ---\n${await diagnostics(who)}`)
+  }
+}
+
+/** Opens the history panel. */
+async function openHistory(page: Page): Promise<void> {
+  await page.locator('[data-testid=history-button]').click()
+  await page.locator('[data-testid=history-panel]').waitFor({ state: 'visible' })
+}
+
+/** Saves a version named `name` from the open panel and waits for its entry; returns its id. */
+async function saveVersion(page: Page, name: string): Promise<string> {
+  await page.locator('[data-testid=version-name]').fill(name)
+  await page.locator('[data-testid=version-save]').click()
+  const entry = page.locator('[data-testid=version]', { hasText: name })
+  await entry.waitFor({ state: 'visible' })
+  return (await entry.getAttribute('data-id'))!
+}
+
+/** The editor of the document (the diff view is another CodeMirror editor). */
+const documentText = (page: Page) => page.getByRole('textbox', { name: 'Document text' })
+
+/** The ids of the listed versions, top to bottom. */
+function listedIds(page: Page): Promise<string[]> {
+  return page.locator('[data-testid=version]').evaluateAll((els) => els.map((e) => e.getAttribute('data-id')!))
+}
+
+/** Waits until the server holds `n` versions of `docId` (read by a plain y-websocket client). */
+async function serverVersions(docId: string, n: number): Promise<string[]> {
+  const c = yClient(server.wsUrl, historyDocId(docId))
+  const log = new HistoryLog(c.doc)
+  try {
+    await untilDoc(c.doc, () => log.list().length >= n, `${n} versions on the server`, 30_000)
+    return log.list().map((v) => v.id)
+  } finally {
+    c.destroy()
+  }
+}
+
+describe('history', () => {
+  test('A/B: Bob writes over Alice’s text; Alice restores her version from the panel; both see it; Alice undoes the restore', async () => {
+    const alice = await user('Alice')
+    const bob = await user('Bob')
+    // The panel and its diff view run under the server's Content-Security-Policy too.
+    await alice.context.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`))
+    })
+    const url = `${server.url}/d/${testDocId('history')}`
+    await Promise.all([openDoc(alice.page, url), openDoc(bob.page, url)])
+    const original = 'Alice wrote this paragraph.\nAnd a second line worth keeping.\n'
+    await focusEditor(alice.page)
+    await typeText(alice.page, original, 5)
+    await explain(waitForText(bob.page, original), [alice, bob])
+
+    await openHistory(alice.page)
+    const id = await saveVersion(alice.page, 'Before Bob')
+    expect((await listedIds(alice.page))[0]).toBe(id) // newest first
+    expect(await alice.page.locator(`[data-testid=version][data-id="${id}"]`).textContent()).toContain('Alice')
+
+    // Bob deletes everything and types over it.
+    await focusEditor(bob.page)
+    await bob.page.keyboard.press('Control+a')
+    await bob.page.keyboard.press('Delete')
+    await typeText(bob.page, 'Bob was here.', 5)
+    await explain(waitConverged([alice.page, bob.page], (t) => t === 'Bob was here.'), [alice, bob])
+
+    // Alice selects her version (a diff against the current text), then restores it.
+    const entry = alice.page.locator(`[data-testid=version][data-id="${id}"]`)
+    await entry.locator('button[aria-pressed]').click()
+    await alice.page.locator('[data-testid=version-diff] .cm-deletedChunk').first().waitFor({ state: 'visible' })
+    await entry.locator('[data-testid=version-restore]').click()
+    await explain(waitConverged([alice.page, bob.page], (t) => t === original), [alice, bob])
+    // The diff follows the text: nothing differs from the restored version any more.
+    await expect.poll(() => alice.page.locator('[data-testid=version-diff] .cm-deletedChunk').count(), { timeout: 10_000 }).toBe(0)
+    await screenshot(alice.page, 'history-restored')
+
+    // Undo is the way back: one Mod-z undoes exactly the restore.
+    await documentText(alice.page).focus()
+    await alice.page.keyboard.press('Control+z')
+    await explain(waitConverged([alice.page, bob.page], (t) => t === 'Bob was here.'), [alice, bob])
+    expect(alice.errors.filter((e) => /Content Security Policy|CSP violation/i.test(e))).toEqual([])
+  })
+
+  test('leaving the page after changes takes a version automatically', async () => {
+    const alice = await user('Alice')
+    const docId = testDocId('history-leave')
+    const url = `${server.url}/d/${docId}`
+    await openDoc(alice.page, url)
+    await focusEditor(alice.page)
+    await typeText(alice.page, 'Typed, then the tab went away.\n', 5)
+    // Navigating away fires pagehide: the recorder saves what changed since the last version.
+    await alice.page.goto(server.url + '/')
+    const saved = await serverVersions(docId, 1)
+    expect(saved).toHaveLength(1)
+    await openDoc(alice.page, url)
+    await openHistory(alice.page)
+    const entry = alice.page.locator('[data-testid=version]')
+    await expect.poll(() => entry.count()).toBe(1)
+    expect(await entry.getAttribute('data-id')).toBe(saved[0])
+    expect(await entry.textContent()).toContain('Alice')
+  })
+
+  test('offline: the panel opens and lists the versions with the network off', async () => {
+    const alice = await user('Alice')
+    const url = `${server.url}/d/${testDocId('history-offline')}`
+    await openDoc(alice.page, url)
+    await waitServiceWorker(alice.page)
+    await focusEditor(alice.page)
+    await typeText(alice.page, 'Written before the train.\n', 5)
+    await openHistory(alice.page)
+    const id = await saveVersion(alice.page, 'On the platform')
+
+    await alice.context.setOffline(true)
+    await alice.page.reload()
+    await explain(waitLoaded(alice.page), [alice])
+    await openHistory(alice.page)
+    await alice.page.locator(`[data-testid=version][data-id="${id}"]`).waitFor({ state: 'visible' })
+    // And a version can be saved offline too.
+    const offlineId = await saveVersion(alice.page, 'In the tunnel')
+    expect(await listedIds(alice.page)).toEqual([offlineId, id])
+    await screenshot(alice.page, 'history-offline')
+    await alice.context.setOffline(false)
+  })
+
+  test('a new browser opening the link after a server restart lists the same versions', async () => {
+    const alice = await user('Alice')
+    const docId = testDocId('history-restart')
+    const url = `${server.url}/d/${docId}`
+    await openDoc(alice.page, url)
+    await focusEditor(alice.page)
+    await typeText(alice.page, 'Version one.\n', 5)
+    await openHistory(alice.page)
+    await saveVersion(alice.page, 'one')
+    await documentText(alice.page).focus()
+    await alice.page.keyboard.press('Control+End')
+    await typeText(alice.page, 'Version two.\n', 5)
+    await saveVersion(alice.page, 'two')
+    const ids = await listedIds(alice.page)
+    expect(ids).toHaveLength(2)
+    expect((await serverVersions(docId, 2)).sort()).toEqual([...ids].sort())
+    await alice.close()
+    users = []
+
+    await server.stop()
+    server = await restartServer(server)
+    const carol = await user('Carol')
+    await openDoc(carol.page, url)
+    await waitForText(carol.page, 'Version two.')
+    await openHistory(carol.page)
+    await expect.poll(() => listedIds(carol.page), { timeout: 30_000 }).toEqual(ids)
+    expect(await docText(carol.page)).toBe('Version one.\nVersion two.\n')
+  })
+})
