@@ -5,6 +5,7 @@
  *
  *   node --import tsx bench/load.ts [--step-seconds 12] [--gens 2] [--steps R×C×E,...]
  *                                   [--long] [--no-stop] [--json FILE] [--chart bench/load.svg]
+ *                                   [--server-args "--overload-heap-bytes 0 ..."] [--pause-seconds 10] [--memory]
  *   node --import tsx bench/load.ts --chart-from FILE.json [--chart bench/load.svg]
  *
  * - Clients are raw y-websocket protocol clients (`bench/lib/load-gen.ts`) in
@@ -64,9 +65,11 @@ const steps: Step[] = arg('steps')
   : defaultSteps
 const stepSeconds = Number(arg('step-seconds') ?? (flag('long') ? 25 : 12))
 const gens = Number(arg('gens') ?? 2)
+/** Seconds with no load between steps (`--pause-seconds`), to see the server recover from an overload step. */
+const pauseSeconds = Number(arg('pause-seconds') ?? 0)
 const drainMs = 2000
 const P99_LIMIT_MS = 1000
-const serverArgs = ['--log-level', 'error', '--max-sync-rate', '100000', '--max-connections-per-ip', '100000', '--idle-unload-ms', '3000']
+const serverArgs = ['--log-level', 'error', '--max-sync-rate', '100000', '--max-connections-per-ip', '100000', '--max-sockets-per-ip', '100000', '--idle-unload-ms', '3000', ...(arg('server-args')?.split(/\s+/).filter(Boolean) ?? [])]
 
 export interface StepReport extends Step {
   connections: number
@@ -261,6 +264,11 @@ async function main(): Promise<void> {
   console.log('\n' + header.join(' | '))
 
   for (const [i, step] of steps.entries()) {
+    if (i > 0 && pauseSeconds > 0) {
+      // Load dropped to nothing: does the server recover by itself (overload budget off again)?
+      await new Promise((r) => setTimeout(r, pauseSeconds * 1000))
+      console.log(`(paused ${pauseSeconds} s; murmur_overloaded = ${await metric(server.url, 'murmur_overloaded')})`)
+    }
     const rooms = Array.from({ length: step.rooms }, (_, r) => `load${i}r${r}`)
     const share = generators.map((_, g) => rooms.filter((_, r) => r % gens === g))
     const tConnect = performance.now()
@@ -284,6 +292,10 @@ async function main(): Promise<void> {
       rssSeries.push({ t: (performance.now() - t0) / 1000, rss, step: i })
       const lag = await metric(server.url, 'nodejs_eventloop_lag_p99_seconds')
       if (Number.isFinite(lag)) lags.push(lag * 1000)
+      if (flag('memory')) {
+        const [heap, ext, over] = await Promise.all(['nodejs_heap_size_used_bytes', 'nodejs_external_memory_bytes', 'murmur_overloaded'].map((m) => metric(server.url, m)))
+        console.log(`  t=${((performance.now() - start) / 1000).toFixed(0)}s RSS ${rss.toFixed(0)} MiB, heap ${(heap / 1048576).toFixed(0)} MiB, external ${(ext / 1048576).toFixed(0)} MiB, overloaded ${over}`)
+      }
     }, 1000)
     const res = await Promise.all(results)
     clearInterval(sampler)

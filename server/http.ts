@@ -6,6 +6,7 @@ import { limitConnections, requestTimeouts } from './connection-limits.ts'
 import type { ServerContext } from './context.ts'
 import type { Endpoint } from './endpoint.ts'
 import { healthCheck } from './health.ts'
+import type { Fanout } from './fanout/fanout.ts'
 import { bearerAuthorized, setSecurityHeaders } from './security-headers.ts'
 import { serveClient } from './static.ts'
 import type { Store } from './store/store.ts'
@@ -24,6 +25,8 @@ export interface HttpDeps {
   log?: Endpoint | null
   /** Answers `GET /log/<docId>`: whether the id is a private document. */
   logStore?: LogStore
+  /** The link to other instances; absent or local for a single instance. */
+  fanout?: Pick<Fanout, 'healthy'>
 }
 
 /**
@@ -96,7 +99,11 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
     }
     switch (url.pathname) {
       case '/healthz':
-        void storageWritable().then((ok) => (ok ? json(res, 200, { ok: true, storage: 'writable' }) : json(res, 503, { ok: false, storage: 'unwritable' })))
+        void storageWritable().then((writable) => {
+          const fanout = deps.fanout ? (deps.fanout.healthy() ? 'up' : 'down') : undefined
+          const ok = writable && fanout !== 'down'
+          json(res, ok ? 200 : 503, { ok, storage: writable ? 'writable' : 'unwritable', ...(fanout && { fanout }) })
+        })
         return
       case '/metrics':
         if (!bearerAuthorized(req, ctx.config.metricsToken)) {
@@ -146,6 +153,12 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
       return
     }
     const ip = clientAddress(ctx.config, req)
+    if (ctx.loadGuard?.overloaded) {
+      // Cheaper than a handshake and a close frame; clients retry with backoff.
+      ctx.metrics.overloadRefused.inc()
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      return
+    }
     const open = perIp.get(ip) ?? 0
     if (open >= ctx.config.maxConnectionsPerIp) {
       ctx.metrics.closes.inc({ endpoint: url.pathname === '/signal' ? 'signal' : url.pathname.startsWith('/log/') ? 'log' : 'sync', code: '429' })

@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import { ConfigError, helpText, parseConfig, type Config } from './config.ts'
 import { mintToken } from './auth.ts'
 import { createMetrics } from './metrics.ts'
@@ -18,6 +18,15 @@ import { backupSqliteStore, openSqliteStore } from './store/sqlite.ts'
 import { openSqliteLogStore } from './store/sqlite-log.ts'
 import { createLog } from './log.ts'
 import type { ServerContext } from './context.ts'
+import { localFanout } from './fanout/fanout.ts'
+import { createLoadGuard } from './load-guard.ts'
+import type { Store } from './store/store.ts'
+
+/** Connects the Redis fan-out (`ioredis` is loaded only with `--redis`). */
+async function connectRedisFanout(...args: Parameters<typeof import('./fanout/redis.ts').connectRedisFanout>) {
+  const { connectRedisFanout } = await import('./fanout/redis.ts')
+  return connectRedisFanout(...args)
+}
 
 function fail(message: string): never {
   process.stderr.write(`murmur: ${message}\n`)
@@ -51,23 +60,43 @@ async function backupCommand(args: string[]): Promise<void> {
   const dest = args.find((a) => !a.startsWith('--') && args[args.indexOf(a) - 1] !== '--data')
   if (!dest) fail('backup: give a destination file, e.g. npm run backup -- ./murmur-backup.db')
   const config = parseConfig(args.filter((a) => a !== dest), process.env)
+  if (config.store !== 'sqlite') fail('backup: this copies the SQLite store; for PostgreSQL use pg_dump (see README, "Several instances")')
   await backupSqliteStore(resolve(config.dataDir), resolve(dest))
   process.stdout.write(`murmur: backed up ${resolve(config.dataDir)} to ${resolve(dest)}\n`)
+}
+
+/** The store `--store` names: SQLite in `dataDir` (default) or PostgreSQL (loaded only then). */
+async function openStore(config: Config, dataDir: string, log: Logger): Promise<Store> {
+  if (config.store === 'sqlite') {
+    mkdirSync(dataDir, { recursive: true })
+    return openSqliteStore(dataDir, { log })
+  }
+  if (/^postgres(ql)?:\/\//.test(config.store)) {
+    const { openPostgresStore } = await import('./store/postgres.ts')
+    return openPostgresStore(config.store, { log })
+  }
+  fail(`--store must be sqlite or a postgres:// URL, got "${config.store}"`)
 }
 
 async function serve(config: Config): Promise<void> {
   const log = pino({ level: config.logLevel, base: undefined })
   const metrics = createMetrics()
-  const ctx: ServerContext = { config, log, metrics }
+  const loadGuard = createLoadGuard({ log }, { maxLagMs: config.overloadLagMs, maxHeapBytes: config.overloadHeapBytes })
+  loadGuard.onChange((o) => metrics.overloaded.set(o ? 1 : 0))
+  const ctx: ServerContext = { config, log, metrics, loadGuard }
   const dataDir = resolve(config.dataDir)
-  mkdirSync(dataDir, { recursive: true })
-  const store = openSqliteStore(dataDir, { log })
-  const rooms = createRooms(ctx, store)
-  const signaling = createSignaling(ctx)
+  const store = await openStore(config, dataDir, log).catch((err: Error) => fail(`cannot open the store: ${err.message}`))
+  const fanout = config.redis
+    ? await connectRedisFanout(config.redis, { log, prefix: config.redisPrefix }).catch((err: Error) => fail(`cannot reach Redis: ${err.message}`))
+    : localFanout
+  const rooms = createRooms(ctx, store, fanout)
+  const signaling = createSignaling(ctx, fanout)
   const sync = config.backup ? createSync(ctx, rooms, store) : null
+  if (config.store !== 'sqlite') log.warn({ dataDir }, 'private documents are kept in SQLite in the data directory, not in PostgreSQL: they are not shared between instances')
+  mkdirSync(dataDir, { recursive: true })
   const logStore = openSqliteLogStore(dataDir, { log })
   const privateLog = config.backup ? createLog(ctx, logStore, () => store.usedBytes()) : null
-  const server = createHttpServer(ctx, { store, signaling, sync, log: privateLog, logStore })
+  const server = createHttpServer(ctx, { store, signaling, sync, log: privateLog, logStore, fanout: config.redis ? fanout : undefined })
 
   server.on('error', (err) => {
     log.fatal({ err: err.message }, 'cannot listen')
@@ -78,7 +107,7 @@ async function serve(config: Config): Promise<void> {
     const port = typeof addr === 'object' && addr ? addr.port : config.port
     const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host
     log.info({ port, host: config.host, dataDir, backup: config.backup, auth: Boolean(config.authSecret) }, 'listening')
-    process.stdout.write(`murmur: serving http://${host}:${port}/ (data in ${dataDir}${config.authSecret ? ', tokens required' : ', open to anyone who can reach it'})\n`)
+    process.stdout.write(`murmur: serving http://${host}:${port}/ (data in ${config.store === 'sqlite' ? dataDir : 'PostgreSQL'}${config.redis ? ', clustered over Redis' : ''}${config.authSecret ? ', tokens required' : ', open to anyone who can reach it'})\n`)
   })
 
   let stopping = false
@@ -94,6 +123,7 @@ async function serve(config: Config): Promise<void> {
     server.close()
     await Promise.allSettled([signaling.close(), sync?.close(), privateLog?.close()])
     await Promise.allSettled([store.close(), logStore.close()])
+    await fanout.close()
     server.closeAllConnections()
     process.exit(0)
   }

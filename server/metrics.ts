@@ -28,6 +28,8 @@ export function createMetrics() {
     throttled: new Counter({ name: 'murmur_throttled_total', help: 'Times a socket went over its byte budget and was not read until it refilled', labelNames: endpoint, registers: [registry] }),
     heldBytes: new Gauge({ name: 'murmur_held_update_bytes', help: 'Bytes of updates held for missing dependencies', registers: [registry] }),
     storageErrors: new Counter({ name: 'murmur_storage_errors_total', help: 'Failed storage operations', registers: [registry] }),
+    overloaded: new Gauge({ name: 'murmur_overloaded', help: '1 while the server is over its lag or heap budget (sockets not read, new connections refused)', registers: [registry] }),
+    overloadRefused: new Counter({ name: 'murmur_overload_refused_total', help: 'WebSocket upgrades refused with 503 while overloaded', registers: [registry] }),
     storageChecks: new Counter({ name: 'murmur_storage_checks_total', help: 'Storage writability probes run for /healthz (at most one per second)', registers: [registry] }),
   }
 }

@@ -1,7 +1,10 @@
 import * as Y from 'yjs'
-import { Awareness, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
+import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
 import { AwarenessLedger } from './awareness.ts'
 import type { ServerContext } from './context.ts'
+import { localFanout, REMOTE_ORIGIN, type Fanout, type FanoutSubscription } from './fanout/fanout.ts'
 import type { Store } from './store/store.ts'
 
 /** A member of a room: told about every update and awareness change. */
@@ -19,6 +22,13 @@ export interface RoomMember {
  * Writes are group-committed: updates integrated in the same event-loop turn
  * go to storage in one transaction. `flushed()` resolves once everything
  * integrated before the call is committed — the basis of "backed up".
+ *
+ * Across instances (`fanout/`): each committed batch and each awareness change
+ * is published on the document's channel; what other instances publish is
+ * applied with `REMOTE_ORIGIN`, relayed to members, and never stored or
+ * published again. A room subscribes before loading, catches up from storage
+ * when the link comes back, and reads storage before compacting a shared
+ * document, so a snapshot never drops rows another instance stored.
  */
 export class Room {
   readonly doc = new Y.Doc({ gc: true })
@@ -44,11 +54,17 @@ export class Room {
   private outbox: Uint8Array[] | null = null
   private unloadTimer: NodeJS.Timeout | null = null
   private closed = false
+  /** Set once the Y.Doc is destroyed (`closed` is set earlier, when closing starts and still compacts). */
+  private destroyed = false
+  private fanoutSub: FanoutSubscription | null = null
+  /** Fan-out messages that arrived while loading, applied once the stored state is in. */
+  private early: Buffer[] | null = []
 
   constructor(
     readonly docId: string,
     private readonly ctx: ServerContext,
     private readonly store: Store,
+    private readonly fanout: Fanout = localFanout,
   ) {
     this.awareness.setLocalState(null)
     this.doc.on('update', this.handleDocUpdate)
@@ -57,7 +73,18 @@ export class Room {
 
   /** Loads the stored document; compacts at once when the log is long. */
   async load(): Promise<void> {
-    const stored = await this.store.load(this.docId)
+    // Listen to the other instances first, so nothing committed between our load and the subscription is missed.
+    this.fanoutSub = this.fanout.subscribe(`doc:${this.docId}`, {
+      message: (payload) => (this.early ? this.early.push(payload) : this.applyRemote(payload)),
+      resync: () => void this.catchUp().catch(() => {}),
+    })
+    let stored
+    try {
+      stored = await this.store.load(this.docId)
+    } catch (err) {
+      this.fanoutSub.close()
+      throw err
+    }
     this.doc.off('update', this.handleDocUpdate)
     Y.transact(this.doc, () => {
       for (const update of stored.updates) {
@@ -69,6 +96,8 @@ export class Room {
       }
     })
     this.doc.on('update', this.handleDocUpdate)
+    for (const payload of this.early ?? []) this.applyRemote(payload)
+    this.early = null
     this.lastSeq = stored.lastSeq
     this.rowsSinceSnapshot = stored.updates.length
     this.baseBytes = stored.bytes
@@ -142,7 +171,9 @@ export class Room {
     this.closed = true
     if (this.unloadTimer) clearTimeout(this.unloadTimer)
     await this.flushed()
+    this.fanoutSub?.close()
     if (compact && this.rowsSinceSnapshot > 1 && !this.broken) await this.compact().catch(() => {})
+    this.destroyed = true
     this.awareness.destroy()
     this.doc.destroy()
   }
@@ -153,6 +184,11 @@ export class Room {
   }
 
   private accept(update: Uint8Array, origin: unknown): void {
+    if (origin === REMOTE_ORIGIN) {
+      // Stored by the instance that accepted it; only relay it to our members.
+      for (const m of this.members) m.onUpdate(update, origin)
+      return
+    }
     this.queue.push(update)
     this.enqueued++
     this.acceptedBytes += update.byteLength
@@ -168,7 +204,40 @@ export class Room {
     if (changed.length === 0) return
     const enc = encodeAwarenessUpdate(this.awareness, changed)
     for (const m of this.members) m.onAwareness(enc)
-    void origin
+    if (origin !== REMOTE_ORIGIN) this.fanout.publish(`doc:${this.docId}`, fanoutMessage(FANOUT_AWARENESS, [enc]))
+  }
+
+  /** Applies what another instance published: committed updates (not stored again) or awareness. */
+  private applyRemote(payload: Buffer): void {
+    if (this.destroyed) return
+    const decoder = decoding.createDecoder(payload)
+    const kind = decoding.readVarUint(decoder)
+    const n = decoding.readVarUint(decoder)
+    for (let i = 0; i < n; i++) {
+      const data = decoding.readVarUint8Array(decoder)
+      if (kind === FANOUT_UPDATES) Y.applyUpdate(this.doc, data, REMOTE_ORIGIN)
+      else if (kind === FANOUT_AWARENESS) applyAwarenessUpdate(this.awareness, data, REMOTE_ORIGIN)
+    }
+  }
+
+  /** Applies everything stored (after a gap in the fan-out, and before compacting a shared document). */
+  private async catchUp(): Promise<void> {
+    const stored = await this.store.load(this.docId)
+    if (this.destroyed) return
+    Y.transact(
+      this.doc,
+      () => {
+        for (const u of stored.updates) {
+          try {
+            Y.applyUpdate(this.doc, u, REMOTE_ORIGIN)
+          } catch {
+            // Skipped at load too.
+          }
+        }
+      },
+      REMOTE_ORIGIN,
+    )
+    this.lastSeq = Math.max(this.lastSeq, stored.lastSeq)
   }
 
   private async writeLoop(): Promise<void> {
@@ -185,6 +254,7 @@ export class Room {
         continue
       }
       this.committed += batch.length
+      this.fanout.publish(`doc:${this.docId}`, fanoutMessage(FANOUT_UPDATES, batch))
       for (const u of batch) this.committedBytes += u.byteLength
       this.rowsSinceSnapshot += batch.length
       this.ctx.metrics.persistedUpdates.inc(batch.length)
@@ -203,6 +273,8 @@ export class Room {
    * so the snapshot comes from the live Y.Doc, which the room holds anyway.
    */
   private async compact(): Promise<void> {
+    // Other instances may have stored rows up to our lastSeq that have not reached us yet: read them first.
+    if (this.fanout.shared) await this.catchUp()
     const upTo = this.lastSeq
     const upToBytes = this.committedBytes
     const snapshot = Y.encodeStateAsUpdate(this.doc)
@@ -220,6 +292,18 @@ export class Room {
   }
 }
 
+const FANOUT_UPDATES = 0
+const FANOUT_AWARENESS = 1
+
+/** Encodes a fan-out message: its kind, then a list of updates. */
+function fanoutMessage(kind: number, items: Uint8Array[]): Uint8Array {
+  const enc = encoding.createEncoder()
+  encoding.writeVarUint(enc, kind)
+  encoding.writeVarUint(enc, items.length)
+  for (const u of items) encoding.writeVarUint8Array(enc, u)
+  return encoding.toUint8Array(enc)
+}
+
 /** Thrown by `open` when `--max-loaded-documents` are loaded and every one has members. */
 export class RoomsFullError extends Error {
   override name = 'RoomsFullError'
@@ -230,7 +314,7 @@ export class RoomsFullError extends Error {
  * callers share one load); an idle room is flushed and unloaded, so memory
  * follows active documents, not stored ones.
  */
-export function createRooms(ctx: ServerContext, store: Store) {
+export function createRooms(ctx: ServerContext, store: Store, fanout: Fanout = localFanout) {
   const rooms = new Map<string, Promise<Room>>()
   /** Rooms whose load finished, for evicting idle ones when the cap is reached. */
   const loaded = new Map<string, Room>()
@@ -262,7 +346,7 @@ export function createRooms(ctx: ServerContext, store: Store) {
           }
           if (rooms.size >= ctx.config.maxLoadedDocuments) throw new RoomsFullError(`${rooms.size} documents loaded, all in use`)
         }
-        const room = new Room(docId, ctx, store)
+        const room = new Room(docId, ctx, store, fanout)
         p = room.load().then(() => {
           loaded.set(docId, room)
           return room

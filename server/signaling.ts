@@ -45,7 +45,9 @@
  *
  * Topic names are arbitrary strings (`__proto__`, `constructor` … are ordinary
  * topics: only `Map`/`Set` hold them). A topic whose last subscriber leaves is
- * deleted; a closing socket leaves all its topics.
+ * deleted; a closing socket leaves all its topics. With `--redis`, a topic with
+ * local subscribers is also subscribed on Redis (`fanout/redis.ts`): publishes
+ * reach the subscribers of every instance.
  *
  * Auth (when `config.authSecret` is set): the upgrade URL must carry
  * `?token=<token>` (see `auth.ts`). The token's signature and expiry are checked
@@ -67,6 +69,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { CloseCode } from '../src/protocol/messages.ts'
 import { AuthError, claimedDoc, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
+import { localFanout, type Fanout, type FanoutSubscription } from './fanout/fanout.ts'
 import { closeAtExpiry, closeWith, keepAlive, tokenBucket, type Endpoint, wsErrorCloseCode } from './endpoint.ts'
 import { turnBatch } from './turn-batch.ts'
 
@@ -149,7 +152,7 @@ function textFrame(raw: Buffer, end: number, tail: string): Buffer {
  * (after its per-address connection limit); see the module comment for the
  * protocol, close codes and auth.
  */
-export function createSignaling(ctx: ServerContext): Endpoint {
+export function createSignaling(ctx: ServerContext, fanout: Fanout = localFanout): Endpoint {
   const { config, log, metrics } = ctx
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxSignalFrameBytes, perMessageDeflate: false })
   const stopKeepAlive = keepAlive(wss, config.keepAliveMs)
@@ -158,6 +161,8 @@ export function createSignaling(ctx: ServerContext): Endpoint {
 
   /** topic → subscribers. Empty topics are deleted at once. */
   const topics = new Map<string, Set<Peer>>()
+  /** topic → its subscription to the other instances' publishes (while it has local subscribers). */
+  const remote = new Map<string, FanoutSubscription>()
 
   const connections = metrics.connections.labels({ endpoint: ENDPOINT })
   const batch = turnBatch({
@@ -167,12 +172,20 @@ export function createSignaling(ctx: ServerContext): Endpoint {
     bytesOut: metrics.bytes.labels({ endpoint: ENDPOINT, direction: 'out' }),
   })
   metrics.topics.set(0)
+  // Server-wide overload (load-guard.ts): no socket is read until it recovers.
+  ctx.loadGuard?.onChange((overloaded) => {
+    for (const ws of wss.clients) overloaded ? ws.pause() : ws.resume()
+  })
 
   function leave(peer: Peer, topic: string): void {
     const subs = topics.get(topic)
     if (subs) {
       subs.delete(peer)
-      if (subs.size === 0) topics.delete(topic)
+      if (subs.size === 0) {
+        topics.delete(topic)
+        remote.get(topic)?.close()
+        remote.delete(topic)
+      }
     }
     peer.topics.delete(topic)
   }
@@ -212,7 +225,10 @@ export function createSignaling(ctx: ServerContext): Endpoint {
     }
     for (const topic of fresh) {
       let subs = topics.get(topic)
-      if (!subs) topics.set(topic, (subs = new Set()))
+      if (!subs) {
+        topics.set(topic, (subs = new Set()))
+        remote.set(topic, fanout.subscribe(`signal:${topic}`, { message: (raw) => deliver(topic, raw) }))
+      }
       subs.add(peer)
       peer.topics.add(topic)
     }
@@ -231,8 +247,15 @@ export function createSignaling(ctx: ServerContext): Endpoint {
   function publish(peer: Peer, topic: unknown, raw: Buffer): Reject | undefined {
     const bad = checkTopic(peer, topic)
     if (bad) return bad
-    const subs = topics.get(topic as string)
-    if (!subs) return undefined
+    fanout.publish(`signal:${topic as string}`, raw)
+    deliver(topic as string, raw)
+    return undefined
+  }
+
+  /** Sends a validated publish (from a local socket or another instance) to this instance's subscribers of `topic`. */
+  function deliver(topic: string, raw: Buffer): void {
+    const subs = topics.get(topic)
+    if (!subs) return
     // Serialize once: the sender's validated JSON with `clients` spliced in.
     // A `clients` the sender put in itself comes first, so ours wins on parse.
     const tail = `,"clients":${subs.size}}`
@@ -250,7 +273,6 @@ export function createSignaling(ctx: ServerContext): Endpoint {
       sent++
     }
     batch.sent(sent, sent * frame.length)
-    return undefined
   }
 
   function slowConsumer(peer: Peer): void {

@@ -33,6 +33,7 @@
  * - 1013 slowConsumer: more than `maxSendBufferBytes` (plus the first sync
  *   the client asked for) waiting to be sent to a socket that does not read
  * - 1012: the room was reset after another client's update failed to integrate; reconnect
+ * While the whole server is overloaded (`load-guard.ts`) no socket is read.
  * Bytes are budgeted too (`syncBytesPerSecond` per socket, `syncBytesPerSecondPerIp`
  * per address): over budget a socket is not read until the budget refills.
  * A read-only token's writes are dropped and answered once with a y-protocols
@@ -440,8 +441,19 @@ export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endp
     // yields until the next turn, so other sockets' frames run in between.
     let turnBytes = 0
     let turnScheduled = false
+    let awaitingRecovery = false
     const pump = () => {
-      while (inbox.length && !resumeTimer && ws.readyState === ws.OPEN) {
+      while (inbox.length && !resumeTimer && !awaitingRecovery && ws.readyState === ws.OPEN) {
+        if (ctx.loadGuard?.overloaded) {
+          // Server-wide overload (load-guard.ts): read nothing more until it recovers.
+          ws.pause()
+          awaitingRecovery = true
+          ctx.loadGuard.whenRecovered(() => {
+            awaitingRecovery = false
+            pump()
+          })
+          return
+        }
         if (turnBytes >= TURN_BYTES) {
           ws.pause()
           return
