@@ -14,11 +14,16 @@
  *   with a read-only token
  * - 4403 forbidden: a write whose proof does not match the document's (nothing stored)
  * - 4404 notFound: path is not `/log/<valid docId>`
+ * - 4413 documentTooLarge: an append that would take the log past
+ *   `maxDocumentBytes`, or a snapshot above it (nothing stored)
  * - 4507 storageFull: a write while the database is above `maxStorageBytes`
  * - 4529 flood: more than `maxSyncMessagesPerSecond`
  * - 4500 storageError: storage failed
  * - 1009: a frame above `maxFrameBytes` (sent by ws)
  * - 1013 slowConsumer: more than `maxSendBufferBytes` waiting to be sent
+ * Bytes are budgeted as on `/sync` (`syncBytesPerSecond` per socket,
+ * `syncBytesPerSecondPerIp` per address), and a socket is not read while one
+ * of its frames waits for its budget or its commit.
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -29,7 +34,7 @@ import { CloseCode } from '../src/protocol/messages.ts'
 import { decodeClientFrame, encodeServerFrame, LogFrameError, LogMessage, WRITE_PROOF_BYTES, type ClientLogFrame, type LogEntry } from '../src/protocol/log.ts'
 import { AuthError, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
-import { closeAtExpiry, closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
+import { addressBudgets, byteBudget, closeAtExpiry, closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
 import { LogStoreError, type LogStore } from './store/log-store.ts'
 
 const ENDPOINT = 'log'
@@ -72,6 +77,9 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false })
   const stopKeepAlive = keepAlive(wss, config.keepAliveMs)
   const rooms = new Map<string, Set<LogConn>>()
+  /** Stored bytes of each document with sockets, read once from storage, then kept up to date (for `--max-document-bytes`). */
+  const docBytes = new Map<string, Promise<number>>()
+  const perAddress = addressBudgets(config.syncBytesPerSecondPerIp, 4 * config.maxUpdateBytes)
 
   const send = (c: LogConn, frame: Uint8Array) => {
     if (c.ws.readyState !== c.ws.OPEN) return
@@ -125,31 +133,51 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
     if (storage.full) throw new ProtocolError(CloseCode.storageFull, 'server storage above --max-storage-bytes')
     const hash = proofHash(f.proof)
     if (f.data.byteLength === 0) throw new ProtocolError(CloseCode.badMessage, 'empty entry')
+    const stored = await (docBytes.get(c.docId) ?? docBytes.set(c.docId, store.bytes(c.docId)).get(c.docId)!)
+    if (f.type === LogMessage.append && stored + f.data.byteLength > config.maxDocumentBytes) {
+      throw new ProtocolError(CloseCode.documentTooLarge, `log would pass --max-document-bytes (${config.maxDocumentBytes})`)
+    }
     if (f.type === LogMessage.append) {
       const seq = await store.append(c.docId, hash, [f.data])
+      const n = f.data.byteLength
+      docBytes.set(c.docId, (docBytes.get(c.docId) ?? store.bytes(c.docId)).then((b) => b + n))
       send(c, encodeServerFrame({ type: LogMessage.appended, nonce: f.nonce, seq }))
       relay(c, encodeServerFrame({ type: LogMessage.entries, entries: [{ seq, snapshot: false, data: f.data }] }))
       return
     }
+    if (f.data.byteLength > config.maxDocumentBytes) throw new ProtocolError(CloseCode.documentTooLarge, 'snapshot above --max-document-bytes')
     const applied = await store.replace(c.docId, hash, f.upToSeq, f.data)
+    if (applied) docBytes.set(c.docId, store.bytes(c.docId))
     ctx.log.info({ docId: c.docId, upToSeq: f.upToSeq, bytes: f.data.byteLength, applied }, 'log: snapshot')
     send(c, encodeServerFrame({ type: LogMessage.snapshotDone, nonce: f.nonce, upToSeq: f.upToSeq, applied }))
     if (applied) relay(c, encodeServerFrame({ type: LogMessage.compacted, upToSeq: f.upToSeq }))
   }
 
-  function onConnection(ws: WebSocket, docId: string, grant: Grant | null): void {
+  function onConnection(ws: WebSocket, docId: string, grant: Grant | null, ip: string): void {
     const c: LogConn = { ws, docId, held: null, subscribed: false }
     let room = rooms.get(docId)
     if (!room) rooms.set(docId, (room = new Set()))
     room.add(c)
     const flood = tokenBucket(config.maxSyncMessagesPerSecond)
+    // As on /sync: bytes are budgeted per socket and per address, and only
+    // the frame being handled and what one read brought are held: while a
+    // frame waits for its budget or its commit, the socket is not read.
+    const budget = byteBudget(config.syncBytesPerSecond, config.maxUpdateBytes)
+    const addressBudget = perAddress.acquire(ip)
+    let queued = 0
     // Frames of one socket are handled one after another, in order.
     let chain = Promise.resolve()
     ws.on('error', (err) => closeWith(ctx, ENDPOINT, ws, wsErrorCloseCode(err), err.message))
     ws.on('message', (raw: RawData, isBinary: boolean) => {
       if (!flood.take()) return closeWith(ctx, ENDPOINT, ws, CloseCode.flood, 'message rate')
       const bytes = toBytes(raw)
+      queued++
+      ws.pause()
       chain = chain.then(async () => {
+        const wait = Math.max(budget.delay(), addressBudget.delay())
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+        budget.spend(bytes.byteLength)
+        addressBudget.spend(bytes.byteLength)
         if (ws.readyState !== ws.OPEN) return
         try {
           if (!isBinary) throw new ProtocolError(CloseCode.badMessage, 'text frame')
@@ -163,17 +191,23 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
             ctx.log.error({ docId, err: err instanceof Error ? err.message : String(err) }, 'log: storage failed')
             closeWith(ctx, ENDPOINT, ws, CloseCode.storageError, 'storage failed')
           }
+        } finally {
+          if (--queued === 0 && ws.readyState === ws.OPEN) ws.resume()
         }
       })
     })
     ws.on('close', () => {
+      perAddress.release(ip)
       room.delete(c)
-      if (room.size === 0) rooms.delete(docId)
+      if (room.size === 0) {
+        rooms.delete(docId)
+        docBytes.delete(docId)
+      }
     })
   }
 
   return {
-    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) {
+    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, ip: string) {
       let docId = ''
       try {
         docId = decodeURIComponent(url.pathname.slice('/log/'.length))
@@ -193,7 +227,7 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
       wss.handleUpgrade(req, socket, head, (ws) => {
         if (refusal) return closeWith(ctx, ENDPOINT, ws, refusal[0], refusal[1])
         closeAtExpiry(ctx, ENDPOINT, ws, grant)
-        onConnection(ws, docId, grant)
+        onConnection(ws, docId, grant, ip)
       })
     },
     async close() {

@@ -35,6 +35,8 @@ export interface LogStore {
   replace(docId: string, writeHash: Uint8Array, upToSeq: number, snapshot: Uint8Array): Promise<boolean>
   /** Whether `docId` has a log (was ever written as a private document). */
   exists(docId: string): Promise<boolean>
+  /** Bytes of the entries (snapshot included) stored for `docId`: what `--max-document-bytes` bounds. */
+  bytes(docId: string): Promise<number>
   /** Flushes pending appends and releases the backend; other methods then reject with `closed`. Idempotent. */
   close(): Promise<void>
 }

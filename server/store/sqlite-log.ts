@@ -70,6 +70,7 @@ export function openSqliteLogStore(dir: string, opts: { log?: Logger; groupCommi
   const deleteUpToStmt = db.prepare<[string, number]>('DELETE FROM log_entries WHERE doc_id = ? AND seq <= ?')
   const readStmt = db.prepare<[string, number], [number, number, unknown]>('SELECT seq, crc, data FROM log_entries WHERE doc_id = ? AND seq >= ? ORDER BY seq').raw()
   const countStmt = db.prepare<[string, number], number>('SELECT count(*) FROM log_entries WHERE doc_id = ? AND seq > ?').pluck()
+  const bytesStmt = db.prepare<[string], number>('SELECT coalesce(sum(length(data)), 0) FROM log_entries WHERE doc_id = ?').pluck()
 
   const sameHash = (a: Uint8Array, b: Uint8Array) => a.byteLength === b.byteLength && timingSafeEqual(a, b)
 
@@ -191,6 +192,12 @@ export function openSqliteLogStore(dir: string, opts: { log?: Logger; groupCommi
       ensureOpen()
       flush()
       return docStmt.get(docId) !== undefined
+    },
+
+    async bytes(docId: string): Promise<number> {
+      ensureOpen()
+      flush()
+      return bytesStmt.get(docId) ?? 0
     },
 
     async close(): Promise<void> {

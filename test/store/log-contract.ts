@@ -33,6 +33,17 @@ export function logStoreContract(name: string, open: (dir: string) => LogStore |
       const { s } = await fresh()
       expect(await s.read('nope', 0)).toEqual({ entries: [], lastSeq: 0, sinceSnapshot: 0 })
       expect(await s.exists('nope')).toBe(false)
+      expect(await s.bytes('nope')).toBe(0)
+    })
+
+    test('bytes counts what a document stores, snapshot included, and shrinks when a snapshot replaces entries', async () => {
+      const { s } = await fresh()
+      await s.append('sized', hashA, [new Uint8Array(1000), new Uint8Array(500)])
+      await s.append('other', hashB, [new Uint8Array(7)])
+      expect(await s.bytes('sized')).toBe(1500)
+      expect(await s.replace('sized', hashA, 2, new Uint8Array(100))).toBe(true)
+      expect(await s.bytes('sized')).toBe(100)
+      expect(await s.bytes('other')).toBe(7)
     })
 
     test('appends get increasing seqs from 1 and read back from a cursor, in order, across a reopen', async () => {
