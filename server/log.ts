@@ -23,7 +23,8 @@
  * - 1013 slowConsumer: more than `maxSendBufferBytes` waiting to be sent
  * Bytes are budgeted as on `/sync` (`syncBytesPerSecond` per socket,
  * `syncBytesPerSecondPerIp` per address), and a socket is not read while one
- * of its frames waits for its budget or its commit.
+ * of its frames waits for its budget, its commit or the end of a server-wide
+ * overload (`load-guard.ts`).
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -174,6 +175,9 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
       queued++
       ws.pause()
       chain = chain.then(async () => {
+        // Server-wide overload (load-guard.ts): read nothing more until it recovers.
+        const guard = ctx.loadGuard
+        if (guard?.overloaded) await new Promise<void>((r) => guard.whenRecovered(r))
         const wait = Math.max(budget.delay(), addressBudget.delay())
         if (wait > 0) await new Promise((r) => setTimeout(r, wait))
         budget.spend(bytes.byteLength)
