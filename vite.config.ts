@@ -36,7 +36,7 @@ export default defineConfig({
         globPatterns: ['**/*.{js,css,html,svg,png,ico,webmanifest}'],
         navigateFallback: '/index.html',
         navigateFallbackAllowlist: [/^\/(?!assets\/)[^.]*$/],
-        navigateFallbackDenylist: [/^\/sync/, /^\/signal/, /^\/config\.json/, /^\/healthz/, /^\/metrics/],
+        navigateFallbackDenylist: [/^\/sync/, /^\/log\//, /^\/signal/, /^\/config\.json/, /^\/healthz/, /^\/metrics/],
         cleanupOutdatedCaches: true,
         clientsClaim: true,
         skipWaiting: true,

@@ -10,6 +10,8 @@ import type { Fanout } from './fanout/fanout.ts'
 import { bearerAuthorized, setSecurityHeaders } from './security-headers.ts'
 import { serveClient } from './static.ts'
 import type { Store } from './store/store.ts'
+import type { LogStore } from './store/log-store.ts'
+import { isValidDocId } from '../src/protocol/ids.ts'
 import { turnCredentials, type IceServer } from './turn.ts'
 import { claimedDoc, roomSecret, verifyToken, type Grant } from './auth.ts'
 
@@ -19,6 +21,10 @@ export interface HttpDeps {
   signaling: Endpoint
   /** Absent when backup is switched off. */
   sync: Endpoint | null
+  /** Private documents' encrypted logs (`/log/<docId>`); absent when backup is off. */
+  log?: Endpoint | null
+  /** Answers `GET /log/<docId>`: whether the id is a private document. */
+  logStore?: LogStore
   /** The link to other instances; absent or local for a single instance. */
   fanout?: Pick<Fanout, 'healthy'>
 }
@@ -113,6 +119,16 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
         json(res, 200, clientConfig(ctx, url.searchParams.get('token')))
         return
     }
+    if (url.pathname.startsWith('/log/') && deps.logStore) {
+      // Whether a docId is a private document (so a keyless link can say so); nothing else about it.
+      const docId = url.pathname.slice('/log/'.length)
+      if (!isValidDocId(docId)) return json(res, 404, { error: 'invalid document id' })
+      void deps.logStore.exists(docId).then(
+        (exists) => json(res, 200, { private: exists }),
+        () => json(res, 503, { error: 'storage unavailable' }),
+      )
+      return
+    }
     if (serveClient(clientDir, req, res, url.pathname)) return
     if (!existsSync(resolve(clientDir, 'index.html'))) {
       res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8' }).end('murmur: the client is not built; run `npm run build` (npm start does it for you)\n')
@@ -131,7 +147,7 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy())
     const url = parseTarget(req.url)
-    const endpoint = !url ? null : url.pathname === '/signal' ? deps.signaling : url.pathname.startsWith('/sync/') ? deps.sync : null
+    const endpoint = !url ? null : url.pathname === '/signal' ? deps.signaling : url.pathname.startsWith('/sync/') ? deps.sync : url.pathname.startsWith('/log/') ? (deps.log ?? null) : null
     if (!endpoint || !url) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
@@ -145,7 +161,7 @@ export function createHttpServer(ctx: ServerContext, deps: HttpDeps): Server {
     }
     const open = perIp.get(ip) ?? 0
     if (open >= ctx.config.maxConnectionsPerIp) {
-      ctx.metrics.closes.inc({ endpoint: url.pathname === '/signal' ? 'signal' : 'sync', code: '429' })
+      ctx.metrics.closes.inc({ endpoint: url.pathname === '/signal' ? 'signal' : url.pathname.startsWith('/log/') ? 'log' : 'sync', code: '429' })
       socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
     }

@@ -1,6 +1,6 @@
 /**
  * The murmur server's command line: `serve` (default), `token`, `backup`, `--help`.
- * Serves the built client, `/signal`, `/sync/<docId>`, `/healthz`,
+ * Serves the built client, `/signal`, `/sync/<docId>`, `/log/<docId>`, `/healthz`,
  * `/metrics` and `/config.json` on one port; SIGTERM/SIGINT stop accepting,
  * flush storage and exit 0.
  */
@@ -15,6 +15,8 @@ import { createSignaling } from './signaling.ts'
 import { createSync } from './sync.ts'
 import { createRooms } from './rooms.ts'
 import { backupSqliteStore, openSqliteStore } from './store/sqlite.ts'
+import { openSqliteLogStore } from './store/sqlite-log.ts'
+import { createLog } from './log.ts'
 import type { ServerContext } from './context.ts'
 import { localFanout } from './fanout/fanout.ts'
 import { createLoadGuard } from './load-guard.ts'
@@ -90,7 +92,11 @@ async function serve(config: Config): Promise<void> {
   const rooms = createRooms(ctx, store, fanout)
   const signaling = createSignaling(ctx, fanout)
   const sync = config.backup ? createSync(ctx, rooms, store) : null
-  const server = createHttpServer(ctx, { store, signaling, sync, fanout: config.redis ? fanout : undefined })
+  if (config.store !== 'sqlite') log.warn({ dataDir }, 'private documents are kept in SQLite in the data directory, not in PostgreSQL: they are not shared between instances')
+  mkdirSync(dataDir, { recursive: true })
+  const logStore = openSqliteLogStore(dataDir, { log })
+  const privateLog = config.backup ? createLog(ctx, logStore, () => store.usedBytes()) : null
+  const server = createHttpServer(ctx, { store, signaling, sync, log: privateLog, logStore, fanout: config.redis ? fanout : undefined })
 
   server.on('error', (err) => {
     log.fatal({ err: err.message }, 'cannot listen')
@@ -115,8 +121,8 @@ async function serve(config: Config): Promise<void> {
     }, config.shutdownGraceMs)
     force.unref()
     server.close()
-    await Promise.allSettled([signaling.close(), sync?.close()])
-    await store.close()
+    await Promise.allSettled([signaling.close(), sync?.close(), privateLog?.close()])
+    await Promise.allSettled([store.close(), logStore.close()])
     await fanout.close()
     server.closeAllConnections()
     process.exit(0)

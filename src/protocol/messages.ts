@@ -44,6 +44,8 @@ export const CloseCode = {
   badMessage: 4400,
   /** Missing, malformed, expired or wrong-document access token. */
   unauthorized: 4401,
+  /** A write to a private document's log whose write capability is missing or wrong; nothing was stored. */
+  forbidden: 4403,
   /** Unknown path or invalid document id. */
   notFound: 4404,
   /** Updates whose dependencies never arrived (pending queue overflow or timeout); a reconnect resyncs. */

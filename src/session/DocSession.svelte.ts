@@ -18,6 +18,8 @@ export class DocSession {
   readonly core: SessionCore
   /** The document id. */
   readonly docId: string
+  /** The link key of a private (end-to-end encrypted) document, or null for a plain one. */
+  readonly linkKey: string | null
 
   /** This device's copy: loading | saving | saved | unavailable. */
   local = $state<LocalState>('loading')
@@ -63,6 +65,7 @@ export class DocSession {
 
   constructor(docId: string, opts: SessionOptions) {
     this.docId = docId
+    this.linkKey = opts.linkKey ?? null
     this.core = new SessionCore(docId, opts)
     this.#off = this.core.onChange((f) => this.#pull(f))
     this.#pull(this.core.facts)

@@ -30,6 +30,8 @@ import { setRecentTitle, touchRecent } from './recent.ts'
 import type { LocalState, ServerLink, SignalingState } from './status.ts'
 import type { KeyValueStorage } from './storage.ts'
 import { firstLine } from './title.ts'
+import { deriveDocKeys, type DocKeys } from '../private/crypto.ts'
+import { PrivateLogLink, type LogMeta } from '../private/log-link.ts'
 
 /** Options of a `SessionCore`. Everything environment-specific is injectable for tests. */
 export interface SessionOptions {
@@ -41,6 +43,10 @@ export interface SessionOptions {
   createdHere?: boolean
   /** Access token from the URL fragment, passed to /signal and /sync. */
   token?: string | null
+  /** Link key of a private document (`#key=`): the backup goes to the encrypted `/log` and signaling is encrypted with a key derived from it. */
+  linkKey?: string | null
+  /** Entries in a private document's log before this client compacts it (default 500). */
+  compactAfter?: number
   /** Name and colour published in awareness. */
   identity: UserIdentity
   /** Where the recent-documents list lives; null/undefined: not recorded. */
@@ -107,6 +113,7 @@ const REANNOUNCE_MS = 10_000
 /** Names for the close codes a user may need to understand. */
 const CLOSE_DETAIL: Record<number, string> = {
   [CloseCode.unauthorized]: 'access denied — open the link that includes the access token',
+  [CloseCode.forbidden]: 'this link\'s key cannot write to the private document — ask for the full link',
   [CloseCode.notFound]: 'unknown document path',
   [CloseCode.tooMany]: 'too many connections',
   [CloseCode.flood]: 'too many messages',
@@ -158,6 +165,8 @@ export class SessionCore {
   websocket: WebsocketProvider | null = null
   /** The hybrid upload/forwarding policy of `websocket`. */
   link: BackupLink | null = null
+  /** The encrypted log link of a private document, when the server offers backup. */
+  privateLog: PrivateLogLink | null = null
   /** Resolves when IndexedDB has loaded (or is known to be unavailable). */
   readonly loaded: Promise<void>
   /** Resolves when every provider this session will have has been created. */
@@ -250,8 +259,21 @@ export class SessionCore {
     const resolved = resolveConfig(loaded ?? { source: 'none', config: null, base: '' }, this.#opts.token ?? null)
     this.#set({ configSource: loaded?.source ?? 'none', auth: resolved.auth, readOnly: resolved.readOnly })
 
+    // A private document's keys (WebCrypto: needs a secure context, i.e. https or localhost).
+    let keys: DocKeys | null = null
+    if (this.#opts.linkKey) {
+      try {
+        keys = await deriveDocKeys(this.#opts.linkKey, this.docId)
+      } catch (err) {
+        console.error('[murmur] cannot derive the keys of this private document (WebCrypto needs https or localhost)', err)
+        this.#set({ serverDetail: 'encryption unavailable on this page (needs https)' })
+        return
+      }
+      if (this.#destroyed) return
+    }
+
     // 3. Backup server: on a first visit the text comes from there.
-    if (resolved.syncUrl) this.#guard('backup', () => this.#openBackup(resolved.syncUrl!, this.#meshPossible(resolved) ? 'backup' : 'relay'))
+    if (resolved.syncUrl) this.#guard('backup', () => (keys ? this.#openPrivate(resolved.syncUrl!, keys) : this.#openBackup(resolved.syncUrl!, this.#meshPossible(resolved) ? 'backup' : 'relay')))
     // 4. Peers: explicit signaling and ICE servers, never the libraries' public defaults.
     // A read-only link never joins the mesh (the server refuses it): live updates come through /sync.
     if (resolved.readOnly) this.#set({ signaling: 'read-only' })
@@ -264,7 +286,7 @@ export class SessionCore {
         return
       }
       if (this.#destroyed) return
-      this.#guard('WebRTC', () => this.#openWebrtc(Provider, resolved))
+      this.#guard('WebRTC', () => this.#openWebrtc(Provider, keys ? { ...resolved, roomSecret: keys.signalingPassword } : resolved))
     }
   }
 
@@ -355,10 +377,34 @@ export class SessionCore {
     this.#set({ link: 'connecting' })
   }
 
+  #openPrivate(syncUrl: string, keys: DocKeys) {
+    const idb = this.idb
+    const link = new PrivateLogLink({
+      url: syncUrl.replace(/\/sync$/, '') + '/log',
+      docId: this.docId,
+      doc: this.doc,
+      awareness: this.awareness,
+      keys,
+      token: this.#opts.token ?? null,
+      nonce: () => this.tracker.localChanges,
+      skipOrigin: (origin) => origin === idb,
+      meta: idb?.db ? (idb as unknown as LogMeta) : null,
+      ...(this.#opts.compactAfter ? { compactAfter: this.#opts.compactAfter } : {}),
+      ...(this.#opts.WebSocketPolyfill ? { WebSocketPolyfill: this.#opts.WebSocketPolyfill } : {}),
+    })
+    this.privateLog = link
+    link.on('status', ({ status }) => status === 'connected' && this.#onWsStatus({ status }))
+    link.on('synced', (synced) => this.#onWsSync(synced))
+    link.on('ack', (nonce) => this.tracker.ack(nonce, this.#now()) && this.#syncTracker())
+    link.on('connection-close', (e) => this.#onWsClose(e))
+    link.on('closed', ({ code }) => this.#set({ link: 'offline', serverDetail: CLOSE_DETAIL[code] ?? `closed by server (${code})` }))
+    this.#set({ link: 'connecting' })
+  }
+
   // ---- Y.Doc --------------------------------------------------------------
 
   #isProviderOrigin(origin: unknown): boolean {
-    return origin !== null && origin !== undefined && (origin === this.idb || origin === this.websocket || (this.webrtc !== null && origin === this.webrtc.room))
+    return origin !== null && origin !== undefined && (origin === this.idb || origin === this.websocket || origin === this.privateLog || (this.webrtc !== null && origin === this.webrtc.room))
   }
 
   #onUpdate = (_update: Uint8Array, origin: unknown) => {
@@ -468,7 +514,7 @@ export class SessionCore {
   }
 
   #onAwarenessUpdate = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
-    if (origin !== this.websocket || origin === null) return
+    if ((origin !== this.websocket && origin !== this.privateLog) || origin === null) return
     for (const id of added) this.#serverSeen.add(id)
     for (const id of updated) this.#serverSeen.add(id)
     for (const id of removed) this.#serverSeen.delete(id)
@@ -608,7 +654,7 @@ export class SessionCore {
       this.idb?.set('lastBackupAt', t.lastBackupAt).catch(() => {})
     }
     // Backed up means all of it: this device's edits acked, and the server's state covers what came from peers.
-    const backedUp = t.backedUp && this.link?.covered === true
+    const backedUp = t.backedUp && (this.link === null || this.link.covered)
     if (f.backedUp !== backedUp || f.unbackedChanges !== t.unbacked || f.localChanges !== t.localChanges || f.lastBackupAt !== t.lastBackupAt || f.unbackedSince !== t.unbackedSince) {
       this.#set({ backedUp, unbackedChanges: t.unbacked, localChanges: t.localChanges, lastBackupAt: t.lastBackupAt, unbackedSince: t.unbackedSince })
     }
@@ -686,6 +732,7 @@ export class SessionCore {
       releaseBroadcastChannel(this.docId)
     }
     this.link?.destroy()
+    this.privateLog?.destroy()
     const ws = this.websocket
     if (ws) {
       ws.off('status', this.#onWsStatus)

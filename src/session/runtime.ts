@@ -7,6 +7,7 @@ import * as Y from 'yjs'
 import { IndexeddbPersistence, clearDocument } from 'y-indexeddb'
 import { removeRecent, touchRecent } from './recent.ts'
 import { safeLocalStorage } from './storage.ts'
+import { forgetKey } from '../private/key-store.ts'
 
 /** Largest file `importTextFile` accepts (bytes): far above any hand-written text, small enough to stay responsive. */
 export const MAX_IMPORT_BYTES = 10 * 1024 * 1024
@@ -31,6 +32,7 @@ export async function createDocumentWithText(docId: string, text: string): Promi
 /** Removes `docId` from the recent list and deletes its IndexedDB copy on this device. */
 export async function forgetDocument(docId: string): Promise<void> {
   removeRecent(safeLocalStorage(), docId)
+  forgetKey(safeLocalStorage(), docId)
   await clearDocument(docId)
 }
 

@@ -128,7 +128,7 @@ describe('the first five minutes', () => {
     const alice = await user('Alice')
     await alice.page.goto(server.url + '/')
     await alice.page.locator('[data-testid=new-doc]').click()
-    await alice.page.waitForURL(/\/d\/[A-Za-z0-9_-]{22}$/)
+    await alice.page.waitForURL(/\/d\/[A-Za-z0-9_-]{22}#key=[A-Za-z0-9_-]{43}$/) // New document is private: the key is in the link
     await waitLoaded(alice.page)
     // A document made on this device is not "a link no one has written under".
     expect(await alice.page.locator('[data-testid=doc-empty]').count()).toBe(0)
@@ -138,7 +138,7 @@ describe('the first five minutes', () => {
     await explain(waitServerState(alice.page, 'backed-up'), [alice])
     await expect.poll(() => title(alice.page)).toBe('Budget 2025')
     const url = alice.page.url()
-    const docId = url.split('/d/')[1]
+    const docId = url.split('/d/')[1]!.split('#')[0]!
     const truncatedId = docId.slice(0, -4)
 
     const bob = await user('Bob')

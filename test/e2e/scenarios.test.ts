@@ -75,7 +75,7 @@ describe('scenarios', () => {
     await alice.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url })
     await alice.page.goto(server.url + '/')
     await alice.page.locator('[data-testid=new-doc]').click()
-    await alice.page.waitForURL(/\/d\/[A-Za-z0-9_-]{22}$/)
+    await alice.page.waitForURL(/\/d\/[A-Za-z0-9_-]{22}#key=[A-Za-z0-9_-]{43}$/) // New document is private: the key is in the link
     await waitLoaded(alice.page)
     await focusEditor(alice.page)
     await typeText(alice.page, '# Trip plan\n\nDay 1: arrive in Lisbon.')
