@@ -10,7 +10,7 @@
  * code (y-webrtc, simple-peer) is loaded only at that point.
  */
 import * as Y from 'yjs'
-import { Awareness } from 'y-protocols/awareness'
+import { Awareness, removeAwarenessStates } from 'y-protocols/awareness'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import type { WebrtcProvider } from 'y-webrtc'
 import { WebsocketProvider } from 'y-websocket'
@@ -540,14 +540,33 @@ export class SessionCore {
     return webrtc.room.webrtcConns.size >= webrtc.maxConns || this.#facts.peerList.some((p) => p.via === 'relay')
   }
 
-  #onPeers = ({ added }: { added: string[] }) => {
+  #onPeers = ({ added, removed }: { added: string[]; removed: string[] }) => {
     const room = this.webrtc?.room
     if (room) yieldToHigherPeers(room, added)
+    if (removed.length) this.#forgetPeers(removed)
     for (const id of added) {
       const peer = room?.webrtcConns.get(id)?.peer as { once?: (ev: string, fn: () => void) => void } | undefined
       peer?.once?.('connect', this.#refreshPeers)
     }
     this.#refreshPeers()
+  }
+
+  /**
+   * A peer whose direct connection closed without saying goodbye (a closed
+   * browser) would stay in the list until awareness times out (30 s): with a
+   * backup-only link the server no longer relays its removal. Its state goes
+   * when its last route goes (not seen through the server, not another tab);
+   * if it is still reachable, its next awareness update brings it back.
+   */
+  #forgetPeers(peerIds: string[]) {
+    const gone = new Set(peerIds)
+    const bc: ReadonlySet<string> = this.webrtc?.room?.bcConns ?? new Set()
+    const ids: number[] = []
+    for (const [clientId, state] of this.awareness.getStates()) {
+      const peerId = (state as { peerId?: unknown }).peerId
+      if (clientId !== this.doc.clientID && typeof peerId === 'string' && gone.has(peerId) && !bc.has(peerId) && !this.#serverSeen.has(clientId)) ids.push(clientId)
+    }
+    if (ids.length) removeAwarenessStates(this.awareness, ids, 'peer left')
   }
 
   #refreshPeers = () => {
