@@ -67,12 +67,17 @@ export function encodeAwarenessEntries(entries: readonly AwarenessEntry[]): Uint
 
 /**
  * Who speaks for which awareness client id in one room, and how many state
- * bytes the room holds. `claim` keeps the entries a member may set; `release`
- * forgets a member and returns the ids whose states must be removed.
+ * bytes the room holds. An id belongs to the first member that sent it; a
+ * member's own id (the first it sent) takes over from a member that only
+ * relayed it, so the state goes when its own socket does. `claim` keeps the
+ * entries a member may set; `release` forgets a member and returns the ids
+ * whose states must be removed.
  */
 export class AwarenessLedger {
-  readonly #owners = new Map<number, { owner: object; bytes: number }>()
+  readonly #owners = new Map<number, { owner: object; bytes: number; own: boolean }>()
   readonly #byOwner = new Map<object, Set<number>>()
+  /** Each member's own client id: the first it sent (a y-websocket client greets with its own state alone). */
+  readonly #ownId = new Map<object, number>()
   #bytes = 0
 
   /** Bytes of awareness state the room holds. */
@@ -89,24 +94,33 @@ export class AwarenessLedger {
    */
   claim(owner: object, entries: readonly AwarenessEntry[], maxClients: number, maxRoomBytes: number): AwarenessEntry[] {
     const mine = this.#byOwner.get(owner)
+    const ownId = this.#ownId.get(owner) ?? entries[0]?.client
     const accepted: AwarenessEntry[] = []
     const fresh = new Set<number>()
+    const takeOver = new Set<number>()
     let bytes = this.#bytes
     for (const e of entries) {
       const current = this.#owners.get(e.client)
-      if (current && current.owner !== owner) continue
-      if (!current && !fresh.has(e.client)) fresh.add(e.client)
+      // Another member's id is not ours to set, unless that member only relayed it
+      // (a peer passing on presence it got over WebRTC) and this is the id's own socket.
+      if (current && current.owner !== owner) {
+        if (current.own || e.client !== ownId) continue
+        takeOver.add(e.client)
+      }
+      if ((!current || takeOver.has(e.client)) && !fresh.has(e.client)) fresh.add(e.client)
       bytes += e.state.byteLength - (current?.bytes ?? 0)
       accepted.push(e)
     }
     if ((mine?.size ?? 0) + fresh.size > maxClients) throw new AwarenessError('tooMany', `awareness for more than ${maxClients} clients`)
     if (bytes > maxRoomBytes) throw new AwarenessError('tooMany', `room awareness above ${maxRoomBytes} bytes`)
+    if (ownId !== undefined && !this.#ownId.has(owner)) this.#ownId.set(owner, ownId)
     let set = mine
     if (!set && accepted.length) this.#byOwner.set(owner, (set = new Set()))
     for (const e of accepted) {
       const current = this.#owners.get(e.client)
+      if (current && current.owner !== owner) this.#byOwner.get(current.owner)?.delete(e.client)
       this.#bytes += e.state.byteLength - (current?.bytes ?? 0)
-      this.#owners.set(e.client, { owner, bytes: e.state.byteLength })
+      this.#owners.set(e.client, { owner, bytes: e.state.byteLength, own: e.client === ownId })
       set!.add(e.client)
     }
     return accepted
@@ -119,6 +133,7 @@ export class AwarenessLedger {
 
   /** Forgets `owner`; returns the client ids it spoke for. */
   release(owner: object): number[] {
+    this.#ownId.delete(owner)
     const ids = this.#byOwner.get(owner)
     if (!ids) return []
     this.#byOwner.delete(owner)

@@ -75,6 +75,23 @@ describe('awareness from untrusted sockets', () => {
     alice.ws.close()
   })
 
+  it("a relayed state belongs to its own socket once that connects, and goes when that socket closes", async () => {
+    // Bob relays Carol's presence (he got it over WebRTC) before Carol's own socket speaks.
+    const bob = await rawSync(server.wsUrl, '/sync/aw-relay')
+    bob.send(awarenessMessage([[1111, 1, '{"user":{"name":"bob"}}']]))
+    bob.send(awarenessMessage([[2222, 3, '{"user":{"name":"carol"}}']]))
+    const carol = await rawSync(server.wsUrl, '/sync/aw-relay')
+    carol.send(awarenessMessage([[2222, 4, '{"user":{"name":"carol"}}']]))
+    carol.send(uintMessage(MessageType.durableQuery, 1))
+    await carol.waitFor((f) => frameType(f) === MessageType.durableAck)
+    expect([...(await statesSeenByJoiner(server, 'aw-relay')).keys()].sort()).toEqual([1111, 2222])
+    // Carol closes her browser: her presence goes at once, although Bob relayed it first.
+    carol.ws.close()
+    await carol.closed
+    await expect.poll(async () => [...(await statesSeenByJoiner(server, 'aw-relay')).keys()], { timeout: 10_000 }).toEqual([1111])
+    bob.ws.close()
+  })
+
   it('bounds the state bytes one document holds across sockets (4429), and frees them when the sockets close', async () => {
     const frameOf = (base: number) => awarenessMessage(Array.from({ length: 60 }, (_, i) => [base + i, 1, JSON.stringify({ pad: 'y'.repeat(10_000) })] as [number, number, string]))
     const a = await rawSync(server.wsUrl, '/sync/aw-room')
