@@ -10,7 +10,7 @@ import { MessageType } from '../../src/protocol/messages.ts'
 import { ackNonce, rawSync, snapshotOf, syncMessage, uintMessage, untilDoc, yClient } from '../helpers/clients.ts'
 import { startServer, type ServerProcess } from '../helpers/server.ts'
 import { checkRedis, freshPostgresDatabase, REDIS_URL } from '../helpers/services.ts'
-import { here, startReporter } from '../signaling/helpers.ts'
+import { Client, here, startReporter } from '../signaling/helpers.ts'
 
 const db = await freshPostgresDatabase()
 const prefix = await checkRedis()
@@ -71,7 +71,14 @@ describe('three instances on PostgreSQL and Redis', () => {
   test('stock y-webrtc peers whose signaling goes to different instances pair', async () => {
     type Report = { conns: number; connected: number; offered: number; dropped: number; text: string }
     const initial: Report = { conns: 0, connected: 0, offered: 0, dropped: 0, text: '' }
+    // Stock y-webrtc pairs reliably only when one peer hears the other's announce first
+    // (see test/signaling/webrtc.test.ts): start the second once the first's announce has
+    // reached instance 2 — through Redis, which is what this test is about.
+    const observer = await Client.open(`${servers[2]!.wsUrl}/signal`)
+    await observer.subscribe('cluster-rtc')
     const a = startReporter(here('webrtc-peer.ts'), [`${servers[0]!.wsUrl}/signal`, 'cluster-rtc', 'left'], initial)
+    expect(await observer.next(20_000)).toMatchObject({ type: 'publish', topic: 'cluster-rtc' })
+    observer.close()
     const b = startReporter(here('webrtc-peer.ts'), [`${servers[2]!.wsUrl}/signal`, 'cluster-rtc', 'right'], initial)
     try {
       const both = (r: Report) => r.connected >= 1 && r.text.includes('left') && r.text.includes('right')
