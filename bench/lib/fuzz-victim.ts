@@ -68,9 +68,19 @@ export function createVictimFilter(original: Uint8Array) {
     return doc
   }
 
-  /** True when `update`, after everything let through so far, leaves the victim unchanged. */
+  /**
+   * True when `update`, after everything let through so far, leaves the
+   * victim unchanged. When the check itself cannot be made (Yjs throws while
+   * copying a shadow that holds a hostile pending delete set, e.g. a length
+   * its encoder refuses), the frame counts as possibly harmful and is not sent.
+   */
   function harmless(update: Uint8Array): boolean {
-    const doc = copy()
+    let doc: Y.Doc
+    try {
+      doc = copy()
+    } catch {
+      return false
+    }
     let keep = false
     try {
       const pendingBefore = pendingKey(doc)
