@@ -8,7 +8,6 @@ import type { Browser, Page } from 'playwright-core'
 import type { ServerProcess } from '../helpers/server.ts'
 import { snapshotOf, yClient } from '../helpers/clients.ts'
 import {
-  diagnostics,
   docText,
   focusEditor,
   launchBrowser,
@@ -27,6 +26,7 @@ import {
   waitServerState,
   waitServiceWorker,
   type User,
+  explain,
 } from './harness.ts'
 
 let browser: Browser
@@ -53,14 +53,6 @@ async function user(name: string): Promise<User> {
   return u
 }
 
-/** Rethrows `err` with the users' session facts and console errors attached. */
-async function explain<T>(p: Promise<T>, who: User[]): Promise<T> {
-  try {
-    return await p
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- diagnostics ---\n${await diagnostics(who)}`)
-  }
-}
 
 const title = (page: Page) => page.locator('[data-testid=doc-title]').textContent()
 

@@ -613,3 +613,12 @@ export async function diagnostics(users: User[]): Promise<string> {
   }
   return parts.join('\n')
 }
+
+/** Awaits `p`; when it fails, its error carries the diagnostics of `who` (status, peers, console) for the report. */
+export async function explain<T>(p: Promise<T>, who: User[]): Promise<T> {
+  try {
+    return await p
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- diagnostics ---\n${await diagnostics(who)}`)
+  }
+}

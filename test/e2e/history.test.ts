@@ -12,7 +12,6 @@ import { untilDoc, yClient } from '../helpers/clients.ts'
 import { HistoryLog } from '../../src/history/log.ts'
 import { historyDocId } from '../../src/protocol/ids.ts'
 import {
-  diagnostics,
   docText,
   focusEditor,
   launchBrowser,
@@ -28,6 +27,7 @@ import {
   waitLoaded,
   waitServiceWorker,
   type User,
+  explain,
 } from './harness.ts'
 
 let browser: Browser
@@ -54,13 +54,6 @@ async function user(name: string): Promise<User> {
   return u
 }
 
-async function explain<T>(p: Promise<T>, who: User[]): Promise<T> {
-  try {
-    return await p
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- diagnostics ---\n${await diagnostics(who)}`)
-  }
-}
 
 /** Opens the history panel. */
 async function openHistory(page: Page): Promise<void> {

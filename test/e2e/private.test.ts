@@ -10,7 +10,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import type { Browser } from 'playwright-core'
 import type { ServerProcess } from '../helpers/server.ts'
 import {
-  diagnostics,
   docText,
   editorText,
   focusEditor,
@@ -28,6 +27,7 @@ import {
   waitLoaded,
   waitServerState,
   type User,
+  explain,
 } from './harness.ts'
 
 let browser: Browser
@@ -54,13 +54,6 @@ async function user(name: string): Promise<User> {
   return u
 }
 
-async function explain<T>(p: Promise<T>, who: User[]): Promise<T> {
-  try {
-    return await p
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${await diagnostics(who)}`)
-  }
-}
 
 describe('private documents', () => {
   test('co-edit P2P, leave, server restarts, a third browser restores from ciphertext; the keyless link shows the private screen', async () => {

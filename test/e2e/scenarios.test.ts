@@ -9,7 +9,6 @@ import type { Browser } from 'playwright-core'
 import type { ServerProcess } from '../helpers/server.ts'
 import { snapshotOf } from '../helpers/clients.ts'
 import {
-  diagnostics,
   docText,
   editorText,
   focusEditor,
@@ -34,6 +33,7 @@ import {
   waitServerState,
   waitServiceWorker,
   type User,
+  explain,
 } from './harness.ts'
 
 let browser: Browser
@@ -60,14 +60,6 @@ async function user(name: string, webrtc = true): Promise<User> {
   return u
 }
 
-/** Rethrows `err` with the users' session facts and console errors attached. */
-async function explain<T>(p: Promise<T>, who: User[]): Promise<T> {
-  try {
-    return await p
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- diagnostics ---\n${await diagnostics(who)}`)
-  }
-}
 
 describe('scenarios', () => {
   test('a. share a URL: New document, copy the link, the other person opens it and both write', async () => {
