@@ -9,6 +9,7 @@ import { is, rawLog, readLog } from '../helpers/log-client.ts'
 import { CloseCode } from '../../src/protocol/messages.ts'
 import { LogMessage } from '../../src/protocol/log.ts'
 import { newDocId } from '../../src/protocol/ids.ts'
+import { mintToken } from '../../server/auth.ts'
 
 const KiB = 1024
 const proof = new Uint8Array(32).fill(5)
@@ -54,6 +55,32 @@ describe('/log limits', () => {
       w.close()
     } finally {
       expect(await fast.stop()).toBe(0)
+    }
+  })
+
+  it('refuses writes from a read-only token with 4401 and stores nothing; the same token may read', async () => {
+    const secret = 'log-read-only-secret'
+    const authed = await startServer({ args: ['--auth-secret', secret] })
+    try {
+      const docId = newDocId()
+      const withToken = (mode: 'r' | 'rw') => `${docId}?token=${mintToken(secret, docId, mode, 600)}`
+      const writer = await rawLog(authed.wsUrl, withToken('rw'))
+      writer.send({ type: LogMessage.append, nonce: 1, proof, data: new Uint8Array([1, 2, 3]) })
+      expect((await writer.until(is.appended)).seq).toBe(1)
+      writer.close()
+      for (const frame of [
+        { type: LogMessage.append, nonce: 1, proof, data: new Uint8Array([9]) } as const,
+        { type: LogMessage.snapshot, nonce: 1, proof, upToSeq: 1, data: new Uint8Array([9]) } as const,
+      ]) {
+        const reader = await rawLog(authed.wsUrl, withToken('r'))
+        reader.send(frame)
+        expect(await reader.closed).toBe(CloseCode.unauthorized)
+      }
+      const log = await readLog(authed.wsUrl, withToken('r'))
+      expect(log.lastSeq).toBe(1)
+      expect(log.entries.map((e) => [...e.data])).toEqual([[1, 2, 3]])
+    } finally {
+      expect(await authed.stop()).toBe(0)
     }
   })
 })
