@@ -27,7 +27,7 @@ import { soakChart } from './lib/soak-chart.ts'
 if (process.argv.includes('--crash')) process.exit(await crashSoak(process.argv.slice(2).filter((a) => a !== '--crash')))
 
 function parseArgs(argv: string[]) {
-  const opts = { minutes: 10, seed: undefined as number | undefined, runs: Infinity, peers: undefined as number | undefined, steps: undefined as number | undefined, maxCrashes: undefined as number | undefined, maxKills: undefined as number | undefined, instances: undefined as number | undefined, chart: undefined as string | undefined, verbose: false }
+  const opts = { minutes: 10, seed: undefined as number | undefined, runs: Infinity, peers: undefined as number | undefined, steps: undefined as number | undefined, maxCrashes: undefined as number | undefined, maxKills: undefined as number | undefined, minKills: undefined as number | undefined, instances: undefined as number | undefined, chart: undefined as string | undefined, verbose: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const num = () => {
@@ -42,6 +42,7 @@ function parseArgs(argv: string[]) {
     else if (a === '--steps') opts.steps = num()
     else if (a === '--max-crashes') opts.maxCrashes = num()
     else if (a === '--max-kills') opts.maxKills = num()
+    else if (a === '--min-kills') opts.minKills = num()
     else if (a === '--instances') opts.instances = num()
     else if (a === '--chart') opts.chart = argv[++i]
     else if (a === '--verbose' || a === '-v') opts.verbose = true
@@ -78,7 +79,7 @@ function serverFlags(args: string[]): string {
 const results: RunResult[] = []
 const clientErrorSamples: string[] = []
 for (let seed = firstSeed; results.length < args.runs && (results.length === 0 || Date.now() < deadline); seed = (seed + 1) % 2 ** 31) {
-  const opts = { seed, peers: args.peers, steps: args.steps, maxCrashes: args.maxCrashes, maxKills: args.maxKills, instances: args.instances ?? (seed % 3 === 2 ? 3 : 1), log: args.verbose ? (l: string) => console.log(`  ${l}`) : undefined }
+  const opts = { seed, peers: args.peers, steps: args.steps, maxCrashes: args.maxCrashes, maxKills: args.maxKills, minKills: args.minKills, instances: args.instances ?? (seed % 3 === 2 ? 3 : 1), log: args.verbose ? (l: string) => console.log(`  ${l}`) : undefined }
   const r = await runSeed(opts)
   results.push(r)
   const closes = Object.entries(r.closeCodes)

@@ -23,13 +23,13 @@ const random = () => Math.floor(Math.random() * 2 ** 31)
 const envInt = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined)
 const runs = fromEnv
   ? // Replay exactly what a failure printed; whatever it did not set is drawn from the seed (as in the soak).
-    [{ seed: Number(process.env[SEED_VAR]), peers: envInt('PEERS'), steps: envInt('STEPS'), maxKills: envInt('MAX_KILLS'), maxCrashes: envInt('MAX_CRASHES'), instances: envInt('INSTANCES') }]
+    [{ seed: Number(process.env[SEED_VAR]), peers: envInt('PEERS'), steps: envInt('STEPS'), maxKills: envInt('MAX_KILLS'), maxCrashes: envInt('MAX_CRASHES'), minKills: envInt('MIN_KILLS'), instances: envInt('INSTANCES') }]
   : [
       // Process starts dominate the cost, so the short budget bounds kills and peer crashes.
       { seed: random(), peers: 3, steps: 50, maxKills: 2, maxCrashes: 1 },
       { seed: random(), peers: 4, steps: 50, maxKills: 2, maxCrashes: 1 },
       // Three instances on PostgreSQL + Redis (issue 10): peers spread over them, instances killed under them.
-      { seed: random(), peers: 4, steps: 50, maxKills: 3, maxCrashes: 1, instances: 3 },
+      { seed: random(), peers: 4, steps: 50, minKills: 2, maxKills: 3, maxCrashes: 1, instances: 3 },
     ]
 
 describe('convergence under partitions and server (or instance) kill -9', () => {

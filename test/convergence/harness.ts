@@ -279,6 +279,7 @@ export function reproduce(opts: RunOptions): string {
   const parts: [number | undefined, string, string][] = [
     [opts.peers, '--peers', 'PEERS'],
     [opts.steps, '--steps', 'STEPS'],
+    [opts.minKills, '--min-kills', 'MIN_KILLS'],
     [opts.maxKills, '--max-kills', 'MAX_KILLS'],
     [opts.maxCrashes, '--max-crashes', 'MAX_CRASHES'],
     [opts.instances, '--instances', 'INSTANCES'],
