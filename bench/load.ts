@@ -120,6 +120,30 @@ async function metric(url: string, name: string): Promise<number> {
   }
 }
 
+/** The SQLite commit histogram (`murmur_storage_commit_seconds`): count, sum (s) and cumulative bucket counts by upper bound. */
+async function commitHistogram(url: string): Promise<{ count: number; sum: number; buckets: [number, number][] } | null> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
+      const value = (name: string) => Number(text.split('\n').find((l) => l.startsWith(name + ' '))?.split(' ')[1] ?? NaN)
+      const buckets = [...text.matchAll(/^murmur_storage_commit_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm)].map((m) => [Number(m[1]), Number(m[2])] as [number, number])
+      return { count: value('murmur_storage_commit_seconds_count'), sum: value('murmur_storage_commit_seconds_sum'), buckets }
+    } catch {
+      // overloaded: the loop answers late
+    }
+  }
+  return null
+}
+
+/** One line on how long SQLite commits held the event loop between two histogram reads over `wallS` seconds. */
+function commitLine(a: Awaited<ReturnType<typeof commitHistogram>>, b: Awaited<ReturnType<typeof commitHistogram>>, wallS: number): string {
+  if (!a || !b) return 'commits: /metrics unanswered'
+  const n = b.count - a.count
+  const sum = b.sum - a.sum
+  const over = (le: number) => n - ((b.buckets.find(([x]) => x === le)?.[1] ?? 0) - (a.buckets.find(([x]) => x === le)?.[1] ?? 0))
+  return `commits: ${fmt(n)} (${fmt(n / wallS)}/s), held the event loop ${fmt(sum * 1000)} ms = ${fmt((sum / wallS) * 100, 1)}% of the step, mean ${fmt(n ? (sum / n) * 1000 : NaN, 2)} ms, ${fmt(over(0.01))} over 10 ms, ${fmt(over(0.05))} over 50 ms`
+}
+
 function startGen(): Promise<ChildProcess> {
   const child = fork(resolve(import.meta.dirname, 'lib/load-gen.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   return new Promise((res, rej) => {
@@ -284,6 +308,7 @@ async function main(): Promise<void> {
     const lags: number[] = []
     let peak = rss0
     await metric(server.url, 'nodejs_eventloop_lag_p99_seconds') // reset the lag histogram
+    const commits0 = await commitHistogram(server.url)
     for (const g of generators) g.send({ type: 'go' })
     const start = performance.now()
     const sampler = setInterval(async () => {
@@ -369,6 +394,7 @@ async function main(): Promise<void> {
         `${fmt(rss0)}/${fmt(peak)}/${fmt(rssEnd)}`,
       ].join(' | ') + (report.saturated ? `  ← saturated: ${report.saturated}` : ''),
     )
+    console.log(`  ${commitLine(commits0, await commitHistogram(server.url), wallS)}`)
     // Two saturated steps in a row end the run (one alone may be a hiccup of a shared machine).
     if (report.saturated && reports.at(-2)?.saturated && !flag('no-stop')) break
     // Let the previous step's rooms unload before the next one.

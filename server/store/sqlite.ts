@@ -56,6 +56,8 @@ export interface SqliteStoreOptions {
    * commits on power loss; it exists to measure the cost of durability.
    */
   synchronous?: 'FULL' | 'NORMAL'
+  /** Told how long each commit of appends held the event loop (ms; the transaction and its fsync run on it) and how many appends it carried. */
+  onCommit?: (ms: number, appends: number) => void
 }
 
 /** A `Store` on SQLite, with what is specific to it. */
@@ -240,11 +242,14 @@ export function openSqliteStore(dir: string, opts: SqliteStoreOptions = {}): Sql
     const group = queue
     queue = []
     let results: (number | Error)[]
+    const started = performance.now()
     try {
       results = group.length === 1 ? [appendRows.immediate(group[0]!.docId, group[0]!.updates)] : appendGroup.immediate(group)
     } catch (err) {
       for (const p of group) p.reject(err)
       return
+    } finally {
+      opts.onCommit?.(performance.now() - started, group.length)
     }
     group.forEach((p, i) => {
       const r = results[i]!
