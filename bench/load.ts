@@ -33,6 +33,7 @@ import { startServer } from '../test/helpers/server.ts'
 import { cpuSeconds, rssKiB } from './lib/servers.ts'
 import { BUCKET_MS, type GenResult, type StepOrder } from './lib/load-gen.ts'
 import { renderChart, writeChart } from './lib/chart.ts'
+import { startAckedWriter, storedKeystrokes, type AckedWriter } from './lib/acked-writer.ts'
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`)
@@ -284,6 +285,7 @@ async function main(): Promise<void> {
   /** RSS (MiB) each second over the whole run, with the step it belongs to. */
   const rssSeries: RssSample[] = []
   const reports: StepReport[] = []
+  const writers: AckedWriter[] = []
   const header = ['step', 'rooms×clients×edits/s', 'conns', 'edits/s (target)', 'relayed/s', 'delivered', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'server CPU (runq wait)', 'CPU µs/edit', 'main thread R/D', 'gen CPU', 'loop lag p99 ms (med/max)', 'RSS MiB start/peak/end']
   console.log('\n' + header.join(' | '))
 
@@ -308,6 +310,9 @@ async function main(): Promise<void> {
     const lags: number[] = []
     let peak = rss0
     await metric(server.url, 'nodejs_eventloop_lag_p99_seconds') // reset the lag histogram
+    // One more client asks for durable acks throughout the step; checked after the last step.
+    const writer = await startAckedWriter(server.wsUrl, `acked${i}`)
+    writers.push(writer)
     const commits0 = await commitHistogram(server.url)
     for (const g of generators) g.send({ type: 'go' })
     const start = performance.now()
@@ -323,6 +328,7 @@ async function main(): Promise<void> {
       }
     }, 1000)
     const res = await Promise.all(results)
+    writer.stop()
     clearInterval(sampler)
     const wallS = (performance.now() - start) / 1000
     const cpu = cpuSeconds(pid) - cpu0
@@ -418,6 +424,12 @@ async function main(): Promise<void> {
   const rssIdle = rssKiB(pid) / 1024
   console.log(`server RSS: ${fmt(reports[0]?.rssStartMiB ?? NaN)} MiB before the first step, peak ${fmt(Math.max(...reports.map((r) => r.rssPeakMiB)))} MiB, ${fmt(rssAfter)} MiB after the last, ${fmt(rssIdle)} MiB after 5 s idle (rooms unloaded)`)
 
+  // Every keystroke the server acknowledged as durable, in every step, must be stored (read back by a fresh client).
+  for (const [k, w] of writers.entries()) {
+    w.close()
+    const stored = await storedKeystrokes(server.wsUrl, w.docId)
+    console.log(`acked writer of step ${k + 1}: ${w.sent} keystrokes sent, ${w.acked} acknowledged durable, ${stored} stored after the run${stored >= w.acked ? ' — every acknowledged one is there' : ' — ACKNOWLEDGED KEYSTROKES MISSING'}`)
+  }
   console.log(writeChart(arg('chart') ?? resolve(import.meta.dirname, 'load.svg'), loadChart(reports, rssSeries, P99_LIMIT_MS)).note)
   const json = arg('json')
   if (json) writeFileSync(json, JSON.stringify({ steps: reports, rssSeries, serverArgs, stepSeconds, gens }, null, 2))

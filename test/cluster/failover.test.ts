@@ -105,12 +105,14 @@ describe('failover through HAProxy (docs/haproxy.cfg)', () => {
     // Unacknowledged edits in flight, then the instance dies without a chance to flush.
     for (let i = 0; i < 50; i++) wText.insert(wText.length, 'z')
     const back = [resynced(a.provider, 'client a'), resynced(b.provider, 'client b')]
+    const killedAt = Date.now()
     victim.child.kill('SIGKILL')
     await w.raw.closed
     wText.insert(0, 'gap:')
     await Promise.all(back)
+    const gapMs = Date.now() - killedAt
     clearInterval(typing)
-    const killedAt = typed.length
+    const typedByKill = typed.length
 
     // The raw writer's replica comes back as a stock client, through the proxy.
     const w2 = yClient(proxy.wsUrl, docId, { doc: w.doc })
@@ -153,7 +155,7 @@ describe('failover through HAProxy (docs/haproxy.cfg)', () => {
     a.text.insert(0, '<a-late>')
     await untilDoc(a.doc, () => a.text.toString().includes('<late>'), 'client a sees the client on the restarted instance')
     await untilDoc(late.doc, () => late!.text.toString().includes('<a-late>'), 'the client on the restarted instance sees client a')
-    console.log(`failover: killed instance ${home} with ${w.acked} acked + 50 unacked writer edits and ${killedAt} markers typed; every client converged on ${expected.length} chars`)
+    console.log(`failover: killed instance ${home} with ${w.acked} acked + 50 unacked writer edits; both stock clients synced again through HAProxy ${gapMs} ms after the kill; ${typedByKill} markers typed; every client converged on ${expected.length} chars`)
     for (const c of [a, b, w2, late]) c.destroy()
   })
 })

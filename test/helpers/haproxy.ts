@@ -23,12 +23,18 @@ export interface Haproxy {
   stop(): Promise<void>
 }
 
-/** `docs/haproxy.cfg` listening on 127.0.0.1:`port` with the example's instances m1…mN on `backends`. */
-export function haproxyConfig(port: number, backends: number[]): string {
+/**
+ * `docs/haproxy.cfg` listening on 127.0.0.1:`port` with the example's
+ * instances m1…mN on `backends`; `roundRobin` replaces the hash on the
+ * document by round-robin (a benchmark's worst case, not for operators).
+ */
+export function haproxyConfig(port: number, backends: number[], roundRobin = false): string {
   const example = readFileSync(HAPROXY_EXAMPLE, 'utf8')
   const servers = example.match(/^  server m1 .*$/m)
   if (!servers || !/^  bind :80$/m.test(example)) throw new Error(`${HAPROXY_EXAMPLE} no longer has "bind :80" and "server m1 …" lines to fill in`)
-  return example
+  const balanced = roundRobin ? example.replace(/^  balance uri .*\n  hash-type .*\n/m, '  balance roundrobin\n') : example
+  if (roundRobin && balanced === example) throw new Error(`${HAPROXY_EXAMPLE} no longer has the "balance uri" and "hash-type" lines`)
+  return balanced
     .replace(/^  bind :80$/m, `  bind 127.0.0.1:${port}`)
     .replace(/^(  server m1 .*\n)(  server m\d .*\n)*/gm, (line) => {
       const template = line.split('\n')[0]!
@@ -46,10 +52,10 @@ export function requireHaproxy(): void {
  * Starts HAProxy on `port` in front of `backends` and resolves once it
  * answers `/healthz` (through an instance whose health check passed).
  */
-export async function startHaproxy(port: number, backends: number[]): Promise<Haproxy> {
+export async function startHaproxy(port: number, backends: number[], roundRobin = false): Promise<Haproxy> {
   requireHaproxy()
   const cfg = join(mkdtempSync(join(tmpdir(), 'murmur-haproxy-')), 'haproxy.cfg')
-  writeFileSync(cfg, haproxyConfig(port, backends))
+  writeFileSync(cfg, haproxyConfig(port, backends, roundRobin))
   const child = spawn('haproxy', ['-f', cfg, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout!.on('data', (d) => (out += d))
