@@ -142,7 +142,8 @@ function commitLine(a: Awaited<ReturnType<typeof commitHistogram>>, b: Awaited<R
   const n = b.count - a.count
   const sum = b.sum - a.sum
   const over = (le: number) => n - ((b.buckets.find(([x]) => x === le)?.[1] ?? 0) - (a.buckets.find(([x]) => x === le)?.[1] ?? 0))
-  return `commits: ${fmt(n)} (${fmt(n / wallS)}/s), held the event loop ${fmt(sum * 1000)} ms = ${fmt((sum / wallS) * 100, 1)}% of the step, mean ${fmt(n ? (sum / n) * 1000 : NaN, 2)} ms, ${fmt(over(0.01))} over 10 ms, ${fmt(over(0.05))} over 50 ms`
+  const where = serverArgs.join(' ').includes('--sqlite-writer main') ? 'on the event loop' : 'on the writer thread'
+  return `commits: ${fmt(n)} (${fmt(n / wallS)}/s), ${where} ${fmt(sum * 1000)} ms = ${fmt((sum / wallS) * 100, 1)}% of the step, mean ${fmt(n ? (sum / n) * 1000 : NaN, 2)} ms, ${fmt(over(0.01))} over 10 ms, ${fmt(over(0.05))} over 50 ms`
 }
 
 function startGen(): Promise<ChildProcess> {

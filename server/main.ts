@@ -69,7 +69,8 @@ async function backupCommand(args: string[]): Promise<void> {
 async function openStore(config: Config, dataDir: string, log: Logger, metrics?: Metrics): Promise<Store> {
   if (config.store === 'sqlite') {
     mkdirSync(dataDir, { recursive: true })
-    return openSqliteStore(dataDir, { log, onCommit: metrics && ((ms) => metrics.storageCommit.observe(ms / 1000)) })
+    if (config.sqliteWriter !== 'worker' && config.sqliteWriter !== 'main') fail(`--sqlite-writer must be worker or main, got "${config.sqliteWriter}"`)
+    return openSqliteStore(dataDir, { log, writer: config.sqliteWriter, onCommit: metrics && ((ms) => metrics.storageCommit.observe(ms / 1000)) })
   }
   if (/^postgres(ql)?:\/\//.test(config.store)) {
     const { openPostgresStore } = await import('./store/postgres.ts')
