@@ -114,9 +114,12 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
   const docBytes = new Map<string, Promise<number>>()
   const perAddress = addressBudgets(config.syncBytesPerSecondPerIp, 4 * config.maxUpdateBytes)
 
+  const bytesIn = ctx.metrics.bytes.labels({ endpoint: ENDPOINT, direction: 'in' })
+  const bytesOut = ctx.metrics.bytes.labels({ endpoint: ENDPOINT, direction: 'out' })
   const send = (c: LogConn, frame: Uint8Array) => {
     if (c.ws.readyState !== c.ws.OPEN) return
     if (c.ws.bufferedAmount > config.maxSendBufferBytes) return closeWith(ctx, ENDPOINT, c.ws, CloseCode.slowConsumer, 'not reading')
+    bytesOut.inc(frame.byteLength)
     c.ws.send(frame)
   }
   /**
@@ -213,12 +216,8 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
     return new Uint8Array(createHash('sha256').update(proof).digest())
   }
 
-  async function catchUp(c: LogConn, cursor: number): Promise<void> {
-    c.subscribed = true
-    c.held = []
-    const read = await store.read(c.docId, cursor)
-    const room = rooms.get(c.docId)
-    if (room) room.lastSeq = Math.max(room.lastSeq, read.lastSeq)
+  /** Sends `entries` in frames of up to `CATCH_UP_FRAME_BYTES` (a bigger single entry goes alone). */
+  function sendEntries(c: LogConn, entries: LogEntry[]): void {
     let batch: LogEntry[] = []
     let bytes = 0
     const flushBatch = () => {
@@ -226,12 +225,21 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
       batch = []
       bytes = 0
     }
-    for (const e of read.entries) {
+    for (const e of entries) {
       if (bytes + e.data.byteLength > CATCH_UP_FRAME_BYTES) flushBatch()
       batch.push(e)
       bytes += e.data.byteLength
     }
     flushBatch()
+  }
+
+  async function catchUp(c: LogConn, cursor: number): Promise<void> {
+    c.subscribed = true
+    c.held = []
+    const read = await store.read(c.docId, cursor)
+    const room = rooms.get(c.docId)
+    if (room) room.lastSeq = Math.max(room.lastSeq, read.lastSeq)
+    sendEntries(c, read.entries)
     send(c, encodeServerFrame({ type: LogMessage.caughtUp, lastSeq: read.lastSeq, count: read.sinceSnapshot }))
     // Relays of entries committed after the read; ones the read already carried are dropped by seq on the client.
     const held = c.held
@@ -251,6 +259,13 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
     }
     if (f.type === LogMessage.linkMode) {
       c.relay = f.mode === LogLinkMode.relay
+      return
+    }
+    if (f.type === LogMessage.fetch) {
+      // Bounded like a catch-up: a document's log is at most --max-document-bytes, sent in 1 MiB frames.
+      if (f.to < f.from || f.from < 1) throw new ProtocolError(CloseCode.badMessage, 'bad fetch range')
+      const read = await store.read(c.docId, f.from - 1)
+      sendEntries(c, read.entries.filter((e) => e.seq <= f.to))
       return
     }
     if (f.type === LogMessage.stateQuery) {
@@ -314,6 +329,7 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
     ws.on('message', (raw: RawData, isBinary: boolean) => {
       if (!flood.take()) return closeWith(ctx, ENDPOINT, ws, CloseCode.flood, 'message rate')
       const bytes = toBytes(raw)
+      bytesIn.inc(bytes.byteLength)
       queued++
       ws.pause()
       chain = chain.then(async () => {

@@ -2,7 +2,7 @@
  * Coverage tags: what lets a backup-only client of a private document know
  * whether the server's log holds a change it got from a peer, without the
  * server reading anything. A tag is a keyed hash (HMAC-SHA256 with a key
- * derived from the link key, 16 bytes) of what an update covers: the clock
+ * derived from the link key, 8 bytes) of what an update covers: the clock
  * range of each client's structs and its delete set, in canonical order.
  * The author of a change and every peer that receives it compute the same
  * tag; the server only compares tags for equality (`stateAck`).
@@ -11,7 +11,7 @@ import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 
 /** Bytes of a tag. */
-export const TAG_BYTES = 16
+export const TAG_BYTES = 8
 
 /** What `update` covers, canonically encoded (client ids ascending, delete ranges merged); null when it covers nothing. */
 export function coverageOf(update: Uint8Array): Uint8Array | null {

@@ -122,12 +122,18 @@ export class PrivateLogLink extends ObservableV2<PrivateLogEvents> {
   #known: StateVector = new Map()
   #dirty = false
   #appendId = 0
-  #inflight = new Map<number, { nonce: number; update: Uint8Array; peer?: string }>()
+  #inflight = new Map<number, { nonce: number; update: Uint8Array; peer?: string; tag?: string }>()
   /** Seqs after the cursor this device applied or had acknowledged. */
   #seen = new Set<number>()
   /** Coverage tags (`tagKey`) of changes this device holds: its own and its peers'. */
-  #have = new Set<string>()
+  #have = new Map<string, StateVector>()
   #pending = new Map<string, PendingPeer>()
+  /** Tags (`tagKey`) of changes the log is known to hold: listed by the server, acknowledged, or decrypted live. */
+  #logged = new Set<string>()
+  /** The highest seq whose tag this device has looked at (queries ask for entries after it). */
+  #examined = 0
+  /** Seqs after the cursor whose tags this device did not hold when listed (tag key, answers since). */
+  #unknown = new Map<number, { key: string; misses: number }>()
   #queryNonce = 0
   #asked = -1
   #pulling = false
@@ -255,6 +261,8 @@ export class PrivateLogLink extends ObservableV2<PrivateLogEvents> {
         }),
       ),
     )
+    // Live entries and pulls (not the first catch-up, which may be a long history): remember what the log holds.
+    if (this.synced) for (const plain of plains) if (plain) void coverageTag(this.#o.keys.tag, plain).then((t) => t && this.#log(tagKey(t)), () => {})
     this.#o.doc.transact(() => {
       for (const plain of plains) {
         if (!plain) continue
@@ -299,6 +307,8 @@ export class PrivateLogLink extends ObservableV2<PrivateLogEvents> {
         // Everything up to lastSeq was just sent.
         this.cursor = Math.max(this.cursor, f.lastSeq)
         this.#advance()
+        this.#unknown.clear()
+        this.#examined = this.cursor
         this.sinceSnapshot = f.count
         const first = !this.synced
         this.#pulling = false
@@ -332,6 +342,7 @@ export class PrivateLogLink extends ObservableV2<PrivateLogEvents> {
           this.#pending.delete(sent.peer)
           this.#setCovered()
         }
+        if (sent.tag) this.#log(sent.tag)
         if (this.#inflight.size === 0 && this.#dirty) this.#dirty = false
         this.#saveMeta()
         this.emit('ack', [sent.nonce])
@@ -382,7 +393,7 @@ export class PrivateLogLink extends ObservableV2<PrivateLogEvents> {
         return
       }
       const id = ++this.#appendId
-      this.#inflight.set(id, { nonce, update, ...(peer ? { peer: peer.key } : {}) })
+      this.#inflight.set(id, { nonce, update, ...(peer ? { peer: peer.key } : {}), ...(tag ? { tag: tagKey(tag) } : {}) })
       ws.send(encodeClientFrame({ type: LogMessage.append, nonce: id, proof: this.#o.keys.writeProof, data, ...(tag ? { tag } : {}) }))
     })
   }
@@ -397,7 +408,7 @@ export class PrivateLogLink extends ObservableV2<PrivateLogEvents> {
     }
     if (tag) {
       if (this.#have.size >= MAX_HAVE_TAGS) this.#have.clear()
-      this.#have.add(tagKey(tag))
+      this.#have.set(tagKey(tag), Y.parseUpdateMeta(update).to)
     }
     return tag
   }
@@ -422,6 +433,8 @@ export class PrivateLogLink extends ObservableV2<PrivateLogEvents> {
       return
     }
     const key = tagKey(tag)
+    // Already in the log (its entry was listed, or reached this device from the server first).
+    if (this.#logged.has(key) || (Y.decodeUpdate(update).ds.clients.size === 0 && !aheadOfUpdate(update, this.#known))) return
     if (!this.#pending.has(key)) this.#pending.set(key, { key, update, tag, structsOnly: Y.decodeUpdate(update).ds.clients.size === 0, misses: 0, uploading: false })
     this.#setCovered()
     this.#schedule(this.#o.reconcileMs ?? 500)
@@ -441,52 +454,97 @@ export class PrivateLogLink extends ObservableV2<PrivateLogEvents> {
     const ws = this.ws
     if (this.#destroyed || !this.synced || !ws || ws.readyState !== 1 || this.#pulling) return
     this.#asked = ++this.#queryNonce
-    ws.send(encodeClientFrame({ type: LogMessage.stateQuery, nonce: this.#asked, cursor: this.cursor }))
+    ws.send(encodeClientFrame({ type: LogMessage.stateQuery, nonce: this.#asked, cursor: Math.max(this.cursor, this.#examined) }))
   }
 
   /**
-   * The server's tags of the entries after the cursor: confirms pending peer
-   * changes (or uploads those it lacked at the previous answer too), and
-   * moves the cursor past entries this device holds, or catches up from the
-   * cursor when one is unknown (another group of a split mesh, an untagged
-   * upload, a gap).
+   * The server's tags of the entries after what this device examined: moves
+   * the cursor past entries it holds, fetches those it does not recognise
+   * (another group of a split mesh, an untagged upload, a gap), confirms
+   * pending peer changes or uploads those still missing.
    */
   #onStateAck(f: Extract<ServerLogFrame, { type: typeof LogMessage.stateAck }>): void {
     if (f.nonce !== this.#asked) return
     this.#asked = -1
     if (!f.complete) return this.#pull()
     const listed = new Map<number, string>()
-    for (const t of f.tags) listed.set(t.seq, tagKey(t.tag))
-    const onServer = new Set(listed.values())
+    for (const t of f.tags) {
+      const key = tagKey(t.tag)
+      listed.set(t.seq, key)
+      if (key) this.#log(key)
+    }
+    // Mark the entries this device holds as seen (the cursor moves over them); an entry it does not
+    // recognise may be a peer's change still on its way over WebRTC: catch up only if it is still
+    // unknown at the next answer (fetch it). Each entry's tag is listed about once (queries ask after `examined`).
+    const from = Math.max(this.cursor, this.#examined)
+    let passed = 0
+    for (let seq = from + 1; seq <= f.lastSeq; seq++) {
+      if (this.#seen.has(seq)) continue
+      const key = listed.get(seq) ?? ''
+      if (key && this.#have.has(key)) {
+        this.#recognised(key)
+        this.#seen.add(seq)
+        passed++
+      } else this.#unknown.set(seq, { key, misses: 0 })
+    }
+    this.#examined = Math.max(this.#examined, f.lastSeq)
+    // Untagged entries (reconnect diffs) are fetched at once; tagged ones when still unknown at the next answer.
+    const stale: number[] = []
+    for (const [seq, u] of this.#unknown) {
+      if (seq <= this.cursor || this.#seen.has(seq)) this.#unknown.delete(seq)
+      else if (u.key && this.#have.has(u.key)) {
+        this.#recognised(u.key)
+        this.#unknown.delete(seq)
+        this.#seen.add(seq)
+        passed++
+      } else if (!u.key || u.misses++ >= 1) stale.push(seq)
+    }
+    if (passed > 0) {
+      this.sinceSnapshot += passed
+      this.#advance()
+      this.#saveMeta()
+      this.#maybeCompact()
+    }
+    if (stale.length) this.#fetch(stale)
+    // Peers' changes: held by the log (listed, or covered by what it is known to hold), or uploaded
+    // when still missing two answers later (their authors had time to append them).
     for (const [key, p] of this.#pending) {
       if (p.uploading) continue
-      if (onServer.has(key) || (p.structsOnly && !aheadOfUpdate(p.update, this.#known))) {
+      if (this.#logged.has(key) || (p.structsOnly && !aheadOfUpdate(p.update, this.#known))) {
         coverUpdate(this.#known, p.update)
         this.#pending.delete(key)
-      } else if (p.misses++ >= 1) {
+      } else if (p.misses++ >= 2) {
         p.uploading = true
         this.uploads++
         this.#append(p.update, false, p)
       }
     }
     this.#setCovered()
-    let known = true
-    let passed = 0
-    for (let seq = this.cursor + 1; seq <= f.lastSeq && known; seq++) {
-      if (this.#seen.has(seq)) continue
-      const key = listed.get(seq)
-      if (!key || !this.#have.has(key)) known = false
-      passed++
+    if (this.#unknown.size || this.#pending.size) this.#schedule(this.#o.reconcileMs ?? 500)
+  }
+
+  /** A log entry turned out to be a change this device holds: the log holds its structs. */
+  #recognised(key: string): void {
+    for (const [client, clock] of this.#have.get(key) ?? []) if ((this.#known.get(client) ?? 0) < clock) this.#known.set(client, clock)
+  }
+
+  #log(key: string): void {
+    if (this.#logged.size >= MAX_HAVE_TAGS) this.#logged.clear()
+    this.#logged.add(key)
+  }
+
+  /** Asks for the entries with these seqs (ascending), one `fetch` per run of consecutive ones. */
+  #fetch(seqs: number[]): void {
+    const ws = this.ws
+    if (!ws || ws.readyState !== 1) return
+    this.pulls++
+    for (const u of seqs) this.#unknown.get(u)!.misses = 0
+    let from = seqs[0]!
+    for (let i = 1; i <= seqs.length; i++) {
+      if (i < seqs.length && seqs[i] === seqs[i - 1]! + 1) continue
+      ws.send(encodeClientFrame({ type: LogMessage.fetch, from, to: seqs[i - 1]! }))
+      if (i < seqs.length) from = seqs[i]!
     }
-    if (!known) this.#pull()
-    else if (f.lastSeq > this.cursor) {
-      this.sinceSnapshot += passed
-      this.cursor = f.lastSeq
-      this.#advance()
-      this.#saveMeta()
-      this.#maybeCompact()
-    }
-    if (this.#pending.size) this.#schedule(this.#o.reconcileMs ?? 500)
   }
 
   /** Catches up from the cursor on the open socket (entries, then `caughtUp`). */

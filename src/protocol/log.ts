@@ -23,6 +23,8 @@
  *   sent without a tag has an empty one). `complete` 0: the server cannot
  *   list every entry after `cursor` (too many, or from before it started
  *   keeping tags): catch up from the cursor instead.
+ * - `[fetch, from, to]`: send the entries with seqs `from..to` (the snapshot
+ *   first when some of them were compacted) as `entries`, nothing else.
  *
  * Server → client: `[entries, count, (seq, isSnapshot, box)…]`, `[caughtUp, …]`,
  * `[appended, …]`, `[snapshotDone, …]`, `[compacted, upToSeq]` (someone
@@ -39,6 +41,7 @@ export const LogMessage = {
   awareness: 3,
   linkMode: 4,
   stateQuery: 5,
+  fetch: 6,
   entries: 10,
   caughtUp: 11,
   appended: 12,
@@ -78,6 +81,7 @@ export type ClientLogFrame =
   | { type: typeof LogMessage.awareness; data: Uint8Array }
   | { type: typeof LogMessage.linkMode; mode: number }
   | { type: typeof LogMessage.stateQuery; nonce: number; cursor: number }
+  | { type: typeof LogMessage.fetch; from: number; to: number }
 
 /** A decoded server → client frame. */
 export type ServerLogFrame =
@@ -124,6 +128,10 @@ export function encodeClientFrame(f: ClientLogFrame): Uint8Array {
       case LogMessage.stateQuery:
         encoding.writeVarUint(e, f.nonce)
         encoding.writeVarUint(e, f.cursor)
+        return
+      case LogMessage.fetch:
+        encoding.writeVarUint(e, f.from)
+        encoding.writeVarUint(e, f.to)
     }
   })
 }
@@ -170,6 +178,8 @@ export function decodeClientFrame(bytes: Uint8Array): ClientLogFrame {
       }
       case LogMessage.stateQuery:
         return { type, nonce: decoding.readVarUint(d), cursor: decoding.readVarUint(d) }
+      case LogMessage.fetch:
+        return { type, from: decoding.readVarUint(d), to: decoding.readVarUint(d) }
       default:
         throw new LogFrameError(`unknown message type ${type}`)
     }
