@@ -1,11 +1,12 @@
 /**
  * Client compaction of private documents: concurrent writers lose nothing
  * while clients replace the log by encrypted snapshots, and a server killed
- * with SIGKILL in the middle of a compaction keeps every acknowledged entry.
+ * with SIGKILL in the middle of a compaction keeps every acknowledged entry
+ * (on SQLite and on PostgreSQL).
  * Seeded: the seed is printed; re-run with `MURMUR_SEED=<seed>`.
  */
 import 'fake-indexeddb/auto'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import type { SessionCore } from '../../src/session/core.ts'
 import { newDocId } from '../../src/protocol/ids.ts'
@@ -16,6 +17,12 @@ import { startServer, type ServerProcess } from '../helpers/server.ts'
 import { backupSession, untilFacts } from '../helpers/session.ts'
 import { is, rawLog, readLog, type RawLog } from '../helpers/log-client.ts'
 import { prng, SEED } from '../store/contract.ts'
+import { freshPostgresDatabase } from '../helpers/services.ts'
+
+// The crash test runs on both log stores; PostgreSQL gets a fresh database.
+const pg = await freshPostgresDatabase()
+const pgUrl = pg.url
+afterAll(() => pg.drop())
 
 const servers: ServerProcess[] = []
 const sessions: SessionCore[] = []
@@ -72,10 +79,11 @@ describe('private log compaction', () => {
     expect(log.entries).toBeLessThanOrEqual(40)
   })
 
-  it(`kill -9 during compaction keeps every acknowledged entry (seed ${SEED})`, async () => {
+  it.each([['SQLite', () => []], ['PostgreSQL', () => ['--store', pgUrl]]] as const)(`kill -9 during compaction keeps every acknowledged entry (%s, seed ${SEED})`, async (_name, storeArgs) => {
     console.log(`compaction crash seed ${SEED} (re-run: MURMUR_SEED=${SEED})`)
     const rand = prng(SEED)
-    let server = await startServer()
+    const args = [...storeArgs()]
+    let server = await startServer({ args })
     servers.push(server)
     const docId = newDocId()
     const keys = await deriveDocKeys(newLinkKey(), docId)
@@ -113,7 +121,7 @@ describe('private log compaction', () => {
       await server.stop('SIGKILL')
       stop = true
       await Promise.all(writing)
-      server = await startServer({ dataDir: server.dataDir })
+      server = await startServer({ dataDir: server.dataDir, args })
       servers.push(server)
       const { text } = await textFromLog(server.wsUrl, docId, keys)
       for (const w of acked) expect(text, `acked ${w} lost (seed ${SEED})`).toContain(w)
