@@ -13,7 +13,7 @@ import * as encoding from 'lib0/encoding'
 /** Bytes of a tag. */
 export const TAG_BYTES = 8
 
-/** What `update` covers, canonically encoded (client ids ascending, delete ranges merged); null when it covers nothing. */
+/** What `update` covers, canonically encoded (client ids ascending; delete ranges as Yjs wrote them, sorted and merged); null when it covers nothing. */
 export function coverageOf(update: Uint8Array): Uint8Array | null {
   const { from, to } = Y.parseUpdateMeta(update)
   const { ds } = Y.decodeUpdate(update)
@@ -28,18 +28,13 @@ export function coverageOf(update: Uint8Array): Uint8Array | null {
   const deleters = [...ds.clients.keys()].sort((a, b) => a - b)
   encoding.writeVarUint(e, deleters.length)
   for (const c of deleters) {
-    const ranges = [...ds.clients.get(c)!].sort((a, b) => a.clock - b.clock)
-    const merged: [number, number][] = []
-    for (const r of ranges) {
-      const last = merged.at(-1)
-      if (last && last[0] + last[1] >= r.clock) last[1] = Math.max(last[1], r.clock + r.len - last[0])
-      else merged.push([r.clock, r.len])
-    }
+    // Yjs writes a delete set's ranges sorted and merged (as /sync's delete-set digest relies on too).
+    const ranges = ds.clients.get(c)!
     encoding.writeVarUint(e, c)
-    encoding.writeVarUint(e, merged.length)
-    for (const [clock, len] of merged) {
-      encoding.writeVarUint(e, clock)
-      encoding.writeVarUint(e, len)
+    encoding.writeVarUint(e, ranges.length)
+    for (const r of ranges) {
+      encoding.writeVarUint(e, r.clock)
+      encoding.writeVarUint(e, r.len)
     }
   }
   return clients.length === 0 && deleters.length === 0 ? null : encoding.toUint8Array(e)

@@ -44,7 +44,7 @@ describe('coverage tags', () => {
     expect(tagKey((await coverageTag(otherKey, x!))!)).not.toBe(tagKey((await coverageTag(key, x!))!))
   })
 
-  it('an update that covers nothing has no tag; delete ranges are merged canonically', () => {
+  it('an update that covers nothing has no tag; the same deletions made in one step or three cover the same', () => {
     const base = new Y.Doc()
     expect(coverageOf(Y.encodeStateAsUpdate(base))).toBeNull()
     base.getText('text').insert(0, 'abcdef')
