@@ -25,6 +25,10 @@
  * - 4500 storageError: storage failed
  * - 1009: a frame above `maxFrameBytes` (sent by ws)
  * - 1013 slowConsumer: more than `maxSendBufferBytes` waiting to be sent
+ * Worst valid costs: a `stateQuery` filters at most 4,096 kept tags (≤ 32
+ * bytes each, so ≤ 128 KiB per open document) and answers with at most
+ * 1,024; a `fetch` or `subscribe` reads at most the document's stored bytes
+ * (`maxDocumentBytes`) in 1 MiB frames, under the send-buffer cap.
  * Bytes are budgeted as on `/sync` (`syncBytesPerSecond` per socket,
  * `syncBytesPerSecondPerIp` per address), and a socket is not read while one
  * of its frames waits for its budget, its commit or the end of a server-wide
