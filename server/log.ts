@@ -85,7 +85,7 @@ interface LogConn {
 interface LogRoom {
   conns: Set<LogConn>
   /** Tags of entries with seq > `tagsFrom`, in seq order (missing seqs: appended where this instance did not hear it). */
-  tags: TaggedSeq[]
+  tags: (TaggedSeq & { by: LogConn | null })[]
   /** Tags are kept for seqs after this one (-1 until the document's last seq was read). */
   tagsFrom: number
   /** The last seq this instance knows of. */
@@ -142,13 +142,13 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
     return n
   }
   /** Records an entry's tag (in seq order; entries the document's tags already pass are ignored). */
-  const remember = (room: LogRoom, seq: number, tag: Uint8Array) => {
+  const remember = (room: LogRoom, seq: number, tag: Uint8Array, by: LogConn | null) => {
     room.lastSeq = Math.max(room.lastSeq, seq)
     if (seq <= room.tagsFrom && room.tagsFrom >= 0) return
     let i = room.tags.length
     while (i > 0 && room.tags[i - 1]!.seq > seq) i--
     if (i > 0 && room.tags[i - 1]!.seq === seq) return
-    room.tags.splice(i, 0, { seq, tag })
+    room.tags.splice(i, 0, { seq, tag, by })
     if (room.tags.length > MAX_TAGS) room.tagsFrom = room.tags.splice(0, room.tags.length - MAX_TAGS).at(-1)!.seq
   }
   const publish = (docId: string, kind: number, fromRelay: boolean, write: (e: encoding.Encoder) => void) => {
@@ -169,7 +169,7 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
     if (kind === FANOUT_ENTRY) {
       const seq = decoding.readVarUint(d)
       const data = decoding.readVarUint8Array(d)
-      remember(room, seq, decoding.readVarUint8Array(d))
+      remember(room, seq, decoding.readVarUint8Array(d), null)
       relayed(relay(docId, null, fromRelay, encodeServerFrame({ type: LogMessage.entries, entries: [{ seq, snapshot: false, data }] })), data.byteLength)
     } else if (kind === FANOUT_AWARENESS) {
       const data = decoding.readVarUint8Array(d)
@@ -275,7 +275,8 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
     if (f.type === LogMessage.stateQuery) {
       await room.ready
       const complete = room.tagsFrom >= 0 && f.cursor >= room.tagsFrom
-      let tags = complete ? room.tags.filter((t) => t.seq > f.cursor) : []
+      // Not the socket's own appends: it had their acks before this answer.
+      let tags = complete ? room.tags.filter((t) => t.seq > f.cursor && t.by !== c).map(({ seq, tag }) => ({ seq, tag })) : []
       const fits = tags.length <= MAX_TAGS_PER_ACK
       if (!fits) tags = []
       send(c, encodeServerFrame({ type: LogMessage.stateAck, nonce: f.nonce, lastSeq: room.lastSeq, complete: complete && fits, tags }))
@@ -295,7 +296,7 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
       const tag = f.tag ?? EMPTY
       docBytes.set(c.docId, (docBytes.get(c.docId) ?? store.bytes(c.docId)).then((b) => b + n))
       ctx.metrics.logEntryBytes.inc({ kind: 'appended' }, n)
-      remember(room, seq, tag)
+      remember(room, seq, tag, c)
       send(c, encodeServerFrame({ type: LogMessage.appended, nonce: f.nonce, seq }))
       relayed(relay(c.docId, c, c.relay, encodeServerFrame({ type: LogMessage.entries, entries: [{ seq, snapshot: false, data: f.data }] })), n)
       publish(c.docId, FANOUT_ENTRY, c.relay, (e) => {

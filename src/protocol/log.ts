@@ -20,7 +20,7 @@
  *   the URL. Entries and awareness go from X to Y only when X or Y relays.
  * - `[stateQuery, nonce, cursor]`: answered `[stateAck, nonce, lastSeq,
  *   complete, n, (seq, tag)…]`: the tags of entries after `cursor` (an entry
- *   sent without a tag has an empty one). `complete` 0: the server cannot
+ *   sent without a tag has an empty one), except the asking socket's own. `complete` 0: the server cannot
  *   list every entry after `cursor` (too many, or from before it started
  *   keeping tags): catch up from the cursor instead.
  * - `[fetch, from, to]`: send the entries with seqs `from..to` (the snapshot
