@@ -33,6 +33,8 @@ export interface PostgresLogStoreOptions {
 }
 
 interface Pending {
+  /** Issue order of the append (groups commit in this order). */
+  ticket: number
   docId: string
   hash: Buffer
   entries: Buffer[]
@@ -122,6 +124,9 @@ export async function openPostgresLogStore(url: string, opts: PostgresLogStoreOp
   let queue: Pending[] = []
   let committing: Promise<void> | null = null
   let closed = false
+  let issued = 0
+  /** Every append with a ticket up to this one is committed (or failed). */
+  let settled = 0
 
   /** Writes one group in one transaction; an append with the wrong hash is refused alone. */
   async function commitGroup(group: Pending[]): Promise<void> {
@@ -171,14 +176,16 @@ export async function openPostgresLogStore(url: string, opts: PostgresLogStoreOp
     const group = queue
     queue = []
     committing = commitGroup(group).finally(() => {
+      settled = group.at(-1)!.ticket
       committing = null
       pump()
     })
   }
 
-  /** Resolves once every append issued so far is committed (or failed). */
+  /** Resolves once every append issued so far is committed (or failed); later ones are not waited for, so writers cannot starve a read. */
   async function drained(): Promise<void> {
-    while (queue.length || committing) {
+    const target = issued
+    while (settled < target) {
       pump()
       await committing
     }
@@ -219,7 +226,7 @@ export async function openPostgresLogStore(url: string, opts: PostgresLogStoreOp
         return Promise.reject(err)
       }
       return new Promise<number>((resolve, reject) => {
-        queue.push({ docId, hash: Buffer.from(writeHash), entries: entries.map((e) => Buffer.from(e)), resolve, reject })
+        queue.push({ ticket: ++issued, docId, hash: Buffer.from(writeHash), entries: entries.map((e) => Buffer.from(e)), resolve, reject })
         // Join appends issued in this turn before starting a commit.
         setImmediate(pump)
       })
