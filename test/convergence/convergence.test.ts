@@ -6,7 +6,9 @@
  * y-websocket) and the real server edit concurrently while links are cut,
  * peers partitioned and the server `kill -9`-ed and restarted; afterwards
  * every replica and the server must hold the same text and state vector, with
- * every uniquely marked insertion exactly once. See `harness.ts`.
+ * every uniquely marked insertion exactly once. A third seed runs the same on
+ * three instances on PostgreSQL + Redis, killing instances (`instances.ts`).
+ * See `harness.ts`.
  *
  * Seeds are random unless `MURMUR_CONVERGENCE_SEED` is set (then only that
  * seed runs, with `PEERS`, `STEPS`, `MAX_KILLS`, `MAX_CRASHES` if given, else
