@@ -47,7 +47,7 @@ function parseArgs(argv: string[]) {
     else if (a === '--chart') opts.chart = argv[++i]
     else if (a === '--verbose' || a === '-v') opts.verbose = true
     else if (a === '--help' || a === '-h') {
-      console.log('npm run soak -- [--minutes 10] [--seed <n>] [--runs <k>] [--peers 3-8] [--steps <s>] [--max-kills <k>] [--max-crashes <c>] [--instances <n>] [--chart FILE.svg] [--verbose]')
+      console.log('npm run soak -- [--minutes 10] [--seed <n>] [--runs <k>] [--peers 3-8] [--steps <s>] [--max-kills <k>] [--max-crashes <c>] [--min-kills <k>] [--instances <n>] [--chart FILE.svg] [--verbose]')
       process.exit(0)
     } else throw new Error(`unknown argument ${a} (see --help)`)
   }
