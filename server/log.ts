@@ -13,7 +13,8 @@
  * - 4401 unauthorized: missing/invalid token with `--auth-secret`, or a write
  *   with a read-only token
  * - 4403 forbidden: a write whose proof does not match the document's (nothing stored)
- * - 4404 notFound: path is not `/log/<valid docId>`
+ * - 4404 notFound: path is not `/log/<valid docId>` (or `/log/<valid docId>.history`,
+ *   the document's version history, a log of its own granted by the document's token)
  * - 4413 documentTooLarge: an append that would take the log past
  *   `maxDocumentBytes`, or a snapshot above it (nothing stored)
  * - 4507 storageFull: a write while the database is above `maxStorageBytes`
@@ -30,7 +31,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { createHash } from 'node:crypto'
 import { WebSocketServer, type WebSocket, type RawData } from 'ws'
-import { isValidDocId } from '../src/protocol/ids.ts'
+import { roomDocId } from '../src/protocol/ids.ts'
 import { CloseCode } from '../src/protocol/messages.ts'
 import { decodeClientFrame, encodeServerFrame, LogFrameError, LogMessage, WRITE_PROOF_BYTES, type ClientLogFrame, type LogEntry } from '../src/protocol/log.ts'
 import { AuthError, verifyToken, type Grant } from './auth.ts'
@@ -220,10 +221,11 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
       }
       let refusal: [number, string] | null = null
       let grant: Grant | null = null
-      if (!isValidDocId(docId)) refusal = [CloseCode.notFound, 'invalid document id']
+      const tokenDoc = roomDocId(docId)
+      if (tokenDoc === null) refusal = [CloseCode.notFound, 'invalid document id']
       else if (config.authSecret) {
         try {
-          grant = verifyToken(config.authSecret, url.searchParams.get('token'), docId)
+          grant = verifyToken(config.authSecret, url.searchParams.get('token'), tokenDoc)
         } catch (err) {
           refusal = [CloseCode.unauthorized, err instanceof AuthError ? err.message : 'bad token']
         }

@@ -1,18 +1,23 @@
 /**
  * History's public face: `openHistory` gives an open document its version
- * list (IndexedDB on this device, backed up through the session's `/sync`
- * server when it has one) and the recorder that fills it. Loaded after
- * first paint; the panel (`HistoryPanel.svelte`) and the diff view load
- * only when opened.
+ * list and the recorder that fills it. The list lives in IndexedDB on this
+ * device, travels to peers over the document's WebRTC mesh (`mesh-sync.ts`,
+ * no server needed) and is backed up like the document itself when there is
+ * a server: through `/sync`, or for a private document sealed through its
+ * own encrypted `/log` (`SessionCore.backupCompanion`). Loaded after first
+ * paint; the panel (`HistoryPanel.svelte`) and the diff view load only when
+ * opened.
  */
 import { IndexeddbPersistence } from 'y-indexeddb'
-import { WebsocketProvider } from 'y-websocket'
 import { historyDocId } from '../protocol/ids.ts'
-import type { SessionCore } from '../session/core.ts'
+import type { CompanionBackup, SessionCore } from '../session/core.ts'
+import type { LogMeta } from '../private/log-link.ts'
 import { HistoryLog } from './log.ts'
+import { HistoryMeshSync } from './mesh-sync.ts'
 import { Recorder, type RecorderOptions } from './recorder.ts'
 
 export { HistoryLog } from './log.ts'
+export { HistoryMeshSync } from './mesh-sync.ts'
 export { Recorder } from './recorder.ts'
 export { restoreInEditor } from './restore.ts'
 export { DEFAULT_RETENTION, prunable } from './retention.ts'
@@ -25,8 +30,10 @@ export interface History {
   recorder: Recorder | null
   /** Resolves when the document and the versions stored on this device are loaded and recording has started. */
   loaded: Promise<void>
-  /** The backup link of the version list, once the session has one. */
-  backup: WebsocketProvider | null
+  /** The version list's link to peers over the WebRTC mesh, once `loaded`. */
+  mesh: HistoryMeshSync | null
+  /** The backup of the version list, once the session has a backup server. */
+  backup: CompanionBackup | null
   /** Takes a last version if needed, then closes storage and network. */
   destroy(): Promise<void>
 }
@@ -34,37 +41,50 @@ export interface History {
 /** Opens the history of `core`'s document. */
 export function openHistory(core: SessionCore, opts: RecorderOptions = {}): History {
   const log = new HistoryLog()
-  const idb = new IndexeddbPersistence(historyDocId(core.docId), log.doc)
+  const id = historyDocId(core.docId)
+  const idb = new IndexeddbPersistence(id, log.doc)
   let destroyed = false
   const history: History = {
     log,
     recorder: null,
+    mesh: null,
     backup: null,
     loaded: Promise.resolve(),
     async destroy() {
       destroyed = true
       history.recorder?.flush()
       history.recorder?.destroy()
+      history.mesh?.destroy()
       history.backup?.destroy()
       await idb.destroy()
       log.doc.destroy()
     },
   }
+  const isProviderOrigin = (origin: unknown) => origin !== null && origin !== undefined && (origin === idb || origin === history.backup?.origin)
   // Recording starts once both local copies are loaded (so the first version's size of change is
   // measured against the last stored one); a read-only link makes no local changes, so it records nothing by itself.
+  // Peers get the stored versions from then on too.
   history.loaded = Promise.all([core.loaded, idb.whenSynced.catch(() => undefined)]).then(() => {
-    if (!destroyed && !core.destroyed) history.recorder = new Recorder(core.text, log, core.awareness, opts)
-  })
-  void core.ready.then(() => {
     if (destroyed || core.destroyed) return
-    const ws = core.websocket as (WebsocketProvider & { _WS?: typeof WebSocket }) | null
-    if (ws) {
-      history.backup = new WebsocketProvider(ws.serverUrl, historyDocId(core.docId), log.doc, {
-        params: { ...ws.params },
-        disableBc: true,
-        ...(ws._WS ? { WebSocketPolyfill: ws._WS } : {}),
-      })
-    }
+    history.recorder = new Recorder(core.text, log, core.awareness, opts)
+    history.mesh = new HistoryMeshSync(log.doc, core.historyMesh, { forward: core.meshIncomplete, isProviderOrigin })
   })
+  void Promise.all([core.ready, history.loaded])
+    .then(() =>
+      destroyed || core.destroyed
+        ? null
+        : core.backupCompanion(id, log.doc, {
+            isPeerOrigin: (origin) => origin === history.mesh,
+            // A private log cannot tell copies apart: a version from a peer is its author's to append
+            // (the link's reconnect catch-up appends whatever the server still lacks).
+            skipOrigin: (origin) => origin === idb || origin === history.mesh,
+            meta: idb.db ? (idb as unknown as LogMeta) : null,
+          }),
+    )
+    .then((backup) => {
+      if (destroyed) backup?.destroy()
+      else history.backup = backup
+    })
+    .catch((err) => console.error('[murmur] history: the backup of the versions failed to start', err))
   return history
 }

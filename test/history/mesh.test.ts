@@ -1,0 +1,71 @@
+/**
+ * Versions travel peer to peer, with no backup server at all (issue 11):
+ * real server process for signaling only (`--backup=false`), murmur clients
+ * (`SessionCore` + `openHistory`) in child processes with real WebRTC
+ * (@roamhq/wrtc, `iceServers: []`). The history rides the document's own
+ * data channels: one signaling topic and one RTCPeerConnection per pair.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startServer, type ServerProcess } from '../helpers/server.ts'
+import { metricSample, startReporter } from '../signaling/helpers.ts'
+
+interface Report {
+  peers: number
+  conns: number
+  versions: string[]
+  names: string[]
+  lengths: number[]
+  meshReceived: number
+  backup: string | null
+}
+
+const initial: Report = { peers: 0, conns: 0, versions: [], names: [], lengths: [], meshReceived: 0, backup: null }
+const script = new URL('./history-peer.ts', import.meta.url).pathname
+const peer = (server: ServerProcess, doc: string, text: string) => startReporter<Report>(script, [server.url, doc, '-', text], initial)
+type Peer = ReturnType<typeof peer>
+const save = (p: Peer, name: string, chars?: number) => p.child.stdin!.write(`save ${name}${chars ? ` ${chars}` : ''}\n`)
+
+describe('history over the WebRTC mesh, no backup server', () => {
+  let server: ServerProcess
+  const peers: Peer[] = []
+  beforeAll(async () => {
+    server = await startServer({ args: ['--backup=false'] })
+  })
+  afterAll(async () => {
+    await Promise.all(peers.map((p) => p.stop()))
+    await server?.stop()
+  })
+
+  test('two peers see each other’s versions (a 300 KB one too); a device that only ever met a peer gets the whole history', async () => {
+    const doc = `hist-mesh-${process.pid}`
+    const a = peer(server, doc, 'A. ')
+    const b = peer(server, doc, 'B. ')
+    peers.push(a, b)
+    await Promise.all([a.until((r) => r.peers === 1, 'A paired'), b.until((r) => r.peers === 1, 'B paired')])
+    expect(a.latest().backup).toBeNull()
+
+    save(a, 'from-A')
+    await b.until((r) => r.names.includes('from-A'), 'B has A’s version')
+    // A version far above a data channel message (cut into parts and put back together).
+    save(b, 'big-from-B', 300_000)
+    const got = await a.until((r) => r.names.includes('big-from-B'), 'A has B’s 300 KB version')
+    expect(got.lengths[got.names.indexOf('big-from-B')]).toBe(300_000)
+    expect(new Set(got.versions)).toEqual(new Set(b.latest().versions))
+
+    // The history added no signaling topic and no connection: one topic, one RTCPeerConnection each.
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    expect(metrics).toMatch(/^murmur_signaling_topics 1$/m)
+    expect(await metricSample(server, 'murmur_connections', { endpoint: 'signal' })).toBe(2)
+    expect([a.latest().conns, b.latest().conns]).toEqual([1, 1])
+
+    // A leaves; C never meets A, only B, and gets every version from B.
+    await a.stop()
+    const c = peer(server, doc, 'C. ')
+    peers.push(c)
+    await c.until((r) => r.peers === 1, 'C paired with B')
+    const all = await c.until((r) => r.versions.length === 2, 'C has both versions', 60_000)
+    expect(new Set(all.versions)).toEqual(new Set(b.latest().versions))
+    expect(all.lengths[all.names.indexOf('big-from-B')]).toBe(300_000)
+    await c.until((r) => r.meshReceived > 0, 'C counted what came over the mesh')
+  }, 120_000)
+})
