@@ -34,6 +34,8 @@ export interface History {
   mesh: HistoryMeshSync | null
   /** The backup of the version list, once the session has a backup server. */
   backup: CompanionBackup | null
+  /** Resolves with `backup` once it is known (null: no backup server). */
+  whenBackup: Promise<CompanionBackup | null>
   /** Takes a last version if needed, then closes storage and network. */
   destroy(): Promise<void>
 }
@@ -49,6 +51,7 @@ export function openHistory(core: SessionCore, opts: RecorderOptions = {}): Hist
     recorder: null,
     mesh: null,
     backup: null,
+    whenBackup: Promise.resolve(null),
     loaded: Promise.resolve(),
     async destroy() {
       destroyed = true
@@ -69,7 +72,7 @@ export function openHistory(core: SessionCore, opts: RecorderOptions = {}): Hist
     history.recorder = new Recorder(core.text, log, core.awareness, opts)
     history.mesh = new HistoryMeshSync(log.doc, core.historyMesh, { forward: core.meshIncomplete, isProviderOrigin })
   })
-  void Promise.all([core.ready, history.loaded])
+  history.whenBackup = Promise.all([core.ready, history.loaded])
     .then(() =>
       destroyed || core.destroyed
         ? null
@@ -82,9 +85,13 @@ export function openHistory(core: SessionCore, opts: RecorderOptions = {}): Hist
           }),
     )
     .then((backup) => {
-      if (destroyed) backup?.destroy()
-      else history.backup = backup
+      if (!destroyed) return (history.backup = backup)
+      backup?.destroy()
+      return null
     })
-    .catch((err) => console.error('[murmur] history: the backup of the versions failed to start', err))
+    .catch((err) => {
+      console.error('[murmur] history: the backup of the versions failed to start', err)
+      return null
+    })
   return history
 }
