@@ -3,7 +3,8 @@
  * deletes everything and types over it; A restores the version from the
  * panel; both see the restored text; A undoes the restore. History opens
  * offline. A new browser opening the link after a server restart lists the
- * same versions.
+ * same versions. With no backup server at all (signaling only), versions
+ * travel peer to peer, and a browser that only ever met a peer lists them.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
@@ -26,6 +27,7 @@ import {
   waitForText,
   waitLoaded,
   waitServiceWorker,
+  waitDirectPeers,
   type User,
   explain,
 } from './harness.ts'
@@ -202,5 +204,42 @@ describe('history', () => {
     await openHistory(carol.page)
     await expect.poll(() => listedIds(carol.page), { timeout: 30_000 }).toEqual(ids)
     expect(await docText(carol.page)).toBe('Version one.\nVersion two.\n')
+  })
+
+  test('no backup server: Bob lists Alice’s version over WebRTC; Carol, who only ever meets Bob, lists it too', async () => {
+    // A signaling-only server: /sync and /log do not exist, so every version travels over the mesh.
+    const p2p = await startE2EServer({ args: ['--backup=false'] })
+    try {
+      const alice = await user('Alice')
+      const bob = await user('Bob')
+      const url = `${p2p.url}/d/${testDocId('history-p2p')}`
+      await Promise.all([openDoc(alice.page, url), openDoc(bob.page, url)])
+      await explain(Promise.all([waitDirectPeers(alice.page), waitDirectPeers(bob.page)]), [alice, bob])
+      expect(await alice.page.locator('[data-testid=status-server]').getAttribute('data-state')).toBe('off')
+      await focusEditor(alice.page)
+      await typeText(alice.page, 'Written with no server to keep it.\n', 5)
+      await explain(waitForText(bob.page, 'Written with no server to keep it.\n'), [alice, bob])
+      await openHistory(alice.page)
+      const id = await saveVersion(alice.page, 'Peer to peer')
+
+      await openHistory(bob.page)
+      await explain(bob.page.locator(`[data-testid=version][data-id="${id}"]`).waitFor({ state: 'visible' }), [alice, bob])
+      expect(await bob.page.locator(`[data-testid=version][data-id="${id}"]`).textContent()).toContain('Alice')
+
+      // Alice leaves; Carol's browser never met her.
+      await alice.close()
+      users = users.filter((u) => u !== alice)
+      const carol = await user('Carol')
+      await openDoc(carol.page, url)
+      await explain(waitDirectPeers(carol.page), [bob, carol])
+      await openHistory(carol.page)
+      await explain(carol.page.locator(`[data-testid=version][data-id="${id}"]`).waitFor({ state: 'visible' }), [bob, carol])
+      expect(await listedIds(carol.page)).toEqual(await listedIds(bob.page))
+      await screenshot(carol.page, 'history-p2p')
+    } finally {
+      for (const u of users) await u.close().catch(() => {})
+      users = []
+      await p2p.stop()
+    }
   })
 })
