@@ -16,7 +16,9 @@
  * `forward()` says the mesh is incomplete (like the text, `mesh.ts`).
  * Untrusted input: a state vector above `maxStateVectorBytes` or an update
  * above `maxUpdateBytes` is dropped; an update that fails to apply is
- * skipped with one warning. Records inside are checked by `readVersion`.
+ * skipped with one warning; an answer that would queue more than
+ * `maxQueuedBytes` for one peer is not sent. Records inside are checked by
+ * `readVersion`.
  */
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
@@ -36,6 +38,8 @@ export interface HistoryMeshOptions {
   maxUpdateBytes?: number
   /** Largest state vector accepted from a peer (default 1 MiB). */
   maxStateVectorBytes?: number
+  /** Bytes queued for one peer beyond which an update for it is not sent (default 64 MiB). */
+  maxQueuedBytes?: number
 }
 
 interface Inbox {
@@ -87,6 +91,9 @@ export class HistoryMeshSync {
   }
 
   #sendUpdate(peerId: string, update: Uint8Array) {
+    // A peer that does not read (or asks again and again) gets nothing more until its queue drains,
+    // so what one peer can make this device hold stays bounded; its next hello recovers the rest.
+    if (this.#port.queued(peerId) + update.byteLength > (this.#opts.maxQueuedBytes ?? 64 * 1024 * 1024)) return
     const room = MESH_PART_BYTES - 8
     for (let at = 0; at < update.byteLength || at === 0; at += room) {
       const part = update.subarray(at, at + room)

@@ -34,6 +34,7 @@ interface SimplePeer {
   on(event: 'data', fn: (data: Uint8Array) => void): void
   once(event: 'connect' | 'close', fn: () => void): void
   write(data: Uint8Array): boolean
+  writableLength?: number
   destroyed?: boolean
 }
 
@@ -83,6 +84,12 @@ export class MeshPort {
     const out: string[] = []
     for (const [id, conn] of this.#conns) if (conn.connected && !conn.closed) out.push(id)
     return out
+  }
+
+  /** Bytes queued for `peerId` and not yet handed to its data channel (0 when not connected). */
+  queued(peerId: string): number {
+    const peer = this.#conns.get(peerId)?.peer as unknown as SimplePeer | undefined
+    return peer?.writableLength ?? 0
   }
 
   /** Queues `data` (at most `MESH_PART_BYTES`) for `peerId`; false when that peer is not connected. */
