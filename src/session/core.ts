@@ -441,6 +441,7 @@ export class SessionCore {
         origin: link,
         private: link,
         sync: null,
+        link: null,
         destroy: () => {
           link.destroy()
           awareness.destroy()
@@ -462,6 +463,7 @@ export class SessionCore {
       origin: ws,
       private: null,
       sync: ws,
+      link,
       destroy: () => {
         unfollow()
         link.destroy()
@@ -851,6 +853,8 @@ export interface CompanionBackup {
   readonly private: PrivateLogLink | null
   /** The y-websocket provider (other documents), else null. */
   readonly sync: WebsocketProvider | null
+  /** Its upload policy (with `sync`), else null. */
+  readonly link: BackupLink | null
   /** Closes it. */
   destroy(): void
 }

@@ -11,7 +11,9 @@
  * whenever it changes (`versions`: ids newest first; `lengths`: their text
  * lengths). Each stdin line `save <name> [<chars>]` sets the text to `<chars>`
  * characters (if given), saves a version named `<name>`, and then (if
- * `<chars>` was given) empties the text. Exits on
+ * `<chars>` was given) empties the text; `add <name> <chars>` adds a
+ * version record of `<chars>` characters without touching the text
+ * (`covered`: the history's backup link knows the server has everything). Exits on
  * SIGTERM or when stdin closes.
  */
 import 'fake-indexeddb/auto'
@@ -22,6 +24,14 @@ import { SessionCore } from '../../src/session/core.ts'
 import { loadConfig } from '../../src/session/config.ts'
 import { memoryStorage } from '../../src/session/storage.ts'
 import { openHistory } from '../../src/history/index.ts'
+import { newVersionId } from '../../src/history/versions.ts'
+
+/** `n` characters of varied text (not one repeated letter, so an update does not shrink into a few structs). */
+function varied(name: string, n: number): string {
+  let s = ''
+  for (let i = 0; s.length < n; i++) s += `line ${i} of ${name}\n`
+  return s.slice(0, n)
+}
 
 ;(globalThis as any).WebSocket = WebSocket
 const wrtc = createRequire(import.meta.url)('@roamhq/wrtc')
@@ -53,6 +63,7 @@ const report = () => {
     lengths: versions.map((v) => v.text.length),
     meshReceived: history.mesh?.received ?? 0,
     backup: history.backup ? (history.backup.private ? 'log' : 'sync') : null,
+    covered: history.backup?.link?.covered ?? false,
   })
   if (line !== last) process.stdout.write(`${(last = line)}\n`)
 }
@@ -70,12 +81,15 @@ process.on('SIGTERM', () => void exit())
 process.stdin.on('end', () => void exit())
 createInterface({ input: process.stdin }).on('line', (line) => {
   const [cmd, name = '', chars] = line.split(' ')
+  if (cmd === 'add') {
+    // A version record alone (no edit of the text), as a peer's recorder would add it.
+    history.log.add({ id: newVersionId(), at: Date.now(), by: [], name, manual: true, added: 0, removed: 0, text: varied(name, Number(chars)) })
+    return report()
+  }
   if (cmd !== 'save') return
   if (chars) {
     const n = Number(chars)
-    // Varied text (not one repeated letter), so the update does not compress into a few structs.
-    let s = ''
-    for (let i = 0; s.length < n; i++) s += `line ${i} of ${name}\n`
+    const s = varied(name, n)
     session.text.delete(0, session.text.length)
     // In 8 KB edits: y-webrtc sends each text update as one data channel message, and one above
     // the channel's message size limit closes the connection (a limit of the text's sync, not of history's).

@@ -8,6 +8,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startServer, type ServerProcess } from '../helpers/server.ts'
 import { metricSample, startReporter } from '../signaling/helpers.ts'
+import { untilDoc, yClient } from '../helpers/clients.ts'
+import { HistoryLog } from '../../src/history/log.ts'
+import { historyDocId } from '../../src/protocol/ids.ts'
 
 interface Report {
   peers: number
@@ -17,13 +20,15 @@ interface Report {
   lengths: number[]
   meshReceived: number
   backup: string | null
+  covered: boolean
 }
 
-const initial: Report = { peers: 0, conns: 0, versions: [], names: [], lengths: [], meshReceived: 0, backup: null }
+const initial: Report = { peers: 0, conns: 0, versions: [], names: [], lengths: [], meshReceived: 0, backup: null, covered: false }
 const script = new URL('./history-peer.ts', import.meta.url).pathname
 const peer = (server: ServerProcess, doc: string, text: string) => startReporter<Report>(script, [server.url, doc, '-', text], initial)
 type Peer = ReturnType<typeof peer>
 const save = (p: Peer, name: string, chars?: number) => p.child.stdin!.write(`save ${name}${chars ? ` ${chars}` : ''}\n`)
+const add = (p: Peer, name: string, chars: number) => p.child.stdin!.write(`add ${name} ${chars}\n`)
 
 describe('history over the WebRTC mesh, no backup server', () => {
   let server: ServerProcess
@@ -67,5 +72,43 @@ describe('history over the WebRTC mesh, no backup server', () => {
     expect(new Set(all.versions)).toEqual(new Set(b.latest().versions))
     expect(all.lengths[all.names.indexOf('big-from-B')]).toBe(300_000)
     await c.until((r) => r.meshReceived > 0, 'C counted what came over the mesh')
+  }, 120_000)
+})
+
+describe('history over the mesh with a backup server', () => {
+  let server: ServerProcess
+  const peers: Peer[] = []
+  beforeAll(async () => {
+    server = await startServer()
+  })
+  afterAll(async () => {
+    await Promise.all(peers.map((p) => p.stop()))
+    await server?.stop()
+  })
+
+  test('a version reaches the peer over WebRTC and the server about once (its author uploads it, the peer only checks)', async () => {
+    const doc = `hist-mesh-backup-${process.pid}`
+    const a = peer(server, doc, 'A. ')
+    const b = peer(server, doc, 'B. ')
+    peers.push(a, b)
+    await Promise.all([a.until((r) => r.peers === 1 && r.backup === 'sync', 'A paired, backed up'), b.until((r) => r.peers === 1 && r.backup === 'sync', 'B paired, backed up')])
+    // Every payload byte the server got on /sync (a copy it already has counts too).
+    const sample = async () => (await metricSample(server, 'murmur_bytes_total', { endpoint: 'sync', direction: 'in' })) ?? 0
+    const before = await sample()
+    const chars = 200_000
+    add(a, 'big', chars)
+    await b.until((r) => r.names.includes('big'), 'B has the version')
+    // The server has it too (a stock client reads the companion)...
+    const reader = yClient(server.wsUrl, historyDocId(doc))
+    const log = new HistoryLog(reader.doc)
+    await untilDoc(reader.doc, () => log.list().some((v) => v.name === 'big'), 'the version on the server')
+    reader.destroy()
+    // ...and B's history link has checked that the server holds everything B has.
+    await b.until((r) => r.meshReceived > 0 && r.covered, 'B’s history link covered')
+    const uploaded = (await sample()) - before
+    console.log(`[history] bytes the server received on /sync for one version of ${chars} characters, two peers: ${uploaded}`)
+    // Once (A's upload, a little over the text); had B uploaded what it got over WebRTC too, twice.
+    expect(uploaded).toBeGreaterThan(chars)
+    expect(uploaded).toBeLessThan(1.5 * chars)
   }, 120_000)
 })
