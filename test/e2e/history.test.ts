@@ -5,13 +5,18 @@
  * offline. A new browser opening the link after a server restart lists the
  * same versions. With no backup server at all (signaling only), versions
  * travel peer to peer, and a browser that only ever met a peer lists them.
+ * A private document's versions reach the server sealed, and a new browser
+ * with the full link lists them after a restart.
  */
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
 import type { ServerProcess } from '../helpers/server.ts'
 import { untilDoc, yClient } from '../helpers/clients.ts'
 import { HistoryLog } from '../../src/history/log.ts'
 import { historyDocId } from '../../src/protocol/ids.ts'
+import { readLog } from '../helpers/log-client.ts'
 import {
   docText,
   focusEditor,
@@ -241,5 +246,39 @@ describe('history', () => {
       users = []
       await p2p.stop()
     }
+  })
+
+  test('private document: the server holds its versions only sealed; a new browser with the full link lists them after a restart', async () => {
+    const alice = await user('Alice')
+    await alice.page.goto(server.url + '/')
+    await alice.page.locator('[data-testid=new-doc]').click()
+    await alice.page.waitForURL(/\/d\/[A-Za-z0-9_-]{22}#key=[A-Za-z0-9_-]{43}$/)
+    await waitLoaded(alice.page)
+    const url = alice.page.url()
+    const docId = url.split('/d/')[1]!.split('#')[0]!
+    const marker = `history-private-${Date.now().toString(36)}`
+    await focusEditor(alice.page)
+    await typeText(alice.page, `Sealed ${marker}.\n`, 5)
+    await openHistory(alice.page)
+    const id = await saveVersion(alice.page, `Named ${marker}`)
+    // The version's entry is committed in /log/<docId>.history (one append per version).
+    await expect.poll(async () => (await readLog(server.wsUrl, historyDocId(docId))).entries.length, { timeout: 30_000 }).toBeGreaterThan(0)
+    const log = await readLog(server.wsUrl, historyDocId(docId))
+    for (const f of log.raw) expect(Buffer.from(f).includes(marker)).toBe(false)
+    await alice.close()
+    users = []
+
+    await server.stop()
+    const files = ['murmur.db', 'murmur.db-wal'].map((n) => join(server.dataDir, n)).filter(existsSync)
+    expect(files.length).toBeGreaterThan(0)
+    for (const file of files) expect(readFileSync(file).includes(marker), file).toBe(false)
+    server = await restartServer(server)
+    const carol = await user('Carol')
+    await openDoc(carol.page, url)
+    await waitForText(carol.page, `Sealed ${marker}.\n`)
+    await openHistory(carol.page)
+    const entry = carol.page.locator(`[data-testid=version][data-id="${id}"]`)
+    await explain(entry.waitFor({ state: 'visible' }), [carol])
+    expect(await entry.textContent()).toContain(`Named ${marker}`)
   })
 })
