@@ -23,6 +23,16 @@ export { restoreInEditor } from './restore.ts'
 export { DEFAULT_RETENTION, prunable } from './retention.ts'
 export type { Version } from './versions.ts'
 
+/**
+ * Entries in a private document's sealed history log before a device
+ * compacts it. Each entry is a whole version while the server cannot drop
+ * the ones retention deleted, so the log is compacted far sooner than a
+ * text's (500): it stays within the retained versions plus 20, under the
+ * server's per-document limit even for long texts, at the price of one
+ * snapshot of the retained history per 20 versions.
+ */
+const PRIVATE_COMPACT_AFTER = 20
+
 /** A document's history while it is open. */
 export interface History {
   log: HistoryLog
@@ -82,6 +92,7 @@ export function openHistory(core: SessionCore, opts: RecorderOptions = {}): Hist
             // (the link's reconnect catch-up appends whatever the server still lacks).
             skipOrigin: (origin) => origin === idb || origin === history.mesh,
             meta: idb.db ? (idb as unknown as LogMeta) : null,
+            compactAfter: PRIVATE_COMPACT_AFTER,
           }),
     )
     .then((backup) => {

@@ -416,7 +416,11 @@ export class SessionCore {
    * it (`BackupLink`, in this document's link mode). Resolves null when there
    * is no backup server. Call after `ready`.
    */
-  async backupCompanion(companionId: string, doc: Y.Doc, opts: { isPeerOrigin: (origin: unknown) => boolean; meta?: LogMeta | null; skipOrigin?: (origin: unknown) => boolean }): Promise<CompanionBackup | null> {
+  async backupCompanion(
+    companionId: string,
+    doc: Y.Doc,
+    opts: { isPeerOrigin: (origin: unknown) => boolean; meta?: LogMeta | null; skipOrigin?: (origin: unknown) => boolean; compactAfter?: number },
+  ): Promise<CompanionBackup | null> {
     const syncUrl = this.#syncUrl
     if (this.#destroyed || !syncUrl) return null
     if (this.#opts.linkKey) {
@@ -434,7 +438,7 @@ export class SessionCore {
         nonce: () => 0,
         skipOrigin: opts.skipOrigin,
         meta: opts.meta ?? null,
-        ...(this.#opts.compactAfter ? { compactAfter: this.#opts.compactAfter } : {}),
+        ...(opts.compactAfter ? { compactAfter: opts.compactAfter } : {}),
         ...(this.#opts.WebSocketPolyfill ? { WebSocketPolyfill: this.#opts.WebSocketPolyfill } : {}),
       })
       return {

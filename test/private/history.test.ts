@@ -114,4 +114,34 @@ describe('private documents: history', () => {
     const ws = new WebSocket(`${server.wsUrl}/log/${docId}.history.history`)
     expect(await new Promise<number>((res) => ws.on('close', (code) => res(code)))).toBe(4404)
   })
+
+  it('the sealed history log is compacted every 20 versions, and a new device still lists them all', async () => {
+    const docId = newDocId()
+    const key = newLinkKey()
+    const a = backupSession(server, docId, { linkKey: key, createdHere: true })
+    const ha = openHistory(a)
+    await untilFacts(a, (f) => f.link === 'synced', 'A synced')
+    const link = (await ha.whenBackup)!.private!
+    if (!link.synced) await new Promise<void>((res) => link.on('synced', (s) => s && res()))
+    const compacted = new Promise((res) => link.once('compacted', res))
+    let acks = 0
+    const allAcked = new Promise<void>((res) => link.on('ack', () => ++acks === 45 && res()))
+    for (let i = 0; i < 45; i++) {
+      a.text.insert(a.text.length, `line ${i}\n`)
+      ha.recorder!.save(`v${i}`)
+    }
+    // Every version appended and acknowledged (one append each), and the log compacted meanwhile.
+    await Promise.all([compacted, allAcked])
+    expect(ha.log.list()).toHaveLength(45)
+    await close(ha, a)
+    const log = await readLog(server.wsUrl, historyDocId(docId))
+    expect(log.entries.some((e) => e.snapshot)).toBe(true)
+    expect(log.entries.length).toBeLessThan(45)
+
+    await Promise.all([forget(docId), forget(historyDocId(docId))])
+    const b = backupSession(server, docId, { linkKey: key })
+    const hb = openHistory(b)
+    await untilVersions(hb, (names) => names.length === 45, 'all 45 versions on a new device')
+    await close(hb, b)
+  })
 })
