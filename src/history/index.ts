@@ -1,8 +1,8 @@
 /**
  * History's public face: `openHistory` gives an open document its version
  * list and the recorder that fills it. The list lives in IndexedDB on this
- * device, travels to peers over the document's WebRTC mesh (`mesh-sync.ts`,
- * no server needed) and is backed up like the document itself when there is
+ * device, reaches its other tabs (`tab-sync.ts`), travels to peers over the
+ * document's WebRTC mesh (`mesh-sync.ts`, no server needed) and is backed up like the document itself when there is
  * a server: through `/sync`, or for a private document sealed through its
  * own encrypted `/log` (`SessionCore.backupCompanion`). Loaded after first
  * paint; the panel (`HistoryPanel.svelte`) and the diff view load only when
@@ -15,6 +15,7 @@ import type { LogMeta } from '../private/log-link.ts'
 import { HistoryLog } from './log.ts'
 import { HistoryMeshSync } from './mesh-sync.ts'
 import { Recorder, type RecorderOptions } from './recorder.ts'
+import { HistoryTabSync } from './tab-sync.ts'
 
 export { HistoryLog } from './log.ts'
 export { HistoryMeshSync } from './mesh-sync.ts'
@@ -55,6 +56,7 @@ export function openHistory(core: SessionCore, opts: RecorderOptions = {}): Hist
   const log = new HistoryLog()
   const id = historyDocId(core.docId)
   const idb = new IndexeddbPersistence(id, log.doc)
+  let tabs: HistoryTabSync | null = null
   let destroyed = false
   const history: History = {
     log,
@@ -68,12 +70,13 @@ export function openHistory(core: SessionCore, opts: RecorderOptions = {}): Hist
       history.recorder?.flush()
       history.recorder?.destroy()
       history.mesh?.destroy()
+      tabs?.destroy()
       history.backup?.destroy()
       await idb.destroy()
       log.doc.destroy()
     },
   }
-  const isProviderOrigin = (origin: unknown) => origin !== null && origin !== undefined && (origin === idb || origin === history.backup?.origin)
+  const isProviderOrigin = (origin: unknown) => origin !== null && origin !== undefined && (origin === idb || origin === history.backup?.origin || origin === tabs)
   // Recording starts once both local copies are loaded (so the first version's size of change is
   // measured against the last stored one); a read-only link makes no local changes, so it records nothing by itself.
   // Peers get the stored versions from then on too.
@@ -81,16 +84,17 @@ export function openHistory(core: SessionCore, opts: RecorderOptions = {}): Hist
     if (destroyed || core.destroyed) return
     history.recorder = new Recorder(core.text, log, core.awareness, opts)
     history.mesh = new HistoryMeshSync(log.doc, core.historyMesh, { forward: core.meshIncomplete, isProviderOrigin })
+    tabs = new HistoryTabSync(id, log.doc, (origin) => origin !== history.mesh && !isProviderOrigin(origin))
   })
   history.whenBackup = Promise.all([core.ready, history.loaded])
     .then(() =>
       destroyed || core.destroyed
         ? null
         : core.backupCompanion(id, log.doc, {
-            isPeerOrigin: (origin) => origin === history.mesh,
-            // A private log cannot tell copies apart: a version from a peer is its author's to append
+            isPeerOrigin: (origin) => origin === history.mesh || origin === tabs,
+            // A private log cannot tell copies apart: a version from a peer or tab is its author's to append
             // (the link's reconnect catch-up appends whatever the server still lacks).
-            skipOrigin: (origin) => origin === idb || origin === history.mesh,
+            skipOrigin: (origin) => origin === idb || origin === history.mesh || origin === tabs,
             meta: idb.db ? (idb as unknown as LogMeta) : null,
             compactAfter: PRIVATE_COMPACT_AFTER,
           }),
