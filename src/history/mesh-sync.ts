@@ -67,7 +67,11 @@ export class HistoryMeshSync {
     this.#port = port
     this.#opts = opts
     doc.on('update', this.#onUpdate)
-    this.#detach = port.attach({ connect: (peerId) => this.#hello(peerId), message: (peerId, data) => this.#onMessage(peerId, data) })
+    this.#detach = port.attach({
+      connect: (peerId) => this.#hello(peerId),
+      message: (peerId, data) => this.#onMessage(peerId, data),
+      disconnect: (peerId) => this.#inbox.delete(peerId),
+    })
   }
 
   destroy(): void {

@@ -25,6 +25,8 @@ export interface MeshHandler {
   connect(peerId: string): void
   /** A message of the port's type from `peerId` (the whole message, type byte included). */
   message(peerId: string, data: Uint8Array): void
+  /** The connection to `peerId` closed (what was half received from it can go). */
+  disconnect?(peerId: string): void
 }
 
 type Conn = NonNullable<WebrtcProvider['room']>['webrtcConns'] extends Map<string, infer C> ? C : never
@@ -76,6 +78,7 @@ export class MeshPort {
       if (this.#conns.get(peerId) !== conn) return
       this.#conns.delete(peerId)
       this.#held.delete(peerId)
+      this.#handler?.disconnect?.(peerId)
     })
   }
 
