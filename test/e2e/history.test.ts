@@ -6,7 +6,8 @@
  * same versions. With no backup server at all (signaling only), versions
  * travel peer to peer, and a browser that only ever met a peer lists them.
  * A private document's versions reach the server sealed, and a new browser
- * with the full link lists them after a restart.
+ * with the full link lists them after a restart. Tabs of one browser list
+ * each other's versions as they are saved.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -280,5 +281,30 @@ describe('history', () => {
     const entry = carol.page.locator(`[data-testid=version][data-id="${id}"]`)
     await explain(entry.waitFor({ state: 'visible' }), [carol])
     expect(await entry.textContent()).toContain(`Named ${marker}`)
+  })
+
+  test('two tabs of one browser: a version saved in one is listed in the other at once', async () => {
+    // No backup server, so nothing but the tabs themselves can carry it (tabs do not pair over WebRTC).
+    const p2p = await startE2EServer({ args: ['--backup=false'] })
+    try {
+      const alice = await user('Alice')
+      await alice.page.goto(p2p.url + '/')
+      await alice.page.locator('[data-testid=new-plain-doc]').click()
+      await alice.page.waitForURL(/\/d\/[A-Za-z0-9_-]{22}$/)
+      await waitLoaded(alice.page)
+      await focusEditor(alice.page)
+      await typeText(alice.page, 'Two tabs, one history.\n', 5)
+      // The second tab gets the text from the first (y-webrtc's BroadcastChannel).
+      const second = await alice.context.newPage()
+      await openDoc(second, alice.page.url())
+      await openHistory(second)
+      await openHistory(alice.page)
+      const id = await saveVersion(alice.page, 'From the first tab')
+      await explain(second.locator(`[data-testid=version][data-id="${id}"]`).waitFor({ state: 'visible' }), [alice])
+    } finally {
+      for (const u of users) await u.close().catch(() => {})
+      users = []
+      await p2p.stop()
+    }
   })
 })
