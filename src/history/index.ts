@@ -84,7 +84,7 @@ export function openHistory(core: SessionCore, opts: RecorderOptions = {}): Hist
     if (destroyed || core.destroyed) return
     history.recorder = new Recorder(core.text, log, core.awareness, opts)
     history.mesh = new HistoryMeshSync(log.doc, core.historyMesh, { forward: core.meshIncomplete, isProviderOrigin })
-    tabs = new HistoryTabSync(id, log.doc, (origin) => origin !== history.mesh && !isProviderOrigin(origin))
+    tabs = new HistoryTabSync(id, log.doc)
   })
   history.whenBackup = Promise.all([core.ready, history.loaded])
     .then(() =>

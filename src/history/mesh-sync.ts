@@ -5,7 +5,11 @@
  * met each other share their versions.
  *
  * Frames: `[110, 0, stateVector]` is the hello ("send me what I lack"),
- * sent to every peer when its channel opens (and to all on attach);
+ * always answered (even with an empty update), sent to each peer when its
+ * channel opens (and to all on attach) but one at a time: a newcomer asks
+ * the next peer only after the previous answer is in (or nothing of it came
+ * for `ANSWER_WAIT_MS`), so it downloads a history about once, not once per
+ * peer;
  * `[110, 1, last, bytes]` is one part of an update (the answer to a hello,
  * or a version just taken here), cut at `MESH_PART_BYTES` because a whole
  * history is several MB and data channel messages are not. Parts of one
@@ -27,6 +31,8 @@ import { MESH_PART_BYTES, type MeshPort } from '../session/mesh-port.ts'
 
 const HELLO = 0
 const PART = 1
+/** How long to wait for any part of an answer before saying hello to the next peer anyway (ms). */
+const ANSWER_WAIT_MS = 5_000
 
 /** Options of a `HistoryMeshSync`. */
 export interface HistoryMeshOptions {
@@ -61,6 +67,10 @@ export class HistoryMeshSync {
   readonly #detach: () => void
   #from: string | null = null
   #warned = false
+  /** The peer whose answer to our hello is awaited; hellos to the others wait for it. */
+  #asking: string | null = null
+  #waiting = new Set<string>()
+  #askTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor(doc: Y.Doc, port: MeshPort, opts: HistoryMeshOptions) {
     this.#doc = doc
@@ -70,22 +80,48 @@ export class HistoryMeshSync {
     this.#detach = port.attach({
       connect: (peerId) => this.#hello(peerId),
       message: (peerId, data) => this.#onMessage(peerId, data),
-      disconnect: (peerId) => this.#inbox.delete(peerId),
+      disconnect: (peerId) => {
+        this.#inbox.delete(peerId)
+        this.#waiting.delete(peerId)
+        if (this.#asking === peerId) this.#askNext()
+      },
     })
   }
 
   destroy(): void {
+    if (this.#askTimer !== null) clearTimeout(this.#askTimer)
     this.#detach()
     this.#doc.off('update', this.#onUpdate)
     this.#inbox.clear()
   }
 
+  // One hello at a time: every peer would answer a newcomer with the same history, so the others
+  // are asked once the first answer is in, when what they add is only what that one lacked.
   #hello(peerId: string) {
+    if (this.#asking !== null && this.#asking !== peerId) return void this.#waiting.add(peerId)
+    this.#asking = peerId
+    this.#restartAskTimer()
     const e = encoding.createEncoder()
     encoding.writeVarUint(e, this.#port.type)
     encoding.writeVarUint(e, HELLO)
     encoding.writeVarUint8Array(e, Y.encodeStateVector(this.#doc))
     this.#port.send(peerId, encoding.toUint8Array(e))
+  }
+
+  #restartAskTimer() {
+    if (this.#askTimer !== null) clearTimeout(this.#askTimer)
+    this.#askTimer = setTimeout(() => this.#askNext(), ANSWER_WAIT_MS)
+  }
+
+  #askNext() {
+    if (this.#askTimer !== null) clearTimeout(this.#askTimer)
+    this.#askTimer = null
+    this.#asking = null
+    const open = new Set(this.#port.peers())
+    for (const peerId of this.#waiting) {
+      this.#waiting.delete(peerId)
+      if (open.has(peerId)) return this.#hello(peerId)
+    }
   }
 
   #onUpdate = (update: Uint8Array, origin: unknown) => {
@@ -124,13 +160,14 @@ export class HistoryMeshSync {
       } catch (err) {
         return this.#warn(err)
       }
-      // An empty update is two zero bytes (no structs, no deletes): nothing to send.
-      if (update.byteLength > 2) this.#sendUpdate(peerId, update)
+      // Answered even when empty (two zero bytes), so the asker knows it may ask the next peer.
+      this.#sendUpdate(peerId, update)
       return
     }
     if (kind !== PART) return
     const last = decoding.readUint8(d) === 1
     const part = decoding.readTailAsUint8Array(d)
+    if (peerId === this.#asking && !last) this.#restartAskTimer()
     const box = this.#inbox.get(peerId) ?? { parts: [], bytes: 0, dropping: false }
     this.#inbox.set(peerId, box)
     if (!box.dropping) {
@@ -143,8 +180,13 @@ export class HistoryMeshSync {
     if (!last) return
     const { parts, dropping } = box
     this.#inbox.delete(peerId)
-    if (dropping) return this.#warn(new Error('update above maxUpdateBytes'))
-    const update = parts.length === 1 ? parts[0]! : concat(parts)
+    if (dropping) this.#warn(new Error('update above maxUpdateBytes'))
+    else this.#apply(peerId, parts.length === 1 ? parts[0]! : concat(parts))
+    // Applied first, so the next hello already says what this answer brought.
+    if (peerId === this.#asking) this.#askNext()
+  }
+
+  #apply(peerId: string, update: Uint8Array) {
     this.#from = peerId
     try {
       Y.applyUpdate(this.#doc, update, this)

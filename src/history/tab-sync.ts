@@ -3,7 +3,9 @@
  * history (the mesh skips other tabs, which y-webrtc reaches over its own
  * BroadcastChannel, and y-indexeddb does not tell one tab what another
  * stored). On open a tab says hello with its state vector; every tab answers
- * with what it lacks; this tab's own changes go to the others as they happen.
+ * with what it lacks; every change that did not come from another tab goes
+ * to the others as it happens — a peer's too, since a tab's own next version
+ * may build on it (copies stay inside the browser; Yjs drops duplicates).
  * Messages: `[0, stateVector]` or `[1, update]` (same-origin tabs only).
  */
 import * as Y from 'yjs'
@@ -15,12 +17,9 @@ const UPDATE = 1
 export class HistoryTabSync {
   readonly #doc: Y.Doc
   readonly #channel: BroadcastChannel | null
-  readonly #isOwn: (origin: unknown) => boolean
 
-  /** `isOwn(origin)`: whether a change started in this tab (only those are announced; the others reach every tab on their own). */
-  constructor(name: string, doc: Y.Doc, isOwn: (origin: unknown) => boolean) {
+  constructor(name: string, doc: Y.Doc) {
     this.#doc = doc
-    this.#isOwn = isOwn
     this.#channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(`murmur:${name}`) : null
     if (!this.#channel) return
     this.#channel.onmessage = (e: MessageEvent) => this.#onMessage(e.data)
@@ -42,7 +41,7 @@ export class HistoryTabSync {
   }
 
   #onUpdate = (update: Uint8Array, origin: unknown) => {
-    if (origin !== this && this.#isOwn(origin)) this.#post(UPDATE, update)
+    if (origin !== this) this.#post(UPDATE, update)
   }
 
   #onMessage(data: unknown) {
