@@ -16,6 +16,7 @@ export function createMetrics() {
     syncClients: new Gauge({ name: 'murmur_sync_clients', help: 'Sync sockets by link mode: backup (murmur, peers direct), relay (murmur, needs the server to forward), stock (plain y-websocket, relayed)', labelNames: ['mode'] as const, registers: [registry], collect }),
     reportedPeers: new Gauge({ name: 'murmur_sync_reported_peers', help: 'Peers the connected murmur clients show, by how they reach them (direct WebRTC or via the server), summed over clients', labelNames: ['via'] as const, registers: [registry], collect }),
     updateBytes: new Counter({ name: 'murmur_sync_update_bytes_total', help: 'Update bytes on /sync: uploaded (integrated from clients, the backup) and relayed (forwarded live to other clients)', labelNames: ['kind'] as const, registers: [registry] }),
+    logEntryBytes: new Counter({ name: 'murmur_log_bytes_total', help: 'Ciphertext bytes on /log: appended (stored from clients), relayed (entries forwarded live to other clients), awareness (presence forwarded)', labelNames: ['kind'] as const, registers: [registry] }),
     registry,
     connections: new Gauge({ name: 'murmur_connections', help: 'Open WebSocket connections', labelNames: endpoint, registers: [registry] }),
     rooms: new Gauge({ name: 'murmur_rooms_loaded', help: 'Documents loaded in memory', registers: [registry] }),

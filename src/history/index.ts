@@ -92,9 +92,7 @@ export function openHistory(core: SessionCore, opts: RecorderOptions = {}): Hist
         ? null
         : core.backupCompanion(id, log.doc, {
             isPeerOrigin: (origin) => origin === history.mesh || origin === tabs,
-            // A private log cannot tell copies apart: a version from a peer or tab is its author's to append
-            // (the link's reconnect catch-up appends whatever the server still lacks).
-            skipOrigin: (origin) => origin === idb || origin === history.mesh || origin === tabs,
+            skipOrigin: (origin) => origin === idb,
             meta: idb.db ? (idb as unknown as LogMeta) : null,
             compactAfter: PRIVATE_COMPACT_AFTER,
           }),

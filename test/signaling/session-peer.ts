@@ -14,7 +14,8 @@
  * deletes the first `n` characters. `uploads`: peers' changes the backup link
  * uploaded because the server lacked them. Env:
  * `MURMUR_PEER_WEBRTC=0` starts without WebRTC (the link relays),
- * `MURMUR_PEER_LINK=relay` forces the link to relay.
+ * `MURMUR_PEER_LINK=relay|backup` forces the link mode, `MURMUR_PEER_KEY=<link key>`
+ * opens the document as a private one (`/log`; `pulls`: its catch-ups).
  * Exits on SIGTERM or when stdin closes.
  */
 import 'fake-indexeddb/auto'
@@ -39,7 +40,9 @@ const session = new SessionCore(docId, {
   WebSocketPolyfill: WebSocket,
   pollMs: 100,
   webrtc: process.env.MURMUR_PEER_WEBRTC !== '0',
-  link: { ...(process.env.MURMUR_PEER_LINK === 'relay' ? { force: 'relay' as const } : {}), reconcileMs: 200, pollMs: 1000 },
+  link: { ...(process.env.MURMUR_PEER_LINK === 'relay' || process.env.MURMUR_PEER_LINK === 'backup' ? { force: process.env.MURMUR_PEER_LINK } : {}), reconcileMs: 200, pollMs: 1000 },
+  // A private document (its /log link instead of /sync) when a link key is given.
+  linkKey: process.env.MURMUR_PEER_KEY || null,
 })
 await session.loaded
 session.text.insert(session.text.length, text)
@@ -60,7 +63,7 @@ let last = ''
 const report = () => {
   const f = session.facts
   const vias = f.peerList.map((p) => p.via).sort()
-  const line = JSON.stringify({ peers: f.peers, signaling: f.signaling, link: f.link, backedUp: f.backedUp, readOnly: f.readOnly, text: session.text.toString(), mode: session.link?.mode ?? null, vias, rtcBytesIn, uploads: session.link?.uploads ?? 0 })
+  const line = JSON.stringify({ peers: f.peers, signaling: f.signaling, link: f.link, backedUp: f.backedUp, readOnly: f.readOnly, text: session.text.toString(), mode: (session.link ?? session.privateLog)?.mode ?? null, vias, rtcBytesIn, uploads: (session.link ?? session.privateLog)?.uploads ?? 0, pulls: session.privateLog?.pulls ?? 0 })
   if (line !== last) process.stdout.write(`${(last = line)}\n`)
 }
 session.onChange(report)
