@@ -6,7 +6,8 @@
  *
  *   node --import tsx test/history/history-peer.ts <serverUrl> <docId> <token|-> <text>
  *
- * Env `MURMUR_PEER_KEY`: the link key of a private document. Prints one
+ * Env `MURMUR_PEER_KEY`: the link key of a private document;
+ * `MURMUR_PEER_WEBRTC=0`: no WebRTC. Prints one
  * JSON line `{peers, conns, versions, lengths, meshReceived, backup}`
  * whenever it changes (`versions`: ids newest first; `lengths`: their text
  * lengths). Each stdin line `save <name> [<chars>]` sets the text to `<chars>`
@@ -46,6 +47,7 @@ const session = new SessionCore(docId!, {
   peerOpts: { wrtc },
   WebSocketPolyfill: WebSocket,
   pollMs: 100,
+  webrtc: process.env.MURMUR_PEER_WEBRTC !== '0',
 })
 // Versions only by hand: automatic ones would make the reports depend on timing.
 const history = openHistory(session, { idleMs: 3_600_000, maxEveryMs: 3_600_000 })
@@ -63,7 +65,7 @@ const report = () => {
     lengths: versions.map((v) => v.text.length),
     meshReceived: history.mesh?.received ?? 0,
     backup: history.backup ? (history.backup.private ? 'log' : 'sync') : null,
-    covered: history.backup?.link?.covered ?? false,
+    covered: history.backup?.link?.covered ?? history.backup?.private?.covered ?? false,
   })
   if (line !== last) process.stdout.write(`${(last = line)}\n`)
 }

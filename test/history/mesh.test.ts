@@ -10,7 +10,8 @@ import { startServer, type ServerProcess } from '../helpers/server.ts'
 import { metricSample, startReporter } from '../signaling/helpers.ts'
 import { untilDoc, yClient } from '../helpers/clients.ts'
 import { HistoryLog } from '../../src/history/log.ts'
-import { historyDocId } from '../../src/protocol/ids.ts'
+import { historyDocId, newDocId } from '../../src/protocol/ids.ts'
+import { newLinkKey } from '../../src/private/key.ts'
 
 interface Report {
   peers: number
@@ -25,7 +26,7 @@ interface Report {
 
 const initial: Report = { peers: 0, conns: 0, versions: [], names: [], lengths: [], meshReceived: 0, backup: null, covered: false }
 const script = new URL('./history-peer.ts', import.meta.url).pathname
-const peer = (server: ServerProcess, doc: string, text: string) => startReporter<Report>(script, [server.url, doc, '-', text], initial)
+const peer = (server: ServerProcess, doc: string, text: string, env: Record<string, string> = {}) => startReporter<Report>(script, [server.url, doc, '-', text], initial, env)
 type Peer = ReturnType<typeof peer>
 const save = (p: Peer, name: string, chars?: number) => p.child.stdin!.write(`save ${name}${chars ? ` ${chars}` : ''}\n`)
 const add = (p: Peer, name: string, chars: number) => p.child.stdin!.write(`add ${name} ${chars}\n`)
@@ -110,5 +111,29 @@ describe('history over the mesh with a backup server', () => {
     // Once (A's upload, a little over the text); had B uploaded what it got over WebRTC too, twice.
     expect(uploaded).toBeGreaterThan(chars)
     expect(uploaded).toBeLessThan(1.5 * chars)
+  }, 120_000)
+
+  test('private document: a version reaches the peer over WebRTC and the sealed log about once', async () => {
+    const doc = newDocId()
+    const env = { MURMUR_PEER_KEY: newLinkKey() }
+    const a = peer(server, doc, 'A. ', env)
+    const b = peer(server, doc, 'B. ', env)
+    peers.push(a, b)
+    await Promise.all([a.until((r) => r.peers === 1 && r.backup === 'log', 'A paired, log link'), b.until((r) => r.peers === 1 && r.backup === 'log', 'B paired, log link')])
+    // Ciphertext appended to /log (stored), whatever the log: the document's and its history's.
+    const sample = async () => (await metricSample(server, 'murmur_log_bytes_total', { kind: 'appended' })) ?? 0
+    const before = await sample()
+    const chars = 200_000
+    add(a, 'big', chars)
+    await b.until((r) => r.names.includes('big'), 'B has the version')
+    // The sealed log has it: a new device with the key lists it from the server alone.
+    const c = peer(server, doc, '', { ...env, MURMUR_PEER_WEBRTC: '0' })
+    peers.push(c)
+    await c.until((r) => r.names.includes('big'), 'a device without WebRTC lists it from the log')
+    await b.until((r) => r.covered, 'B’s history log link covered')
+    const appended = (await sample()) - before
+    console.log(`[history] ciphertext appended for one private version of ${chars} characters, two peers: ${appended}`)
+    expect(appended).toBeGreaterThan(chars)
+    expect(appended).toBeLessThan(1.5 * chars)
   }, 120_000)
 })
