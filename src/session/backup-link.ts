@@ -24,7 +24,7 @@ import type { WebsocketProvider } from 'y-websocket'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { MessageType } from '../protocol/messages.ts'
-import { deleteSetDigest, encodeLinkMode, encodeStateQuery, hasMore, LinkMode, readStateAck, type StateAck } from '../protocol/hybrid.ts'
+import { applyStateVectorChanges, deleteSetDigest, encodeLinkMode, encodeStateQuery, hasMore, LinkMode, readStateAck, readStateDelta, stateVectorDigest, type StateAck, type StateDelta } from '../protocol/hybrid.ts'
 
 /** How a link takes part in live forwarding. */
 export type LinkModeName = 'relay' | 'backup'
@@ -48,6 +48,15 @@ const STEP1 = 0
 const UPDATE = 2
 /** Longest wait between state queries while the server keeps disagreeing (ms). */
 const MAX_BACKOFF_MS = 10_000
+/** Queries sent and not yet answered, at most (the server answers each in order, or the socket closes). */
+const MAX_OUTSTANDING = 4
+
+/** This device's state when it sent one query: the answer is compared with it, not with later changes. */
+interface AtQuery {
+  encoded: Uint8Array
+  sv: Map<number, number>
+  digest: number
+}
 
 /**
  * Wraps a `WebsocketProvider` (created by the caller, not yet connected or
@@ -69,8 +78,10 @@ export class BackupLink {
   readonly #sendAwareness: (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => void
   #nonce = 0
   #asked = -1
-  /** This device's state when the outstanding query was sent: the ack is compared with it, not with later changes. */
-  #atQuery: { sv: Map<number, number>; digest: number } | null = null
+  /** This device's state at each query not answered yet, by nonce. */
+  readonly #queries = new Map<number, AtQuery>()
+  /** The server's state vector as its compact answers (`stateDelta`) on this socket told it; null once it cannot be followed (then queries ask for the whole vector). */
+  #serverSv: Map<number, number> | null = new Map()
   /** A peer's change arrived after the outstanding query was sent (the next query covers it). */
   #changedSinceQuery = false
   /** State the server lacked at the previous ack: uploaded only if it still lacks it now (its author had time to). */
@@ -98,6 +109,7 @@ export class BackupLink {
     ws._awarenessUpdateHandler = this.#onAwareness
     awareness.on('update', this.#onAwareness)
     ws.messageHandlers[MessageType.stateAck] = (_enc: encoding.Encoder, dec: decoding.Decoder) => this.#onStateAck(readStateAck(dec))
+    ws.messageHandlers[MessageType.stateDelta] = (_enc: encoding.Encoder, dec: decoding.Decoder) => this.#onStateDelta(readStateDelta(dec))
     this.#poll = setInterval(() => {
       if (this.mode === 'backup') this.#schedule(0)
     }, opts.pollMs ?? 2000)
@@ -126,6 +138,9 @@ export class BackupLink {
   /** The socket closed: nothing is known about the server until the next handshake. */
   closed(): void {
     this.#asked = -1
+    // The server's record of what it told this socket went with it.
+    this.#queries.clear()
+    this.#serverSv = new Map()
     this.#setCovered(false)
   }
 
@@ -161,21 +176,41 @@ export class BackupLink {
     if (this.#destroyed || this.#timer !== null) return
     this.#timer = setTimeout(() => {
       this.#timer = null
-      if (!this.#ws.synced) return
-      const atQuery = { sv: Y.decodeStateVector(Y.encodeStateVector(this.#doc)), digest: deleteSetDigest(this.#doc) }
-      if (!this.#send(encodeStateQuery(++this.#nonce))) return
+      if (!this.#ws.synced || this.#queries.size >= MAX_OUTSTANDING) return
+      const encoded = Y.encodeStateVector(this.#doc)
+      const atQuery = { encoded, sv: Y.decodeStateVector(encoded), digest: deleteSetDigest(this.#doc) }
+      // With our state vector's digest a newer server answers compactly (`stateDelta`); an older one ignores it.
+      const svDigest = this.#serverSv === null ? undefined : stateVectorDigest(encoded)
+      if (!this.#send(encodeStateQuery(++this.#nonce, svDigest))) return
       this.#asked = this.#nonce
-      this.#atQuery = atQuery
+      this.#queries.set(this.#nonce, atQuery)
       this.#changedSinceQuery = false
     }, ms)
   }
 
+  /** A compact answer: follow the server's state vector (every answer, even a stale one, moves it), then decide as for a full one. */
+  #onStateDelta(delta: StateDelta) {
+    const atQuery = this.#queries.get(delta.nonce)
+    if (this.#serverSv === null) return
+    if (delta.same && !atQuery) {
+      this.#serverSv = null // cannot happen with an in-order server; fall back to whole state vectors
+      return
+    }
+    if (delta.same) this.#serverSv = new Map(atQuery!.sv)
+    else applyStateVectorChanges(this.#serverSv, delta.changes)
+    const stateVector = delta.same ? atQuery!.encoded : Y.encodeStateVector(this.#serverSv)
+    this.#onStateAck({ nonce: delta.nonce, stateVector, digest: delta.digest })
+  }
+
   #onStateAck(ack: StateAck) {
-    if (this.#destroyed || ack.nonce !== this.#asked) return
+    const atQuery = this.#queries.get(ack.nonce)
+    // Answers come in order: this one also settles every earlier query.
+    for (const nonce of this.#queries.keys()) if (nonce <= ack.nonce) this.#queries.delete(nonce)
+    if (this.#destroyed || ack.nonce !== this.#asked || !atQuery) return
     const server = Y.decodeStateVector(ack.stateVector)
     // Compared with what this device held when it asked: a peer's change that arrived since may
     // be on its way to the server from its author, and the next query checks it.
-    const { sv: local, digest } = this.#atQuery!
+    const { sv: local, digest } = atQuery
     const sameDeletes = ack.digest === digest
     const serverLacks = hasMore(local, server)
     // The server has structs or deletes this device lacks (another group of a split mesh, a relayed
