@@ -86,7 +86,13 @@ export class BackupLink {
   #changedSinceQuery = false
   /** State the server lacked at the previous ack: uploaded only if it still lacks it now (its author had time to). */
   #lacked: Map<number, number> | null = null
+  /** The server's state at the previous answer when it had structs this device lacked: pulled if still missing at the next (the mesh had time to bring them). */
+  #ahead: Map<number, number> | null = null
   #timer: ReturnType<typeof setTimeout> | null = null
+  /** Fires `reconcileMs` after the last change that came from a peer. */
+  #quiet: ReturnType<typeof setTimeout> | null = null
+  #lastPeerChange = 0
+  #lastQueryAt = 0
   #poll: ReturnType<typeof setInterval> | null = null
   #misses = 0
   #pulled = false
@@ -111,7 +117,12 @@ export class BackupLink {
     ws.messageHandlers[MessageType.stateAck] = (_enc: encoding.Encoder, dec: decoding.Decoder) => this.#onStateAck(readStateAck(dec))
     ws.messageHandlers[MessageType.stateDelta] = (_enc: encoding.Encoder, dec: decoding.Decoder) => this.#onStateDelta(readStateDelta(dec))
     this.#poll = setInterval(() => {
-      if (this.mode === 'backup') this.#schedule(0)
+      if (this.mode !== 'backup') return
+      // While peers' changes keep arriving the quiet timer asks once they stop (each answer would
+      // only list the writers that moved); still at least every MAX_BACKOFF_MS.
+      const now = Date.now()
+      if (now - this.#lastPeerChange < (opts.reconcileMs ?? 500) && now - this.#lastQueryAt < MAX_BACKOFF_MS) return
+      this.#schedule(0)
     }, opts.pollMs ?? 2000)
   }
 
@@ -141,6 +152,7 @@ export class BackupLink {
     // The server's record of what it told this socket went with it.
     this.#queries.clear()
     this.#serverSv = new Map()
+    this.#ahead = null
     this.#setCovered(false)
   }
 
@@ -148,6 +160,7 @@ export class BackupLink {
   destroy(): void {
     this.#destroyed = true
     if (this.#timer !== null) clearTimeout(this.#timer)
+    if (this.#quiet !== null) clearTimeout(this.#quiet)
     if (this.#poll !== null) clearInterval(this.#poll)
     this.#timer = this.#poll = null
   }
@@ -157,7 +170,12 @@ export class BackupLink {
     if (this.#opts.isPeerOrigin(origin)) {
       this.#changedSinceQuery = true
       this.#setCovered(false)
-      this.#schedule(this.#opts.reconcileMs ?? 500)
+      this.#lastPeerChange = Date.now()
+      if (this.#quiet !== null) clearTimeout(this.#quiet)
+      this.#quiet = setTimeout(() => {
+        this.#quiet = null
+        this.#schedule(0)
+      }, this.#opts.reconcileMs ?? 500)
       if (this.mode === 'backup') return
     }
     this.#upload(update, origin)
@@ -183,6 +201,7 @@ export class BackupLink {
       const svDigest = this.#serverSv === null ? undefined : stateVectorDigest(encoded)
       if (!this.#send(encodeStateQuery(++this.#nonce, svDigest))) return
       this.#asked = this.#nonce
+      this.#lastQueryAt = Date.now()
       this.#queries.set(this.#nonce, atQuery)
       this.#changedSinceQuery = false
     }, ms)
@@ -213,14 +232,22 @@ export class BackupLink {
     const { sv: local, digest } = atQuery
     const sameDeletes = ack.digest === digest
     const serverLacks = hasMore(local, server)
-    // The server has structs or deletes this device lacks (another group of a split mesh, a relayed
-    // or stock client): ask for them. Its step 2 carries its whole delete set.
-    if (hasMore(server, local) || !sameDeletes) this.#pull()
+    // The server has structs this device lacks. While everyone types they are mostly on their way
+    // over WebRTC from their authors: pull (its step 2 carries its whole delete set) only what it
+    // had at the previous answer too and is still missing here, or at once when relaying (nothing
+    // comes by the mesh then). Deletes this device lacks: pull at once.
+    const now = Y.decodeStateVector(Y.encodeStateVector(this.#doc))
+    const stillBehind = this.#ahead !== null && hasMore(this.#ahead, now)
+    const behind = hasMore(server, local) && hasMore(server, now)
+    const pull = !sameDeletes || (behind && (this.mode === 'relay' || stillBehind))
+    if (pull) this.#pull()
+    this.#ahead = behind && !pull ? server : null
     if (!serverLacks && sameDeletes) {
       this.#lacked = null
       this.#misses = 0
       this.#pulled = false
       this.#setCovered(!this.#changedSinceQuery)
+      if (this.#ahead) this.#schedule(this.#opts.reconcileMs ?? 500)
       return
     }
     this.#setCovered(false)
