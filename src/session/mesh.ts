@@ -127,16 +127,21 @@ export const MESH_PEERS_FIELD = 'meshPeers'
  * number of mesh peers this device knows of (it should reach all of them
  * but itself, plus this device). A partial mesh looks complete from inside
  * when no one at the connection cap is on the path (A–B–C, A and C never
- * paired): B passes things on only because A or C says so.
+ * paired): B passes things on only because A or C says so. A linked peer
+ * without a known state counts as missing part of the mesh.
  */
 export function neighborsIncomplete(states: ReadonlyMap<number, Record<string, unknown>>, direct: ReadonlySet<string>, known: number): boolean {
+  const seen = new Set<string>()
   for (const state of states.values()) {
     if (typeof state.peerId !== 'string' || !direct.has(state.peerId)) continue
+    seen.add(state.peerId)
     const reached = state[MESH_PEERS_FIELD]
     // An older client does not say: it forwards everything itself, as stock y-webrtc does.
     if (typeof reached === 'number' && reached < known) return true
   }
-  return false
+  // A linked peer whose state has not arrived (just paired, or y-websocket dropped every state
+  // when its socket closed): its reach is unknown, so pass things on until it is known.
+  return seen.size < direct.size
 }
 
 const tryingSince = new WeakMap<object, number>()
