@@ -278,7 +278,7 @@ class SyncConnection implements RoomMember {
           this.firstSyncBytes = Math.max(this.firstSyncBytes, reply.byteLength)
           this.send(reply)
         } else if (subtype === SYNC_STEP2 || subtype === SYNC_UPDATE) {
-          this.receiveUpdate(payload)
+          this.receiveUpdate(payload, subtype === SYNC_UPDATE)
         } else {
           throw new ProtocolError(CloseCode.badMessage, `unknown sync message ${subtype}`)
         }
@@ -362,7 +362,8 @@ class SyncConnection implements RoomMember {
     })
   }
 
-  private receiveUpdate(update: Uint8Array): void {
+  /** `live`: an update message, not the client's sync step 2 (for `murmur_sync_redundant_uploads_total`). */
+  private receiveUpdate(update: Uint8Array, live = false): void {
     if (this.grant?.mode === 'r') {
       if (!this.deniedSent) {
         this.deniedSent = true
@@ -383,7 +384,10 @@ class SyncConnection implements RoomMember {
     }
     const sv = stateVectorOf(room.doc)
     const status = statusOf(needs, sv)
-    if (status === 'empty') return
+    if (status === 'empty') {
+      if (live) this.ctx.metrics.redundantUploads.inc({ mode: this.mode })
+      return
+    }
     // Quotas: refused before anything is stored; what is stored stays.
     if (room.storedBytes + this.heldBytes + update.byteLength > this.ctx.config.maxDocumentBytes) {
       throw new ProtocolError(CloseCode.documentTooLarge, `document would pass --max-document-bytes (${this.ctx.config.maxDocumentBytes})`)

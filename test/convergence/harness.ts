@@ -72,6 +72,8 @@ export interface RunResult {
   /** The /sync link of each peer (`linkOf`), and peer changes the hybrid links uploaded because the server lacked them. */
   links: string[]
   linkUploads: number
+  /** Live updates that brought the server nothing new, by the sender's link mode, summed over server generations. */
+  redundantUploads: Record<string, number>
   /** Set when the run failed; starts with `seed=<n>`. */
   error?: string
 }
@@ -205,8 +207,18 @@ function canonicalSv(sv: string | Uint8Array): string {
  * peers), relaying links and stock y-websocket clients, outside the plan's random
  * stream so the same seed keeps its operations.
  */
-export function linkOf(seed: number, peer: number): 'stock' | 'backup' | 'relay' {
-  return (['backup', 'backup', 'relay', 'stock'] as const)[(seed + peer) % 4]
+export function linkOf(seed: number, peer: number): 'stock' | 'backup' | 'relay' | 'nortc' {
+  return (['backup', 'backup', 'relay', 'stock', 'backup', 'nortc'] as const)[(seed + peer) % 6]
+}
+
+/** Counts the server's redundant live uploads by link mode (`murmur_sync_redundant_uploads_total`), added to `into`; a server that does not answer adds nothing. */
+async function addRedundantUploads(port: number, into: Record<string, number>): Promise<void> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) })).text()
+    for (const m of text.matchAll(/^murmur_sync_redundant_uploads_total\{mode="(\w+)"\} (\d+)/gm)) into[m[1]] = (into[m[1]] ?? 0) + Number(m[2])
+  } catch {
+    // counted as nothing: the check below is an upper bound on backup links' redundant uploads
+  }
 }
 
 function clientId(seed: number, peer: number, gen: number): number {
@@ -310,6 +322,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     rtcUpdates: 0,
     links: Array.from({ length: n }, (_, i) => linkOf(seed, i)),
     linkUploads: 0,
+    redundantUploads: {},
   }
   let server: ServerProcess | null = null
   let serverRestart: Promise<void> | null = null
@@ -440,7 +453,9 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     const meshBy = Date.now() + 10_000
     while (Date.now() < meshBy) {
       const states = await Promise.all(peers.map((_, i) => state(i)))
-      if (states.every((s) => s.rtcConnected === n - 1 && s.wsSynced)) {
+      // A peer that cannot use WebRTC is reached through the server only.
+      const meshSize = result.links.filter((l) => l !== 'nortc').length
+      if (states.every((s, i) => s.rtcConnected === (result.links[i] === 'nortc' ? 0 : meshSize - 1) && s.wsSynced)) {
         result.meshFormed = true
         break
       }
@@ -494,6 +509,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
           if (serverRestart) await serverRestart
           const dead = server!
           server = null
+          await addRedundantUploads(port, result.redundantUploads)
           const code = await dead.stop('SIGKILL')
           serverLog.push(dead.output())
           if (code !== null) throw new Error(`server had exited on its own (code ${code}) before kill -9:\n${dead.output()}`)
@@ -563,6 +579,15 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     if (terminal.length) fail(`stock y-websocket stopped reconnecting after the server closed it with a 44xx code:\n  ${terminal.join('\n  ')}`)
     if (!agreed) fail(`no agreement within ${bound} ms of healing`)
     if (copy!.pending) fail('the server copy has pending structs')
+    // The server carried what the mesh did not: a backup-only link uploads a peer's change only when
+    // the server lacked it, so its live uploads that brought the server nothing are at most its
+    // reconcile uploads (one that raced the author's). Its own edits bring something, unless a
+    // relaying or stock peer got them over WebRTC and uploaded them first (they upload all they
+    // see), so the bound is checked only in rooms without those.
+    await addRedundantUploads(port, result.redundantUploads)
+    const backupUploads = states.reduce((k, s, i) => k + (result.links[i] === 'backup' ? s.linkUploads : 0), 0)
+    const reuploaders = result.links.some((l) => l === 'relay' || l === 'stock')
+    if (!reuploaders && (result.redundantUploads.backup ?? 0) > backupUploads) fail(`backup-only links sent ${result.redundantUploads.backup} live updates the server already had, more than their ${backupUploads} reconcile uploads`)
 
     // Every marker exactly once, and nothing else that looks like one.
     const final = states[0].text

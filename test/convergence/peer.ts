@@ -123,19 +123,21 @@ const ws = new WebsocketProvider(`ws://127.0.0.1:${config.port}/sync`, config.ro
   disableBc: true,
   maxBackoffTime: config.maxBackoffTime,
   connect: config.srv,
-  params: config.link === 'stock' ? {} : { link: config.link },
+  params: config.link === 'stock' ? {} : { link: config.link === 'backup' ? 'backup' : 'relay' },
 })
 // murmur's hybrid link: backup-only peers exchange nothing live through the server and
 // reconcile by state queries (a short poll, so split meshes converge well inside the harness's 30 s).
 const link =
   config.link === 'stock'
     ? null
-    : new BackupLink(ws, rtc.awareness, { mode: config.link, isPeerOrigin: (origin) => origin === rtc.room, reconcileMs: 200, pollMs: 1000 })
+    : new BackupLink(ws, rtc.awareness, { mode: config.link === 'backup' ? 'backup' : 'relay', isPeerOrigin: (origin) => origin === rtc.room, reconcileMs: 200, pollMs: 1000 })
 if (link) {
   ws.on('sync', (synced: boolean) => synced && link.synced())
   ws.on('connection-close', () => link.closed())
 }
-if (!config.rtc) rtc.disconnect()
+// A peer that cannot use WebRTC never joins the mesh: the server relays to and from it.
+const noRtc = config.link === 'nortc'
+if (!config.rtc || noRtc) rtc.disconnect()
 /** Document updates that arrived over a WebRTC data channel (y-webrtc applies them with its room as origin). */
 let rtcUpdates = 0
 let wsUpdates = 0
@@ -246,7 +248,7 @@ async function handle(cmd: PeerCommand): Promise<Omit<PeerReply, 'id'>> {
       return { ok: true, applied }
     }
     case 'rtc':
-      if (cmd.on && !rtc.connected) rtc.connect()
+      if (cmd.on && !rtc.connected && !noRtc) rtc.connect()
       else if (!cmd.on && rtc.connected) rtc.disconnect()
       return { ok: true }
     case 'srv':

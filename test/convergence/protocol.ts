@@ -19,8 +19,8 @@ export interface PeerConfig {
   rtc: boolean
   srv: boolean
   blocked: string[]
-  /** The /sync link: a stock y-websocket client, or murmur's hybrid link (`BackupLink`) backup-only or relaying. */
-  link: 'stock' | 'backup' | 'relay'
+  /** The /sync link: a stock y-websocket client, murmur's hybrid link (`BackupLink`) backup-only or relaying, or a relaying link of a peer that cannot use WebRTC at all (`nortc`: its WebRTC never turns on). */
+  link: 'stock' | 'backup' | 'relay' | 'nortc'
 }
 
 /** One change inside an edit transaction. `at` in [0,1) picks the position. */
