@@ -553,7 +553,12 @@ export class SessionCore {
 
   #onPeers = ({ added, removed }: { added: string[]; removed: string[] }) => {
     const room = this.webrtc?.room
-    if (room) yieldToHigherPeers(room, added)
+    if (room) {
+      const conns = room.webrtcConns
+      // Captured before yielding: a yielded connection leaves the map when it closes.
+      const yielded = yieldToHigherPeers(room, added).flatMap((id) => conns.get(id) ?? [])
+      this.#policy.yielded(yielded)
+    }
     if (removed.length) this.#forgetPeers(removed)
     for (const id of added) {
       const peer = room?.webrtcConns.get(id)?.peer as { once?: (ev: string, fn: () => void) => void } | undefined
