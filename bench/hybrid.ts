@@ -78,6 +78,7 @@ interface Report {
   rtcBytesIn: number
   pending: number
   marks: Record<string, number>
+  peerId?: string | null
 }
 
 const pct = (xs: number[], p: number) => {
@@ -94,9 +95,16 @@ async function murmurRoom(n: number, relay: boolean, noRtc = 0): Promise<Row> {
   const initial: Report = { vias: [], peers: 0, backedUp: false, text: '', mode: null, rtcBytesIn: 0, pending: 0, marks: {} }
   const rtcLess = (i: number) => i >= n - noRtc
   const mesh = n - noRtc
-  const peers = Array.from({ length: n }, (_, i) =>
-    startReporter<Report>(here('session-peer.ts'), [url, doc, '-', `p${i}.`], initial, { ...(relay ? { MURMUR_PEER_LINK: 'relay' } : {}), ...(rtcLess(i) ? { MURMUR_PEER_WEBRTC: '0' } : {}) }),
-  )
+  const spawnPeer = (i: number) =>
+    startReporter<Report>(here('session-peer.ts'), [url, doc, '-', `p${i}.`], initial, { ...(relay ? { MURMUR_PEER_LINK: 'relay' } : {}), ...(rtcLess(i) ? { MURMUR_PEER_WEBRTC: '0' } : {}) })
+  const peers: ReturnType<typeof spawnPeer>[] = []
+  // A big room starts five processes at a time (each start compiles the client with tsx), each batch once the previous reported.
+  for (let i = 0; i < n; i += n > 8 ? 5 : n) {
+    const batch = Array.from({ length: Math.min(n > 8 ? 5 : n, n - i) }, (_, k) => spawnPeer(i + k))
+    peers.push(...batch)
+    if (n > 8) await Promise.all(batch.map((p) => p.until((r) => Boolean(r.peerId), 'started', 60_000)))
+  }
+  peers.forEach((p, i) => p.child.once('exit', (code, signal) => signal !== 'SIGTERM' && code !== 0 && console.error(`[hybrid] ${n} ${name}: peer ${i} exited (${signal ?? code}):\n${p.output().slice(-1500)}`)))
   const started = Date.now()
   try {
     // Everyone sees everyone (directly, or via the server when a pair did not connect) and is backed up.

@@ -30,6 +30,15 @@ import { SessionCore } from '../../src/session/core.ts'
 import { loadConfig } from '../../src/session/config.ts'
 import { memoryStorage } from '../../src/session/storage.ts'
 
+// An exception a library throws inside an event handler (y-webrtc meeting an answer for a
+// connection it already closed, say) is one a browser reports and survives: so do we.
+const LIBRARY_FRAME = /node_modules\/(y-webrtc|simple-peer|lib0|@roamhq\/wrtc|y-protocols|y-websocket)\//
+process.on('uncaughtException', (err) => {
+  if (LIBRARY_FRAME.test(String(err?.stack))) return console.error('uncaught in a library event handler (a browser would report it and continue):', err)
+  console.error(err)
+  process.exit(1)
+})
+
 // Node 20 has no global WebSocket; y-webrtc's signaling (lib0) needs one.
 ;(globalThis as any).WebSocket = WebSocket
 const wrtc = createRequire(import.meta.url)('@roamhq/wrtc')
