@@ -21,10 +21,11 @@
  * keystroke-to-remote latency between direct peers, and between a peer
  * without WebRTC and the others (via the server).
  *
- * - murmur hybrid in a room beyond y-webrtc's connection cap (`--partial 30`):
- *   a partial mesh, where peers pass on what some linked peer misses.
+ * - murmur hybrid in a partial mesh (`--partial 12 --cap 3`: y-webrtc starts at
+ *   most 3 connections per peer; `--cap ''` keeps its own 20–34, e.g. for
+ *   `--partial 30`), where peers pass on what some linked peer misses.
  *
- *   npm run bench -- hybrid [--peers 2,4,8] [--keys 30] [--mixed 4] [--partial 30] [--only hybrid,relay,mixed,yws,hocus] [--pings 3]
+ *   npm run bench -- hybrid [--peers 2,4,8] [--keys 30] [--mixed 4] [--partial 12] [--cap 3] [--only hybrid,relay,mixed,yws,hocus] [--pings 3]
  *
  * Bytes are WebSocket payloads (murmur: the server's `murmur_bytes_total`;
  * others: summed over their clients). Node processes, loopback; a loaded
@@ -46,8 +47,9 @@ const KEYS = Number(arg('keys', '30'))
 const MIXED = arg('mixed', '4').split(',').filter(Boolean).map(Number)
 const ONLY = new Set(arg('only', 'hybrid,relay,mixed,yws,hocus').split(','))
 const PINGS = Number(arg('pings', '3'))
-/** Room sizes beyond y-webrtc's connection cap (20–34): a partial mesh, murmur hybrid only. */
-const PARTIAL = arg('partial', '30').split(',').filter(Boolean).map(Number)
+/** Partial-mesh rooms (murmur hybrid only): sizes, and the y-webrtc connection cap they run with ('' = y-webrtc's own, 20–34). */
+const PARTIAL = arg('partial', '12').split(',').filter(Boolean).map(Number)
+const CAP = arg('cap', '3')
 
 interface Row {
   system: string
@@ -86,17 +88,17 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
 }
 
-/** murmur with real clients: `relay` forces every link to relay; the last `noRtc` peers run without WebRTC. */
-async function murmurRoom(n: number, relay: boolean, noRtc = 0): Promise<Row> {
+/** murmur with real clients: `relay` forces every link to relay; the last `noRtc` peers run without WebRTC; `cap`: y-webrtc's connection cap (a partial mesh). */
+async function murmurRoom(n: number, relay: boolean, noRtc = 0, cap = ''): Promise<Row> {
   const server = await startMurmur(tempDir('hybrid-'))
   const url = `http://127.0.0.1:${server.port}`
-  const name = relay ? 'relay' : noRtc ? 'mixed' : 'hybrid'
+  const name = relay ? 'relay' : noRtc ? 'mixed' : cap ? 'partial' : 'hybrid'
   const doc = `bench-${n}-${name}`
   const initial: Report = { vias: [], peers: 0, backedUp: false, text: '', mode: null, rtcBytesIn: 0, pending: 0, marks: {} }
   const rtcLess = (i: number) => i >= n - noRtc
   const mesh = n - noRtc
   const spawnPeer = (i: number) =>
-    startReporter<Report>(here('session-peer.ts'), [url, doc, '-', `p${i}.`], initial, { ...(relay ? { MURMUR_PEER_LINK: 'relay' } : {}), ...(rtcLess(i) ? { MURMUR_PEER_WEBRTC: '0' } : {}) })
+    startReporter<Report>(here('session-peer.ts'), [url, doc, '-', `p${i}.`], initial, { ...(relay ? { MURMUR_PEER_LINK: 'relay' } : {}), ...(rtcLess(i) ? { MURMUR_PEER_WEBRTC: '0' } : {}), ...(cap ? { MURMUR_PEER_MAX_CONNS: cap } : {}) })
   const peers: ReturnType<typeof spawnPeer>[] = []
   // A big room starts five processes at a time (each start compiles the client with tsx), each batch once the previous reported.
   for (let i = 0; i < n; i += n > 8 ? 5 : n) {
@@ -112,7 +114,7 @@ async function murmurRoom(n: number, relay: boolean, noRtc = 0): Promise<Row> {
     await Promise.all(peers.map((p, i) => p.until(ready, `peer ${i} sees all, synced`, 120_000)))
     // Every mesh pair paired directly (a pair still pairing after 8 s is retried, mesh.ts dropStalled), links settled.
     // Beyond y-webrtc's cap the mesh stays partial: wait until no pair is still pairing.
-    const partial = mesh > 20
+    const partial = mesh > 20 || cap !== ''
     const paired = (r: Report, i: number) => (rtcLess(i) ? r.mode === 'relay' : partial ? r.pending === 0 : r.peers === mesh - 1 && r.mode === (relay ? 'relay' : 'backup'))
     await Promise.all(peers.map((p, i) => p.until((r) => paired(r, i), 'paired', 90_000))).catch(() =>
       console.error(`[hybrid] ${n} ${name}: not every pair connected within 90 s; direct peers ${peers.map((p) => p.latest().peers).join(',')}, still pairing ${peers.map((p) => p.latest().pending).join(',')}`),
@@ -215,7 +217,7 @@ async function main() {
     if (ONLY.has('hocus')) rows.push(await relayRoom('hocus', n))
     console.error(`[hybrid] ${n} peers done (load ${load()})`)
   }
-  for (const n of PARTIAL) if (ONLY.has('hybrid')) rows.push({ ...(await murmurRoom(n, false)), system: 'murmur hybrid (partial mesh)' })
+  for (const n of PARTIAL) if (ONLY.has('hybrid')) rows.push({ ...(await murmurRoom(n, false, 0, CAP)), system: `murmur hybrid, partial mesh${CAP ? ` (cap ${CAP})` : ''}` })
   const f = (v: number | null) => (v === null ? '—' : v.toFixed(1))
   const ms = (v: [number, number] | null) => (v === null ? '—' : `${v[0].toFixed(0)} / ${v[1].toFixed(0)}`)
   const people = (r: Row) => (r.directPeers === null || r.system === 'murmur relay' ? String(r.peers) : `${r.peers} (${r.directPeers.toFixed(1)} direct)`)
