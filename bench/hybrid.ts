@@ -106,7 +106,8 @@ async function murmurRoom(n: number, relay: boolean, noRtc = 0, cap = ''): Promi
     peers.push(...batch)
     if (n > 8) await Promise.all(batch.map((p) => p.until((r) => Boolean(r.peerId), 'started', 60_000)))
   }
-  peers.forEach((p, i) => p.child.once('exit', (code, signal) => signal !== 'SIGTERM' && code !== 0 && console.error(`[hybrid] ${n} ${name}: peer ${i} exited (${signal ?? code}):\n${p.output().slice(-1500)}`)))
+  let stopping = false
+  peers.forEach((p, i) => p.child.once('exit', (code, signal) => !stopping && console.error(`[hybrid] ${n} ${name}: peer ${i} exited (${signal ?? code}):\n${p.output().slice(-1500)}`)))
   const started = Date.now()
   try {
     // Everyone sees everyone (directly, or via the server when a pair did not connect) and is backed up.
@@ -162,6 +163,7 @@ async function murmurRoom(n: number, relay: boolean, noRtc = 0, cap = ''): Promi
     const system = relay ? 'murmur relay' : noRtc ? `murmur hybrid, ${noRtc} without WebRTC` : 'murmur hybrid'
     return { system, peers: n, inB: (in1 - in0) / keys, outB: (out1 - out0) / keys, cpuUs: ((cpu1 - cpu0) * 1e6) / keys, rtcB: rtc, direct: lat(directMs), viaServer: lat(serverMs), directPeers: direct }
   } finally {
+    stopping = true
     await Promise.all(peers.map((p) => p.stop()))
     await server.stop()
   }
@@ -207,17 +209,19 @@ async function relayRoom(proto: Proto, n: number): Promise<Row> {
 
 async function main() {
   const rows: Row[] = []
+  // Each row also goes to stderr as it is measured, so a run that fails later keeps it.
+  const push = (r: Row) => (rows.push(r), console.error(`[hybrid] row ${JSON.stringify(r)}`))
   const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
   const loadBefore = load()
   for (const n of SIZES) {
-    if (ONLY.has('hybrid')) rows.push(await murmurRoom(n, false))
-    if (ONLY.has('relay')) rows.push(await murmurRoom(n, true))
-    if (ONLY.has('mixed') && MIXED.includes(n)) rows.push(await murmurRoom(n, false, 1))
-    if (ONLY.has('yws')) rows.push(await relayRoom('yws', n))
-    if (ONLY.has('hocus')) rows.push(await relayRoom('hocus', n))
+    if (ONLY.has('hybrid')) push(await murmurRoom(n, false))
+    if (ONLY.has('relay')) push(await murmurRoom(n, true))
+    if (ONLY.has('mixed') && MIXED.includes(n)) push(await murmurRoom(n, false, 1))
+    if (ONLY.has('yws')) push(await relayRoom('yws', n))
+    if (ONLY.has('hocus')) push(await relayRoom('hocus', n))
     console.error(`[hybrid] ${n} peers done (load ${load()})`)
   }
-  for (const n of PARTIAL) if (ONLY.has('hybrid')) rows.push({ ...(await murmurRoom(n, false, 0, CAP)), system: `murmur hybrid, partial mesh${CAP ? ` (cap ${CAP})` : ''}` })
+  for (const n of PARTIAL) if (ONLY.has('hybrid')) push({ ...(await murmurRoom(n, false, 0, CAP)), system: `murmur hybrid, partial mesh${CAP ? ` (cap ${CAP})` : ''}` })
   const f = (v: number | null) => (v === null ? '—' : v.toFixed(1))
   const ms = (v: [number, number] | null) => (v === null ? '—' : `${v[0].toFixed(0)} / ${v[1].toFixed(0)}`)
   const people = (r: Row) => (r.directPeers === null || r.system === 'murmur relay' ? String(r.peers) : `${r.peers} (${r.directPeers.toFixed(1)} direct)`)
