@@ -112,7 +112,7 @@ async function murmurRoom(n: number, relay: boolean, noRtc = 0, cap = ''): Promi
   try {
     // Everyone sees everyone (directly, or via the server when a pair did not connect) and is backed up.
     // (A partial mesh may split into groups that do not know each other's presence; their text still converges through the server.)
-    const ready = (r: Report) => (cap || r.vias.length === n - 1) && (relay ? r.mode === 'relay' : true) && r.backedUp && r.text.split('.').length === n + 1
+    const ready = (r: Report) => (cap !== '' || r.vias.length === n - 1) && (relay ? r.mode === 'relay' : true) && r.backedUp && r.text.split('.').length === n + 1
     await Promise.all(peers.map((p, i) => p.until(ready, `peer ${i} sees all, synced`, 120_000)))
     // Every mesh pair paired directly (a pair still pairing after 8 s is retried, mesh.ts dropStalled), links settled.
     // Beyond y-webrtc's cap the mesh stays partial: wait until no pair is still pairing.
