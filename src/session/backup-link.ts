@@ -6,17 +6,21 @@
  * - In `backup` mode (peers reached directly) the link uploads this device's
  *   own edits at once, but a change that came from a peer only when the
  *   server turns out to lack it: after `reconcileMs` of quiet the link asks
- *   for the server's committed state (`stateQuery` → `stateAck`: state vector
- *   plus delete-set digest) and uploads what is missing, structs and deletes.
- *   Each change reaches the server about once: its author uploads it, the
- *   others only check. It sends only this device's own awareness.
+ *   for the server's committed state (`stateQuery` with the digest of its
+ *   state vector → `stateDelta`: "same", or the state-vector entries changed
+ *   since the last answer, plus a delete-set digest; `stateAck` with the
+ *   whole vector from older servers) and uploads what is missing, structs
+ *   and deletes. Each change reaches the server about once: its author
+ *   uploads it, the others only check. It sends only this device's own
+ *   awareness.
  * - In `relay` mode it behaves like stock y-websocket (uploads everything it
  *   sees; the server forwards live to and from it).
  * - In both, `covered` is true only while the server's last committed state
  *   covers every change that came from peers (its own edits are counted by
- *   `DurabilityTracker`), and every `pollMs` a backup link asks again and
- *   pulls what the server has that this device lacks: split meshes converge
- *   through the server without live relay.
+ *   `DurabilityTracker`), and every `pollMs` (unless peers' changes keep
+ *   arriving) a backup link asks again and pulls what the server has that
+ *   this device lacks, once the mesh had an answer's time to bring it: split
+ *   meshes converge through the server without live relay.
  */
 import * as Y from 'yjs'
 import type { Awareness } from 'y-protocols/awareness'
