@@ -16,6 +16,7 @@ import { createSync } from './sync.ts'
 import { createRooms } from './rooms.ts'
 import { backupSqliteStore, openSqliteStore } from './store/sqlite.ts'
 import { openSqliteLogStore } from './store/sqlite-log.ts'
+import type { LogStore } from './store/log-store.ts'
 import { createLog } from './log.ts'
 import type { ServerContext } from './context.ts'
 import { localFanout } from './fanout/fanout.ts'
@@ -78,6 +79,16 @@ async function openStore(config: Config, dataDir: string, log: Logger): Promise<
   fail(`--store must be sqlite or a postgres:// URL, got "${config.store}"`)
 }
 
+/** Where private documents' logs live: beside the plain store (the same SQLite file, or the same PostgreSQL schema). */
+async function openLogStore(config: Config, dataDir: string, log: Logger): Promise<LogStore> {
+  if (config.store === 'sqlite') {
+    mkdirSync(dataDir, { recursive: true })
+    return openSqliteLogStore(dataDir, { log })
+  }
+  const { openPostgresLogStore } = await import('./store/postgres-log.ts')
+  return openPostgresLogStore(config.store, { log })
+}
+
 async function serve(config: Config): Promise<void> {
   const log = pino({ level: config.logLevel, base: undefined })
   const metrics = createMetrics()
@@ -92,10 +103,8 @@ async function serve(config: Config): Promise<void> {
   const rooms = createRooms(ctx, store, fanout)
   const signaling = createSignaling(ctx, fanout)
   const sync = config.backup ? createSync(ctx, rooms, store) : null
-  if (config.store !== 'sqlite') log.warn({ dataDir }, 'private documents are kept in SQLite in the data directory, not in PostgreSQL: they are not shared between instances')
-  mkdirSync(dataDir, { recursive: true })
-  const logStore = openSqliteLogStore(dataDir, { log })
-  const privateLog = config.backup ? createLog(ctx, logStore, () => store.usedBytes()) : null
+  const logStore = await openLogStore(config, dataDir, log).catch((err: Error) => fail(`cannot open the private-document store: ${err.message}`))
+  const privateLog = config.backup ? createLog(ctx, logStore, () => store.usedBytes(), fanout) : null
   const server = createHttpServer(ctx, { store, signaling, sync, log: privateLog, logStore, fanout: config.redis ? fanout : undefined })
 
   server.on('error', (err) => {

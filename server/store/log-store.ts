@@ -4,9 +4,10 @@
  * compacted by clients, plus the hash of the document's write capability.
  *
  * Kept apart from `Store` on purpose: nothing here ever goes through the
- * Yjs merge path. Every backend passes `test/store/log-contract.ts`; SQLite
- * (`sqlite-log.ts`) is the only one so far. Calls for one document take
- * effect in the order they were issued.
+ * Yjs merge path. Every backend passes `test/store/log-contract.ts`: SQLite
+ * (`sqlite-log.ts`, beside the plain store's file) and PostgreSQL
+ * (`postgres-log.ts`, beside the plain store's tables). Calls for one
+ * document take effect in the order they were issued.
  */
 export interface LogStore {
   /**

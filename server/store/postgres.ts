@@ -301,7 +301,9 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
       ensureOpen()
       await Promise.all(tails.values())
       const r = await pool.query<{ n: string }>(
-        `SELECT pg_total_relation_size('${s}.updates') + pg_total_relation_size('${s}.docs') + pg_total_relation_size('${s}.meta') AS n`,
+        // Private documents' logs (postgres-log.ts) share the schema and the budget.
+        `SELECT pg_total_relation_size('${s}.updates') + pg_total_relation_size('${s}.docs') + pg_total_relation_size('${s}.meta')
+           + coalesce(pg_total_relation_size(to_regclass('${s}.log_entries')), 0) + coalesce(pg_total_relation_size(to_regclass('${s}.log_docs')), 0) AS n`,
       )
       return Number(r.rows[0]!.n)
     },

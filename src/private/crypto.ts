@@ -14,6 +14,7 @@ export const KEY_INFO = {
   awareness: 'murmur/v1 awareness',
   write: 'murmur/v1 write capability',
   signaling: 'murmur/v1 signaling password',
+  tag: 'murmur/v1 coverage tag',
 } as const
 
 const VERSION = 1
@@ -31,6 +32,8 @@ export interface DocKeys {
   writeProof: Uint8Array
   /** y-webrtc's room `password`: encrypts signaling, so the server never sees SDP or names. */
   signalingPassword: string
+  /** HMAC key of coverage tags (`coverage.ts`): the server compares them, it cannot invert them. */
+  tag: CryptoKey
 }
 
 /** Thrown when a box cannot be opened: wrong key, tampered bytes, or not a box at all. */
@@ -49,8 +52,9 @@ export async function deriveDocKeys(linkKey: string, docId: string): Promise<Doc
   const params = (info: string): HkdfParams => ({ name: 'HKDF', hash: 'SHA-256', salt: utf8(docId), info: utf8(info) })
   const aes = (info: string) => subtle().deriveKey(params(info), ikm, { name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt'])
   const bits = async (info: string) => new Uint8Array(await subtle().deriveBits(params(info), ikm, 256))
-  const [content, awareness, writeProof, signaling] = await Promise.all([aes(KEY_INFO.content), aes(KEY_INFO.awareness), bits(KEY_INFO.write), bits(KEY_INFO.signaling)])
-  return { content, awareness, writeProof, signalingPassword: toBase64Url(signaling) }
+  const hmac = (info: string) => subtle().deriveKey(params(info), ikm, { name: 'HMAC', hash: 'SHA-256', length: 256 }, false, ['sign'])
+  const [content, awareness, writeProof, signaling, tag] = await Promise.all([aes(KEY_INFO.content), aes(KEY_INFO.awareness), bits(KEY_INFO.write), bits(KEY_INFO.signaling), hmac(KEY_INFO.tag)])
+  return { content, awareness, writeProof, signalingPassword: toBase64Url(signaling), tag }
 }
 
 /** Encrypts `plain` under `key` with a fresh random nonce. */

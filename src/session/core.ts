@@ -277,7 +277,8 @@ export class SessionCore {
     }
 
     // 3. Backup server: on a first visit the text comes from there.
-    if (resolved.syncUrl) this.#guard('backup', () => (keys ? this.#openPrivate(resolved.syncUrl!, keys) : this.#openBackup(resolved.syncUrl!, this.#meshPossible(resolved) ? 'backup' : 'relay')))
+    const mode = this.#opts.link?.force ?? (this.#meshPossible(resolved) ? 'backup' : 'relay')
+    if (resolved.syncUrl) this.#guard('backup', () => (keys ? this.#openPrivate(resolved.syncUrl!, keys, mode) : this.#openBackup(resolved.syncUrl!, mode)))
     // 4. Peers: explicit signaling and ICE servers, never the libraries' public defaults.
     // A read-only link never joins the mesh (the server refuses it): live updates come through /sync.
     if (resolved.readOnly) this.#set({ signaling: 'read-only' })
@@ -382,9 +383,9 @@ export class SessionCore {
     this.#set({ link: 'connecting' })
   }
 
-  #openPrivate(syncUrl: string, keys: DocKeys) {
+  #openPrivate(syncUrl: string, keys: DocKeys, mode: LinkModeName) {
     const idb = this.idb
-    const link = new PrivateLogLink({
+    const link: PrivateLogLink = new PrivateLogLink({
       url: syncUrl.replace(/\/sync$/, '') + '/log',
       docId: this.docId,
       doc: this.doc,
@@ -393,6 +394,11 @@ export class SessionCore {
       token: this.#opts.token ?? null,
       nonce: () => this.tracker.localChanges,
       skipOrigin: (origin) => origin === idb,
+      // The hybrid data path on ciphertext (docs/protocol.md): backup-only while peers are direct.
+      mode,
+      isPeerOrigin: (origin): boolean => origin !== this.privateLog && this.#isProviderOrigin(origin),
+      reconcileMs: this.#opts.link?.reconcileMs,
+      pollMs: this.#opts.link?.pollMs,
       meta: idb?.db ? (idb as unknown as LogMeta) : null,
       ...(this.#opts.compactAfter ? { compactAfter: this.#opts.compactAfter } : {}),
       ...(this.#opts.WebSocketPolyfill ? { WebSocketPolyfill: this.#opts.WebSocketPolyfill } : {}),
@@ -402,6 +408,7 @@ export class SessionCore {
     link.on('synced', (synced) => this.#onWsSync(synced))
     link.on('ack', (nonce) => this.tracker.ack(nonce, this.#now()) && this.#syncTracker())
     link.on('connection-close', (e) => this.#onWsClose(e))
+    link.on('covered', () => this.#syncTracker())
     link.on('closed', ({ code }) => this.#set({ link: 'offline', serverDetail: CLOSE_DETAIL[code] ?? `closed by server (${code})` }))
     this.#set({ link: 'connecting' })
   }
@@ -532,7 +539,7 @@ export class SessionCore {
     const room = this.webrtc?.room
     if (room && !this.#destroyed) {
       ignoreOwnBroadcasts(room)
-      forwardOnlyWhenNeeded(room, this.#meshIncomplete, (origin) => origin === this.websocket)
+      forwardOnlyWhenNeeded(room, this.#meshIncomplete, (origin) => origin === this.websocket || origin === this.privateLog)
       if (this.awareness.getLocalState()?.peerId !== room.peerId) this.awareness.setLocalStateField('peerId', room.peerId)
     }
     this.#refreshPeers()
@@ -621,6 +628,7 @@ export class SessionCore {
     const mode = this.#opts.link?.force ?? this.#policy.decide(signaling, room?.webrtcConns ?? null, this.#now(), unpaired)
     const viaServer = peerList.reduce((n, p) => n + (p.via === 'server' ? 1 : 0), 0)
     this.link?.setMode(mode, peers, viaServer)
+    this.privateLog?.setMode(mode)
     // Someone we only reach through the server: ask the mesh to try pairing again now and then.
     if (viaServer > 0 && webrtc && signaling === 'connected' && this.#now() - this.#announcedAt > REANNOUNCE_MS) {
       this.#announcedAt = this.#now()
@@ -697,7 +705,7 @@ export class SessionCore {
       this.idb?.set('lastBackupAt', t.lastBackupAt).catch(() => {})
     }
     // Backed up means all of it: this device's edits acked, and the server's state covers what came from peers.
-    const backedUp = t.backedUp && (this.link === null || this.link.covered)
+    const backedUp = t.backedUp && (this.link === null || this.link.covered) && (this.privateLog === null || this.privateLog.covered)
     if (f.backedUp !== backedUp || f.unbackedChanges !== t.unbacked || f.localChanges !== t.localChanges || f.lastBackupAt !== t.lastBackupAt || f.unbackedSince !== t.unbackedSince) {
       this.#set({ backedUp, unbackedChanges: t.unbacked, localChanges: t.localChanges, lastBackupAt: t.lastBackupAt, unbackedSince: t.unbackedSince })
     }

@@ -79,6 +79,8 @@ describe('private documents', () => {
     await typeText(bob.page, '\nBob agrees.')
     const text = await explain(waitConverged([alice.page, bob.page], (t) => t.includes('Bob agrees.')), [alice, bob])
     await Promise.all([waitServerState(alice.page, 'backed-up'), waitServerState(bob.page, 'backed-up')])
+    // The hybrid path on ciphertext: paired directly, both /log links are backup-only (nothing relayed to them).
+    for (const p of [alice.page, bob.page]) expect(await p.evaluate(() => (window as any).__murmur.session.core.privateLog?.mode)).toBe('backup')
     await screenshot(alice.page, 'private-doc')
     await alice.close()
     await bob.close()

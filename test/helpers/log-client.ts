@@ -68,7 +68,8 @@ export async function readLog(wsUrl: string, docId: string, cursor = 0): Promise
   const c = await rawLog(wsUrl, docId)
   c.send({ type: LogMessage.subscribe, cursor })
   const done = await c.until((f): f is Extract<ServerLogFrame, { type: 11 }> => f.type === LogMessage.caughtUp)
-  const entries = c.frames.flatMap((f) => (f.type === LogMessage.entries ? f.entries : []))
+  // Only the catch-up: live relays that follow it may repeat entries the read already carried.
+  const entries = c.frames.slice(0, c.frames.indexOf(done)).flatMap((f) => (f.type === LogMessage.entries ? f.entries : []))
   c.close()
   return { entries, lastSeq: done.lastSeq, count: done.count, raw: c.raw }
 }

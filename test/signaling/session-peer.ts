@@ -18,8 +18,10 @@
  * `[tag]` this peer typed or received, the wall-clock time (ms) it did.
  * `peerId`, `pending`: this peer's y-webrtc id and its connections still
  * pairing. Env: `MURMUR_PEER_WEBRTC=0` starts without WebRTC (the link
- * relays), `MURMUR_PEER_LINK=relay` forces the link to relay,
- * `MURMUR_PEER_MAX_CONNS=<n>` lowers y-webrtc's connection cap.
+ * relays), `MURMUR_PEER_LINK=relay|backup` forces the link mode,
+ * `MURMUR_PEER_KEY=<link key>` opens the document as a private one (`/log`;
+ * `pulls`: its catch-ups), `MURMUR_PEER_MAX_CONNS=<n>` lowers y-webrtc's
+ * connection cap.
  * Exits on SIGTERM or when stdin closes.
  */
 import 'fake-indexeddb/auto'
@@ -54,7 +56,9 @@ const session = new SessionCore(docId, {
   pollMs: 100,
   webrtc: process.env.MURMUR_PEER_WEBRTC !== '0',
   ...(process.env.MURMUR_PEER_MAX_CONNS ? { maxConns: Number(process.env.MURMUR_PEER_MAX_CONNS) } : {}),
-  link: { ...(process.env.MURMUR_PEER_LINK === 'relay' ? { force: 'relay' as const } : {}), reconcileMs: 200, pollMs: 1000 },
+  link: { ...(process.env.MURMUR_PEER_LINK === 'relay' || process.env.MURMUR_PEER_LINK === 'backup' ? { force: process.env.MURMUR_PEER_LINK } : {}), reconcileMs: 200, pollMs: 1000 },
+  // A private document (its /log link instead of /sync) when a link key is given.
+  linkKey: process.env.MURMUR_PEER_KEY || null,
 })
 await session.loaded
 session.text.insert(session.text.length, text)
@@ -102,7 +106,7 @@ const report = () => {
   const vias = f.peerList.map((p) => p.via).sort()
   const room = session.webrtc?.room
   const pending = room ? [...room.webrtcConns.values()].filter((c) => !c.connected && !c.closed).length : 0
-  const line = JSON.stringify({ peers: f.peers, signaling: f.signaling, link: f.link, backedUp: f.backedUp, readOnly: f.readOnly, text: session.text.toString(), mode: session.link?.mode ?? null, vias, rtcBytesIn, uploads: session.link?.uploads ?? 0, peerId: room?.peerId ?? null, pending, marks })
+  const line = JSON.stringify({ peers: f.peers, signaling: f.signaling, link: f.link, backedUp: f.backedUp, readOnly: f.readOnly, text: session.text.toString(), mode: (session.link ?? session.privateLog)?.mode ?? null, vias, rtcBytesIn, uploads: (session.link ?? session.privateLog)?.uploads ?? 0, pulls: session.privateLog?.pulls ?? 0, peerId: room?.peerId ?? null, pending, marks })
   if (line !== last) process.stdout.write(`${(last = line)}\n`)
 }
 session.onChange(report)

@@ -108,6 +108,26 @@ export function logStoreContract(name: string, open: (dir: string) => LogStore |
       expect(r.entries.map((e) => [...e.data])).toEqual([[12], [3], [4]])
     })
 
+    test('a read waits for the appends issued before it, not for those that keep coming after it', async () => {
+      const { s } = await fresh()
+      await s.append('d', hashA, [bytes(1)])
+      let stop = false
+      const later: Promise<number>[] = []
+      const writer = (async () => {
+        while (!stop) {
+          later.push(s.append('d', hashA, [bytes(2)]))
+          await new Promise((r) => setImmediate(r))
+        }
+      })()
+      await new Promise((r) => setTimeout(r, 20))
+      const r = await s.read('d', 0)
+      stop = true
+      await writer
+      await Promise.all(later)
+      expect(r.entries[0]!.data).toEqual(bytes(1))
+      expect((await s.read('d', 0)).lastSeq).toBe(1 + later.length)
+    })
+
     test('bad arguments and a closed store reject with named errors', async () => {
       const { s } = await fresh()
       await expect(s.append('d', hashA, [])).rejects.toMatchObject({ code: 'invalid-argument' })
