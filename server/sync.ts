@@ -161,6 +161,8 @@ function roomState(room: Room): RoomState {
 /** One client socket on one document. */
 class SyncConnection implements RoomMember {
   room: Room | null = null
+  /** The socket closed and left its room (its awareness states are being removed). */
+  left = false
   /** Peers this client last reported as direct / via the server (`linkMode` message). */
   reported = { direct: 0, relayed: 0 }
   /** Updates waiting for missing dependencies, in arrival order. */
@@ -218,7 +220,10 @@ class SyncConnection implements RoomMember {
   }
 
   onAwareness(update: Uint8Array, origin: unknown): void {
-    if (origin !== this && origin !== null && !forwards(modeOf(origin), this.mode)) return
+    // A socket that closed takes its states with it: everyone hears that at once, backup-only
+    // sockets too (a departed peer's WebRTC link only notices when ICE gives up, ~15 s later).
+    const departure = origin instanceof SyncConnection && origin.left
+    if (origin !== this && origin !== null && !departure && !forwards(modeOf(origin), this.mode)) return
     this.send(frame(MessageType.awareness, (enc) => encoding.writeVarUint8Array(enc, update)))
   }
 
@@ -657,6 +662,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endp
       connections.delete(conn)
       ctx.metrics.connections.dec({ endpoint: ENDPOINT })
       conn.dispose()
+      conn.left = true
       if (conn.room) rooms.leave(conn.room, conn)
     })
 

@@ -530,6 +530,9 @@ export class SessionCore {
     for (const id of added) this.#serverSeen.add(id)
     for (const id of updated) this.#serverSeen.add(id)
     for (const id of removed) this.#serverSeen.delete(id)
+    // The server drops the states of a socket that closed. A peer still linked directly (only its
+    // socket went) says it is here again when asked; one that left does not answer.
+    if (removed.length && this.webrtc?.room) requestAwareness(this.webrtc.room)
     this.#refreshPeers()
   }
 

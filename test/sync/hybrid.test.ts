@@ -151,6 +151,25 @@ describe('hybrid data path on /sync', () => {
     a.raw.ws.close()
   })
 
+  it('a socket that closes takes its awareness states with it, and backup-only sockets hear that at once', async () => {
+    const docId = 'hybrid-departure'
+    const a = await peer(server, docId, 'backup')
+    const b = await peer(server, docId, 'backup')
+    a.raw.send(awarenessMessage([[2001, 1, JSON.stringify({ user: { name: 'a' } })]]))
+    await a.state() // A's state is in the room before it leaves
+    expect(b.raw.frames.filter(isAwareness)).toEqual([]) // not relayed live between backup-only sockets
+    a.raw.ws.close()
+    const removal = await b.raw.waitFor(isAwareness)
+    const dec = decoding.createDecoder(removal)
+    decoding.readVarUint(dec)
+    const inner = decoding.createDecoder(decoding.readVarUint8Array(dec))
+    expect(decoding.readVarUint(inner)).toBe(1)
+    expect(decoding.readVarUint(inner)).toBe(2001)
+    decoding.readVarUint(inner)
+    expect(decoding.readVarString(inner)).toBe('null')
+    b.raw.ws.close()
+  })
+
   it('closes a socket that asks for an unknown link mode with 4400', async () => {
     const raw = await rawSync(server.wsUrl, '/sync/hybrid-bad-mode')
     raw.send(uintMessage(MessageType.linkMode, 7, 0, 0))
