@@ -69,6 +69,8 @@ export interface RunResult {
   meshFormed: boolean
   /** Document updates the replicas received over WebRTC (summed over the final processes of each peer). */
   rtcUpdates: number
+  /** Update messages that arrived over WebRTC, counted whether or not the server's relay was first. */
+  rtcUpdateMessages: number
   /** The /sync link of each peer (`linkOf`), and peer changes the hybrid links uploaded because the server lacked them. */
   links: string[]
   linkUploads: number
@@ -320,6 +322,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     notes: [],
     meshFormed: false,
     rtcUpdates: 0,
+    rtcUpdateMessages: 0,
     links: Array.from({ length: n }, (_, i) => linkOf(seed, i)),
     linkUploads: 0,
     redundantUploads: {},
@@ -559,6 +562,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
       for (const [c, k] of Object.entries(s.closeCodes)) result.closeCodes[c] = (result.closeCodes[c] ?? 0) + k
       result.clientErrors += s.clientErrors
       result.rtcUpdates += s.rtcUpdates
+      result.rtcUpdateMessages += s.rtcUpdateMessages ?? 0
       result.linkUploads += s.linkUploads
       for (const e of s.clientErrorSamples) if (!result.clientErrorSamples.includes(e)) result.clientErrorSamples.push(e)
     }

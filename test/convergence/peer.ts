@@ -145,6 +145,18 @@ doc.on('update', (_u: Uint8Array, origin: unknown) => {
   if (origin !== null && typeof origin === 'object' && 'webrtcConns' in origin) rtcUpdates++
   if (origin === ws) wsUpdates++
 })
+/** Sync messages carrying document updates that arrived over a data channel, also when the server's relay had already brought them. */
+let rtcUpdateMessages = 0
+const counted = new WeakSet<object>()
+rtc.on('peers', () => {
+  for (const conn of rtc.room?.webrtcConns.values() ?? []) {
+    const peer = conn.peer as { on(e: 'data', f: (d: Uint8Array) => void): void }
+    if (counted.has(peer)) continue
+    counted.add(peer)
+    // [messageSync = 0, step 2 = 1 | update = 2, length, update]; an empty update is 5 bytes in all
+    peer.on('data', (d) => d[0] === 0 && (d[1] === 1 || d[1] === 2) && d.byteLength > 5 && rtcUpdateMessages++)
+  }
+})
 
 /** Close codes the server sent us, and the closes stock y-websocket treats as final. */
 const closeCodes: Record<string, number> = {}
@@ -212,6 +224,7 @@ function state(): PeerState {
     rtcConnected: conns.filter((c: any) => c.connected).length,
     rtcPeers: conns.map((c: any) => c.remotePeerId),
     rtcUpdates,
+    rtcUpdateMessages,
     wsUpdates,
     linkUploads: link?.uploads ?? 0,
     wsConnected: ws.wsconnected,

@@ -47,6 +47,8 @@ export interface PeerState {
   rtcPeers: string[]
   /** Document updates this replica received over WebRTC since it started (not counting the log replay). */
   rtcUpdates: number
+  /** Sync messages with document updates received over WebRTC, whichever path delivered first. */
+  rtcUpdateMessages: number
   /** Document updates that came from the server (relayed live or pulled by catch-up). */
   wsUpdates: number
   /** Peer changes a hybrid link uploaded because the server lacked them. */
