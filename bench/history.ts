@@ -9,6 +9,9 @@
  *   text itself, the same state gzipped, and the alternative design of Yjs
  *   snapshots (which needs a `gc: false` document: its extra size is the
  *   price of that design).
+ * - Over WebRTC: a new peer's first sync of the 100 versions on a real
+ *   data channel (@roamhq/wrtc in this process, `iceServers: []`), and one
+ *   version taken while connected reaching the peer.
  * - Open the panel: in Chromium, a new browser opens the document (history
  *   from the server) and, after a reload, from IndexedDB; time from the
  *   History click to 100 listed versions, then to the diff of the oldest.
@@ -28,6 +31,10 @@ import { HistoryLog } from '../src/history/log.ts'
 import { Recorder } from '../src/history/recorder.ts'
 import { historyDocId } from '../src/protocol/ids.ts'
 import { buildClient } from './lib/client-build.ts'
+import { rtcPair } from '../test/helpers/rtc-pair.ts'
+import { MeshPort } from '../src/session/mesh-port.ts'
+import { HistoryMeshSync } from '../src/history/mesh-sync.ts'
+import { MeshMessage } from '../src/protocol/messages.ts'
 
 const quick = process.argv.includes('--quick')
 const VERSIONS = 100
@@ -100,6 +107,43 @@ console.log(row(['  the text alone (UTF-8)', kib(textBytes / versions.length), k
 console.log(row(['  the history doc gzipped (not done today)', kib(gzipSync(state).byteLength / versions.length), kib(gzipSync(state).byteLength)], w))
 console.log(row(['Yjs snapshots (needs gc:false) — snapshot itself', kib(snapshotBytes / versions.length), kib(snapshotBytes)], w))
 console.log(row(['  + what gc:false adds to the document', kib((nogcBytes - gcBytes) / versions.length), kib(nogcBytes - gcBytes)], w))
+
+// ---- WebRTC: a new peer gets the history over the mesh ----------------------
+{
+  const firstSync: number[] = []
+  const live: number[] = []
+  let sent = 0
+  for (let r = 0; r < reps; r++) {
+    const pair = rtcPair()
+    const from = new MeshPort(MeshMessage.history)
+    const to = new MeshPort(MeshMessage.history)
+    from.adopt('to', pair.a as never)
+    to.adopt('from', pair.b as never)
+    const copy = new HistoryLog()
+    const opts = { forward: () => false, isProviderOrigin: () => false }
+    const sender = new HistoryMeshSync(log.doc, from, opts)
+    const receiver = new HistoryMeshSync(copy.doc, to, opts)
+    const until = (n: number) => new Promise<void>((res) => (copy.list().length >= n ? res() : copy.onChange(() => copy.list().length >= n && res())))
+    await pair.connect()
+    const t0 = performance.now()
+    await until(versions.length)
+    firstSync.push(performance.now() - t0)
+    sent = sender.sentBytes
+    const t1 = performance.now()
+    log.add({ ...versions[0]!, id: `live-${r}`, at: versions[0]!.at + 1 + r })
+    await until(versions.length + 1)
+    live.push(performance.now() - t1)
+    log.remove([`live-${r}`])
+    sender.destroy()
+    receiver.destroy()
+    pair.close()
+  }
+  console.log(`\nOver WebRTC (a real data channel, ${reps} runs):`)
+  const w3 = [52, 10, 10]
+  console.log(row(['', 'median', 'max'], w3))
+  console.log(row([`a new peer gets all ${versions.length} versions (${kib(sent)} in 16 KiB parts)`, ms(stats(firstSync).median), ms(stats(firstSync).max)], w3))
+  console.log(row(['a version taken while connected reaches the peer', ms(stats(live).median), ms(stats(live).max)], w3))
+}
 
 // ---- Chromium: open the panel with 100 versions -----------------------------
 const clientDir = buildClient()

@@ -17,7 +17,8 @@
  * - 4401 unauthorized: missing/invalid token with `--auth-secret`, or a write
  *   with a read-only token
  * - 4403 forbidden: a write whose proof does not match the document's (nothing stored)
- * - 4404 notFound: path is not `/log/<valid docId>`
+ * - 4404 notFound: path is not `/log/<valid docId>` (or `/log/<valid docId>.history`,
+ *   the document's version history, a log of its own granted by the document's token)
  * - 4413 documentTooLarge: an append that would take the log past
  *   `maxDocumentBytes`, or a snapshot above it (nothing stored)
  * - 4507 storageFull: a write while the database is above `maxStorageBytes`
@@ -40,7 +41,7 @@ import { createHash } from 'node:crypto'
 import { WebSocketServer, type WebSocket, type RawData } from 'ws'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { isValidDocId } from '../src/protocol/ids.ts'
+import { roomDocId } from '../src/protocol/ids.ts'
 import { CloseCode } from '../src/protocol/messages.ts'
 import { decodeClientFrame, encodeServerFrame, LogFrameError, LogLinkMode, LogMessage, WRITE_PROOF_BYTES, type ClientLogFrame, type LogEntry, type TaggedSeq } from '../src/protocol/log.ts'
 import { localFanout, type Fanout, type FanoutSubscription } from './fanout/fanout.ts'
@@ -385,11 +386,12 @@ export function createLog(ctx: ServerContext, store: LogStore, usedBytes?: () =>
       let refusal: [number, string] | null = null
       let grant: Grant | null = null
       const link = url.searchParams.get('link')
-      if (!isValidDocId(docId)) refusal = [CloseCode.notFound, 'invalid document id']
+      const tokenDoc = roomDocId(docId)
+      if (tokenDoc === null) refusal = [CloseCode.notFound, 'invalid document id']
       else if (link !== null && link !== 'relay' && link !== 'backup') refusal = [CloseCode.badMessage, 'unknown link mode']
       else if (config.authSecret) {
         try {
-          grant = verifyToken(config.authSecret, url.searchParams.get('token'), docId)
+          grant = verifyToken(config.authSecret, url.searchParams.get('token'), tokenDoc)
         } catch (err) {
           refusal = [CloseCode.unauthorized, err instanceof AuthError ? err.message : 'bad token']
         }

@@ -28,6 +28,17 @@ export const MessageType = {
 } as const
 
 /**
+ * Message types murmur adds to the WebRTC mesh's data channels, next to
+ * y-webrtc's own (0 sync, 1 awareness, 3 query awareness, 4 peer id). A
+ * `MeshPort` (`session/mesh-port.ts`) takes them off the channel before
+ * y-webrtc sees them. Each is one byte on the wire (below 128).
+ */
+export const MeshMessage = {
+  /** The version history (`history/mesh-sync.ts`): `[110, 0, stateVector]` or `[110, 1, last, bytes]`. */
+  history: 110,
+} as const
+
+/**
  * WebSocket close codes the server uses. Every bad input closes only the
  * socket that sent it, with one of these codes and a short reason.
  *

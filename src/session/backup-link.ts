@@ -102,6 +102,7 @@ export class BackupLink {
   #pulled = false
   #peers = { direct: 0, relayed: 0 }
   #destroyed = false
+  #followers = new Set<BackupLink>()
 
   constructor(ws: WebsocketProvider, awareness: Awareness, opts: BackupLinkOptions) {
     this.#ws = ws
@@ -138,9 +139,17 @@ export class BackupLink {
     this.mode = mode
     this.#peers = { direct, relayed }
     this.#ws.params.link = mode
+    if (changed) for (const f of this.#followers) f.setMode(mode, 0, 0)
     if (!this.#send(encodeLinkMode(mode === 'backup' ? LinkMode.backup : LinkMode.relay, direct, relayed))) return
     // Now relayed: catch up on what was not forwarded while backup-only.
     if (changed && mode === 'relay') this.#pull()
+  }
+
+  /** Makes `other` (a companion document's link) take this link's mode from now on. Returns the function that stops it. */
+  follow(other: BackupLink): () => void {
+    this.#followers.add(other)
+    other.setMode(this.mode, 0, 0)
+    return () => this.#followers.delete(other)
   }
 
   /** The link finished its sync handshake: check at once that the server has everything. */

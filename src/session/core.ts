@@ -16,7 +16,7 @@ import type { WebrtcProvider } from 'y-webrtc'
 import { WebsocketProvider } from 'y-websocket'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { CloseCode, MessageType } from '../protocol/messages.ts'
+import { CloseCode, MeshMessage, MessageType } from '../protocol/messages.ts'
 import { encodeDurableQuery, readDurableNonce } from '../protocol/durable.ts'
 import { resolveConfig, untilReachable, type ConfigSource, type LoadedConfig, type ResolvedConfig } from './config.ts'
 import { BackupLink, type LinkModeName } from './backup-link.ts'
@@ -25,6 +25,7 @@ import { LinkPolicy } from './link-policy.ts'
 import { initialFirstSync, nextFirstSync, type FirstSync, type FirstSyncEvent } from './first-sync.ts'
 import { yieldToHigherPeers } from './glare.ts'
 import { dropStalled, forwardOnlyWhenNeeded, ignoreOwnBroadcasts, MESH_PEERS_FIELD, neighborsIncomplete, reannounce, releaseBroadcastChannel, requestAwareness } from './mesh.ts'
+import { MeshPort } from './mesh-port.ts'
 import { classifyPeers, samePeers, sanitizeRemoteState, type PeerInfo, type UserIdentity } from './presence.ts'
 import { setRecentTitle, touchRecent } from './recent.ts'
 import type { LocalState, ServerLink, SignalingState } from './status.ts'
@@ -171,6 +172,8 @@ export class SessionCore {
   link: BackupLink | null = null
   /** The encrypted log link of a private document, when the server offers backup. */
   privateLog: PrivateLogLink | null = null
+  /** The version history's side channel on the WebRTC mesh (`history/mesh-sync.ts` attaches to it). */
+  readonly historyMesh = new MeshPort(MeshMessage.history)
   /** Resolves when IndexedDB has loaded (or is known to be unavailable). */
   readonly loaded: Promise<void>
   /** Resolves when every provider this session will have has been created. */
@@ -192,6 +195,9 @@ export class SessionCore {
   #stop = new AbortController()
   #policy: LinkPolicy
   #announcedAt = 0
+  #syncUrl: string | null = null
+  /** Companion documents' private logs (`backupCompanion`): they follow this document's link mode. */
+  #companionLogs = new Set<PrivateLogLink>()
   #resolveLoaded!: () => void
   #resolveDestroyed!: (v: false) => void
   #whenDestroyed = new Promise<false>((resolve) => (this.#resolveDestroyed = resolve))
@@ -278,6 +284,7 @@ export class SessionCore {
 
     // 3. Backup server: on a first visit the text comes from there.
     const mode = this.#opts.link?.force ?? (this.#meshPossible(resolved) ? 'backup' : 'relay')
+    this.#syncUrl = resolved.syncUrl
     if (resolved.syncUrl) this.#guard('backup', () => (keys ? this.#openPrivate(resolved.syncUrl!, keys, mode) : this.#openBackup(resolved.syncUrl!, mode)))
     // 4. Peers: explicit signaling and ICE servers, never the libraries' public defaults.
     // A read-only link never joins the mesh (the server refuses it): live updates come through /sync.
@@ -413,6 +420,83 @@ export class SessionCore {
     this.#set({ link: 'connecting' })
   }
 
+  /**
+   * Backs up a companion document of this one (its version history,
+   * `<docId>.history`) the way this document is backed up: a private
+   * document's companion through an encrypted `/log/<companionId>` of its
+   * own (keys derived from the same link key, salted with the companion's
+   * id), any other through `/sync/<companionId>` with this document's token;
+   * both upload what came from peers (`isPeerOrigin`) only if the server lacks
+   * it, in this document's link mode. Resolves null when there is no backup
+   * server. Call after `ready`.
+   */
+  async backupCompanion(
+    companionId: string,
+    doc: Y.Doc,
+    opts: { isPeerOrigin: (origin: unknown) => boolean; meta?: LogMeta | null; skipOrigin?: (origin: unknown) => boolean; compactAfter?: number },
+  ): Promise<CompanionBackup | null> {
+    const syncUrl = this.#syncUrl
+    if (this.#destroyed || !syncUrl) return null
+    if (this.#opts.linkKey) {
+      if (!this.privateLog) return null
+      const keys = await deriveDocKeys(this.#opts.linkKey, companionId)
+      if (this.#destroyed) return null
+      const awareness = quietAwareness(doc)
+      const link = new PrivateLogLink({
+        url: syncUrl.replace(/\/sync$/, '') + '/log',
+        docId: companionId,
+        doc,
+        awareness,
+        keys,
+        token: this.#opts.token ?? null,
+        nonce: () => 0,
+        skipOrigin: opts.skipOrigin,
+        mode: this.privateLog.mode,
+        isPeerOrigin: opts.isPeerOrigin,
+        reconcileMs: this.#opts.link?.reconcileMs,
+        pollMs: 10_000,
+        meta: opts.meta ?? null,
+        ...(opts.compactAfter ? { compactAfter: opts.compactAfter } : {}),
+        ...(this.#opts.WebSocketPolyfill ? { WebSocketPolyfill: this.#opts.WebSocketPolyfill } : {}),
+      })
+      this.#companionLogs.add(link)
+      return {
+        origin: link,
+        private: link,
+        sync: null,
+        link: null,
+        destroy: () => {
+          this.#companionLogs.delete(link)
+          link.destroy()
+          awareness.destroy()
+        },
+      }
+    }
+    const main = this.link
+    const ws = new WebsocketProvider(syncUrl, companionId, doc, {
+      awareness: quietAwareness(doc),
+      params: { ...(this.#opts.token ? { token: this.#opts.token } : {}), link: main?.mode ?? 'relay' },
+      disableBc: true,
+      ...(this.#opts.WebSocketPolyfill ? { WebSocketPolyfill: this.#opts.WebSocketPolyfill as typeof WebSocket } : {}),
+    })
+    const link = new BackupLink(ws, ws.awareness, { mode: main?.mode ?? 'relay', isPeerOrigin: opts.isPeerOrigin, pollMs: 10_000 })
+    ws.on('sync', (synced: boolean) => synced && link.synced())
+    ws.on('connection-close', () => link.closed())
+    const unfollow = main?.follow(link) ?? (() => {})
+    return {
+      origin: ws,
+      private: null,
+      sync: ws,
+      link,
+      destroy: () => {
+        unfollow()
+        link.destroy()
+        ws.destroy()
+        ws.awareness.destroy()
+      },
+    }
+  }
+
   // ---- Y.Doc --------------------------------------------------------------
 
   #isProviderOrigin(origin: unknown): boolean {
@@ -542,7 +626,7 @@ export class SessionCore {
     const room = this.webrtc?.room
     if (room && !this.#destroyed) {
       ignoreOwnBroadcasts(room)
-      forwardOnlyWhenNeeded(room, this.#meshIncomplete, (origin) => origin === this.websocket || origin === this.privateLog)
+      forwardOnlyWhenNeeded(room, this.meshIncomplete, (origin) => origin === this.websocket || origin === this.privateLog)
       if (this.awareness.getLocalState()?.peerId !== room.peerId) this.awareness.setLocalStateField('peerId', room.peerId)
     }
     this.#refreshPeers()
@@ -554,7 +638,7 @@ export class SessionCore {
    * that reaches fewer peers than we know of (`neighborsIncomplete`, worked
    * out when peers change).
    */
-  #meshIncomplete = () => {
+  meshIncomplete = (): boolean => {
     const webrtc = this.webrtc
     if (!webrtc?.room) return true
     return webrtc.room.webrtcConns.size >= webrtc.maxConns || this.#neighborsMissing || this.#facts.peerList.some((p) => p.via === 'relay')
@@ -571,7 +655,9 @@ export class SessionCore {
     }
     if (removed.length) this.#forgetPeers(removed)
     for (const id of added) {
-      const peer = room?.webrtcConns.get(id)?.peer as { once?: (ev: string, fn: () => void) => void } | undefined
+      const conn = room?.webrtcConns.get(id)
+      if (conn) this.historyMesh.adopt(id, conn)
+      const peer = conn?.peer as { once?: (ev: string, fn: () => void) => void } | undefined
       peer?.once?.('connect', this.#refreshPeers)
     }
     this.#refreshPeers()
@@ -632,6 +718,7 @@ export class SessionCore {
     const viaServer = peerList.reduce((n, p) => n + (p.via === 'server' ? 1 : 0), 0)
     this.link?.setMode(mode, peers, viaServer)
     this.privateLog?.setMode(mode)
+    for (const companion of this.#companionLogs) companion.setMode(mode)
     // Someone we only reach through the server: ask the mesh to try pairing again now and then.
     if (viaServer > 0 && webrtc && signaling === 'connected' && this.#now() - this.#announcedAt > REANNOUNCE_MS) {
       this.#announcedAt = this.#now()
@@ -804,6 +891,27 @@ export class SessionCore {
     }
     this.doc.destroy()
   }
+}
+
+/** The backup of a companion document (`SessionCore.backupCompanion`). */
+export interface CompanionBackup {
+  /** The origin of the updates it applies (the provider). */
+  readonly origin: object
+  /** The encrypted log link (private documents), else null. */
+  readonly private: PrivateLogLink | null
+  /** The y-websocket provider (other documents), else null. */
+  readonly sync: WebsocketProvider | null
+  /** Its upload policy (with `sync`), else null. */
+  readonly link: BackupLink | null
+  /** Closes it. */
+  destroy(): void
+}
+
+/** An awareness that publishes nothing (a companion document has no presence of its own). */
+function quietAwareness(doc: Y.Doc): Awareness {
+  const awareness = new Awareness(doc)
+  awareness.setLocalState(null)
+  return awareness
 }
 
 /** Resolves after the browser had a chance to render (next frame, or 100 ms in background tabs; a macrotask in Node). */

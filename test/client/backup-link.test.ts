@@ -147,4 +147,25 @@ describe('BackupLink (hybrid data path, client side) against the real server', (
     r.destroy()
     b.destroy()
   })
+
+  it('a companion link follows its document link’s mode (live relay of the history while the document relays)', async () => {
+    const main = linked(server, 'link-follow-main', 'backup')
+    const companion = linked(server, 'link-follow-main.history', 'relay')
+    const other = linked(server, 'link-follow-main.history', 'relay')
+    const stop = main.link.follow(companion.link)
+    expect(companion.link.mode).toBe('backup')
+    expect(companion.ws.params.link).toBe('backup') // and so its next connection greets in backup mode
+    main.link.setMode('relay', 0, 1)
+    expect(companion.link.mode).toBe('relay')
+    // Relayed again: another client's change reaches it live.
+    await Promise.all([coveredIs(companion, true, 'companion covered'), coveredIs(other, true, 'other covered')])
+    other.text.insert(0, 'live')
+    await untilDoc(companion.doc, () => companion.text.toString() === 'live', 'the companion gets it live')
+    stop()
+    main.link.setMode('backup', 1, 0)
+    expect(companion.link.mode).toBe('relay')
+    main.destroy()
+    companion.destroy()
+    other.destroy()
+  })
 })

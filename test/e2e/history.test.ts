@@ -3,14 +3,21 @@
  * deletes everything and types over it; A restores the version from the
  * panel; both see the restored text; A undoes the restore. History opens
  * offline. A new browser opening the link after a server restart lists the
- * same versions.
+ * same versions. With no backup server at all (signaling only), versions
+ * travel peer to peer, and a browser that only ever met a peer lists them.
+ * A private document's versions reach the server sealed, and a new browser
+ * with the full link lists them after a restart. Tabs of one browser list
+ * each other's versions as they are saved.
  */
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
 import type { ServerProcess } from '../helpers/server.ts'
 import { untilDoc, yClient } from '../helpers/clients.ts'
 import { HistoryLog } from '../../src/history/log.ts'
 import { historyDocId } from '../../src/protocol/ids.ts'
+import { readLog } from '../helpers/log-client.ts'
 import {
   docText,
   focusEditor,
@@ -26,6 +33,7 @@ import {
   waitForText,
   waitLoaded,
   waitServiceWorker,
+  waitDirectPeers,
   type User,
   explain,
 } from './harness.ts'
@@ -202,5 +210,101 @@ describe('history', () => {
     await openHistory(carol.page)
     await expect.poll(() => listedIds(carol.page), { timeout: 30_000 }).toEqual(ids)
     expect(await docText(carol.page)).toBe('Version one.\nVersion two.\n')
+  })
+
+  test('no backup server: Bob lists Alice’s version over WebRTC; Carol, who only ever meets Bob, lists it too', async () => {
+    // A signaling-only server: /sync and /log do not exist, so every version travels over the mesh.
+    const p2p = await startE2EServer({ args: ['--backup=false'] })
+    try {
+      const alice = await user('Alice')
+      const bob = await user('Bob')
+      const url = `${p2p.url}/d/${testDocId('history-p2p')}`
+      await Promise.all([openDoc(alice.page, url), openDoc(bob.page, url)])
+      await explain(Promise.all([waitDirectPeers(alice.page), waitDirectPeers(bob.page)]), [alice, bob])
+      expect(await alice.page.locator('[data-testid=status-server]').getAttribute('data-state')).toBe('off')
+      await focusEditor(alice.page)
+      await typeText(alice.page, 'Written with no server to keep it.\n', 5)
+      await explain(waitForText(bob.page, 'Written with no server to keep it.\n'), [alice, bob])
+      await openHistory(alice.page)
+      const id = await saveVersion(alice.page, 'Peer to peer')
+
+      await openHistory(bob.page)
+      await explain(bob.page.locator(`[data-testid=version][data-id="${id}"]`).waitFor({ state: 'visible' }), [alice, bob])
+      expect(await bob.page.locator(`[data-testid=version][data-id="${id}"]`).textContent()).toContain('Alice')
+
+      // Alice leaves; Carol's browser never met her.
+      await alice.close()
+      users = users.filter((u) => u !== alice)
+      const carol = await user('Carol')
+      await openDoc(carol.page, url)
+      await explain(waitDirectPeers(carol.page), [bob, carol])
+      await openHistory(carol.page)
+      await explain(carol.page.locator(`[data-testid=version][data-id="${id}"]`).waitFor({ state: 'visible' }), [bob, carol])
+      expect(await listedIds(carol.page)).toEqual(await listedIds(bob.page))
+      await screenshot(carol.page, 'history-p2p')
+    } finally {
+      for (const u of users) await u.close().catch(() => {})
+      users = []
+      await p2p.stop()
+    }
+  })
+
+  test('private document: the server holds its versions only sealed; a new browser with the full link lists them after a restart', async () => {
+    const alice = await user('Alice')
+    await alice.page.goto(server.url + '/')
+    await alice.page.locator('[data-testid=new-doc]').click()
+    await alice.page.waitForURL(/\/d\/[A-Za-z0-9_-]{22}#key=[A-Za-z0-9_-]{43}$/)
+    await waitLoaded(alice.page)
+    const url = alice.page.url()
+    const docId = url.split('/d/')[1]!.split('#')[0]!
+    const marker = `history-private-${Date.now().toString(36)}`
+    await focusEditor(alice.page)
+    await typeText(alice.page, `Sealed ${marker}.\n`, 5)
+    await openHistory(alice.page)
+    const id = await saveVersion(alice.page, `Named ${marker}`)
+    // The version's entry is committed in /log/<docId>.history (one append per version).
+    await expect.poll(async () => (await readLog(server.wsUrl, historyDocId(docId))).entries.length, { timeout: 30_000 }).toBeGreaterThan(0)
+    const log = await readLog(server.wsUrl, historyDocId(docId))
+    for (const f of log.raw) expect(Buffer.from(f).includes(marker)).toBe(false)
+    await alice.close()
+    users = []
+
+    await server.stop()
+    const files = ['murmur.db', 'murmur.db-wal'].map((n) => join(server.dataDir, n)).filter(existsSync)
+    expect(files.length).toBeGreaterThan(0)
+    for (const file of files) expect(readFileSync(file).includes(marker), file).toBe(false)
+    server = await restartServer(server)
+    const carol = await user('Carol')
+    await openDoc(carol.page, url)
+    await waitForText(carol.page, `Sealed ${marker}.\n`)
+    await openHistory(carol.page)
+    const entry = carol.page.locator(`[data-testid=version][data-id="${id}"]`)
+    await explain(entry.waitFor({ state: 'visible' }), [carol])
+    expect(await entry.textContent()).toContain(`Named ${marker}`)
+  })
+
+  test('two tabs of one browser: a version saved in one is listed in the other at once', async () => {
+    // No backup server, so nothing but the tabs themselves can carry it (tabs do not pair over WebRTC).
+    const p2p = await startE2EServer({ args: ['--backup=false'] })
+    try {
+      const alice = await user('Alice')
+      await alice.page.goto(p2p.url + '/')
+      await alice.page.locator('[data-testid=new-plain-doc]').click()
+      await alice.page.waitForURL(/\/d\/[A-Za-z0-9_-]{22}$/)
+      await waitLoaded(alice.page)
+      await focusEditor(alice.page)
+      await typeText(alice.page, 'Two tabs, one history.\n', 5)
+      // The second tab gets the text from the first (y-webrtc's BroadcastChannel).
+      const second = await alice.context.newPage()
+      await openDoc(second, alice.page.url())
+      await openHistory(second)
+      await openHistory(alice.page)
+      const id = await saveVersion(alice.page, 'From the first tab')
+      await explain(second.locator(`[data-testid=version][data-id="${id}"]`).waitFor({ state: 'visible' }), [alice])
+    } finally {
+      for (const u of users) await u.close().catch(() => {})
+      users = []
+      await p2p.stop()
+    }
   })
 })
