@@ -9,7 +9,9 @@
  * per person; everyone opens the document, the mesh forms (y-webrtc's own cap
  * of 20–34 connections a peer, so 30 people may be a partial mesh), then each
  * person types K keystrokes at the end of their own line with the keyboard
- * (carets move too), all at once at a modest room-wide rate. Measured:
+ * (each at one keystroke per `--interval` ms, whatever the room size, so
+ * background traffic per keystroke does not grow with the room), all at
+ * once. Measured:
  *
  * - convergence: every page's text equals the expected one (every marker
  *   present), and the time from the last keydown in any page to the last page
@@ -18,19 +20,19 @@
  *   `murmur_bytes_total`, `/proc`);
  * - WebRTC data-channel bytes each browser receives per remote keystroke
  *   (`RTCPeerConnection.getStats()`, the connections collected by an init
- *   script; includes the caret updates each keystroke sends);
+ *   script; updates and awareness alike);
  * - per page: peers reached directly (connected data channels) and peers the
  *   peer list shows via the server.
  *
  * Runs itself under `../shared/isolated-net` (Chromium's WebRTC ignores
  * loopback-only hosts; root).
  *
- *   npm run bench -- hybrid-browser [--people 2,8,30] [--keys 12] [--rate 8]
+ *   npm run bench -- hybrid-browser [--people 2,8,30] [--keys 12] [--interval 1000]
  *
- * `--rate`: keystrokes per second in the whole room (each person types at
- * rate / people).
+ * Before typing, a quiet window of `--idle` ms (default 5000) measures the
+ * background: server bytes and each browser's WebRTC bytes per second.
  */
-import { readFileSync, rmSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { CHROMIUM_ARGS, chromiumPath, newUser, testDocId, waitLoaded, type User } from '../test/e2e/harness.ts'
 import { startMurmur, tempDir, killAll, removeTempDirs, type Target } from './lib/backup-servers.ts'
@@ -43,7 +45,8 @@ const arg = (name: string, dflt: string) => {
 }
 const PEOPLE = arg('people', '2,8,30').split(',').filter(Boolean).map(Number)
 const KEYS = Math.max(4, Number(arg('keys', '12')))
-const RATE = Number(arg('rate', '8'))
+const INTERVAL = Number(arg('interval', '1000'))
+const IDLE = Number(arg('idle', '5000'))
 
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -52,6 +55,31 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
   return (Number(f[11]) + Number(f[12])) / 100
+}
+
+/** utime + stime (s) of the Chromium processes this process started (browser, renderers, GPU, network). */
+function browserCpu(): number {
+  const parent = new Map<number, number>()
+  const chrome = new Set<number>()
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      parent.set(Number(d), Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ')[1]))
+      if (readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('chrom')) chrome.add(Number(d))
+    } catch {
+      // exited
+    }
+  }
+  const ours = (pid: number): boolean => pid === process.pid || (pid > 1 && parent.has(pid) && ours(parent.get(pid)!))
+  let total = 0
+  for (const pid of chrome) {
+    try {
+      if (ours(pid)) total += cpuSeconds(pid)
+    } catch {
+      // exited
+    }
+  }
+  return total
 }
 
 /** Collects every RTCPeerConnection the page makes (for getStats) and every keydown time. */
@@ -68,10 +96,13 @@ function instrument() {
       pcs.push(this)
     }
   }
-  // Data-channel bytes received so far per connection, kept after it closes.
+  // Data-channel bytes received so far per connection (polled only when measured: getStats on every
+  // connection of thirty pages each second is a CPU load of its own), and connections closed so far.
   w.__rtcPoll = async () => {
     let total = 0
+    let closed = 0
     for (const pc of pcs) {
+      if (pc.connectionState === 'closed') closed++
       if (pc.connectionState !== 'closed') {
         let rx = 0
         try {
@@ -83,9 +114,8 @@ function instrument() {
       }
       total += pc.__rx ?? 0
     }
-    return total
+    return [total, closed]
   }
-  setInterval(() => void w.__rtcPoll(), 1000)
 }
 
 /** What one page knows about its mesh and backup link. */
@@ -119,7 +149,8 @@ const facts = (page: Page): Promise<PageFacts> =>
     }
   })
 
-const rtcBytes = (page: Page): Promise<number> => page.evaluate(() => (window as any).__rtcPoll?.() ?? 0)
+/** Data-channel bytes received by the page so far, and its connections closed so far (bytes after a connection's last poll are not counted). */
+const rtcBytes = (page: Page): Promise<[number, number]> => page.evaluate(() => (window as any).__rtcPoll?.() ?? [0, 0])
 
 /** `murmur_bytes_total` of `/sync` in and out, and link modes of the sync clients. */
 async function serverMetrics(url: string): Promise<{ inB: number; outB: number; modes: string }> {
@@ -149,6 +180,13 @@ interface Row {
   cpuUs: number
   /** WebRTC data-channel bytes received per remote keystroke per browser: mean, min, max. */
   rtc: [number, number, number]
+  /** Quiet window before typing: server /sync bytes out per second, WebRTC bytes in per second per browser (mean). */
+  idleOut: number
+  idleRtc: number
+  /** Chromium CPU (all its processes) per page while idle, in cores. */
+  idleChromeCpu: number
+  /** Pages whose mesh module forwarded (mesh incomplete) while typing, as a sum of each page's fraction of samples. */
+  forwarding: number
   modes: string
   load: string
 }
@@ -168,8 +206,10 @@ async function room(browser: Browser, server: Target, n: number): Promise<Row> {
     for (let i = 0; i < n; i += 5) {
       const batch = await Promise.all(Array.from({ length: Math.min(5, n - i) }, (_, k) => newUser(browser, { name: `P${i + k}`, color: '#1971c2' })))
       users.push(...batch)
+      // Small windows: thirty pages render on two cores.
+      await Promise.all(batch.map((u) => u.page.setViewportSize({ width: 480, height: 360 })))
       await Promise.all(batch.map((u) => u.context.addInitScript(instrument)))
-      await Promise.all(batch.map(async (u) => (await u.page.goto(docUrl), await waitLoaded(u.page, 120_000))))
+      await Promise.all(batch.map(async (u) => (await u.page.goto(docUrl), await waitLoaded(u.page, 240_000))))
       if (i === 0) {
         await users[0].page.evaluate((seed) => (window as any).__murmur.session.text.insert(0, seed), seed)
         await users[0].page.locator('[data-testid=status-server][data-state="backed-up"]').waitFor({ state: 'attached', timeout: 60_000 })
@@ -211,13 +251,39 @@ async function room(browser: Browser, server: Target, n: number): Promise<Row> {
       s.doc.on('update', check)
     }, expected)))
     await sleep(1000)
+    const mIdle = await serverMetrics(url)
+    const rtcIdle = (await Promise.all(pages.map(rtcBytes))).map((r) => r[0])
+    const idleStart = Date.now()
+    const chromeIdle0 = browserCpu()
+    await sleep(IDLE)
+    const chromeIdle = browserCpu() - chromeIdle0
     const m0 = await serverMetrics(url)
     const cpu0 = cpuSeconds(server.pid)
-    const rtc0 = await Promise.all(pages.map(rtcBytes))
+    const rtcStart = await Promise.all(pages.map(rtcBytes))
+    const rtc0 = rtcStart.map((r) => r[0])
     const keys0 = await Promise.all(pages.map((p) => p.evaluate(() => (window as any).__keys.length as number)))
-    const delay = (1000 * n) / RATE
+    const idleS = (Date.now() - idleStart) / 1000
+    const delay = INTERVAL
+    // While typing, each page samples whether its mesh module forwards what it receives (`meshIncomplete`).
+    await Promise.all(pages.map((p) => p.evaluate(() => {
+      const w = window as any
+      w.__fwd = [0, 0]
+      // Local traffic per keystroke: document updates and awareness (caret) updates this page makes.
+      const s = w.__murmur.session
+      w.__local = { updates: 0, updateBytes: 0, awareness: 0 }
+      s.doc.on('update', (u: Uint8Array, origin: unknown) => {
+        if (origin && typeof origin === 'object' && 'constructor' in origin && String((origin as object).constructor?.name).includes('Provider')) return
+        w.__local.updates++
+        w.__local.updateBytes += u.byteLength
+      })
+      s.awareness.on('update', ({ added, updated }: { added: number[]; updated: number[] }, origin: unknown) => origin === 'local' && [...added, ...updated].includes(s.doc.clientID) && w.__local.awareness++)
+      w.__fwdTimer = setInterval(() => w.__fwd[w.__murmur.session.core.meshIncomplete() ? 0 : 1]++, 250)
+    })))
     // Everyone at once, phases spread over one keystroke interval.
     await Promise.all(pages.map(async (p, i) => (await sleep((i * delay) / n), await p.keyboard.type(typed(i), { delay }))))
+    const local = await Promise.all(pages.map((p) => p.evaluate(() => (window as any).__local as { updates: number; updateBytes: number; awareness: number })))
+    console.error(`[hybrid-browser] ${n}: per page while typing: local doc updates ${local.map((l) => l.updates).join(',')} (mean ${(local.reduce((a, l) => a + l.updateBytes, 0) / Math.max(1, local.reduce((a, l) => a + l.updates, 0))).toFixed(1)} B), caret awareness updates ${local.map((l) => l.awareness).join(',')}`)
+    const fwd = await Promise.all(pages.map((p) => p.evaluate(() => (clearInterval((window as any).__fwdTimer), (window as any).__fwd as [number, number]))))
     const lastKey = Math.max(...(await Promise.all(pages.map((p) => p.evaluate(() => (window as any).__keys.at(-1) as number)))))
     const keyCounts = await Promise.all(pages.map((p, i) => p.evaluate(() => (window as any).__keys.length as number).then((c) => c - keys0[i])))
     if (keyCounts.some((c) => c !== KEYS)) console.error(`[hybrid-browser] ${n}: keydowns per page ${keyCounts.join(',')} (expected ${KEYS})`)
@@ -229,7 +295,10 @@ async function room(browser: Browser, server: Target, n: number): Promise<Row> {
           .catch(() => null),
       ),
     )
-    const rtc1 = await Promise.all(pages.map(rtcBytes))
+    const rtcEnd = await Promise.all(pages.map(rtcBytes))
+    const rtc1 = rtcEnd.map((r) => r[0])
+    const closedDuring = rtcEnd.reduce((s, r, i) => s + r[1] - rtcStart[i][1], 0)
+    if (closedDuring) console.error(`[hybrid-browser] ${n}: ${closedDuring} connections closed while typing (their bytes after the start are not counted)`)
     const converged = at.filter((t) => t !== null).length
     if (converged < n) {
       const texts = await Promise.all(pages.map((p) => p.evaluate(() => (window as any).__murmur.session.text.toString() as string)))
@@ -260,6 +329,10 @@ async function room(browser: Browser, server: Target, n: number): Promise<Row> {
       outB: (m1.outB - m0.outB) / keys,
       cpuUs: ((cpu1 - cpu0) * 1e6) / keys,
       rtc: [mean(perRemote), Math.min(...perRemote), Math.max(...perRemote)],
+      idleOut: (m0.outB - mIdle.outB) / idleS,
+      idleRtc: mean(rtc0.map((b, i) => (b - rtcIdle[i]) / idleS)),
+      idleChromeCpu: chromeIdle / idleS / n,
+      forwarding: fwd.reduce((s, [yes, no]) => s + yes / Math.max(1, yes + no), 0),
       modes: `pages: ${modes}; server: ${m1.modes}`,
       load: load(),
     }
@@ -298,14 +371,14 @@ async function main() {
     rmSync(clientDir, { recursive: true, force: true })
   }
   const f = (v: number, d = 1) => v.toFixed(d)
-  console.log(`\nmurmur in Chromium: ${KEYS} keystrokes per person typed with the keyboard, ${RATE} keystrokes/s in the room; load average ${loadBefore} before, ${load()} after\n`)
-  console.log('| people | direct peers per page min / mean / max (y-webrtc cap) | shown via server (mean) | pages converged | converged after last key (ms) | server in B/key | server out B/key | server CPU µs/key | WebRTC in B per remote key per browser, mean (min–max) | load |')
-  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+  console.log(`\nmurmur in Chromium: ${KEYS} keystrokes per person typed with the keyboard, one every ${INTERVAL} ms per person, everyone at once; load average ${loadBefore} before, ${load()} after\n`)
+  console.log('| people | direct peers per page min / mean / max (y-webrtc cap) | shown via server (mean) | pages converged | converged after last key (ms) | server in B/key | server out B/key | server CPU µs/key | WebRTC in B per remote key per browser, mean (min–max) | idle: server out B/s, WebRTC in B/s per browser, Chromium CPU per page | load |')
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
   for (const r of rows)
     console.log(
-      `| ${r.people} | ${r.direct[0]} / ${f(r.direct[2] === r.direct[0] ? r.direct[0] : r.direct[1])} / ${r.direct[2]} of ${r.people - 1} (${r.caps[0]}–${r.caps[1]}) | ${f(r.viaServer)} | ${r.converged} of ${r.people} | ${r.convergeMs ?? '—'} | ${f(r.inB)} | ${f(r.outB)} | ${f(r.cpuUs, 0)} | ${f(r.rtc[0])} (${f(r.rtc[1])}–${f(r.rtc[2])}) | ${r.load.split(' ')[0]} |`,
+      `| ${r.people} | ${r.direct[0]} / ${f(r.direct[2] === r.direct[0] ? r.direct[0] : r.direct[1])} / ${r.direct[2]} of ${r.people - 1} (${r.caps[0]}–${r.caps[1]}) | ${f(r.viaServer)} | ${r.converged} of ${r.people} | ${r.convergeMs ?? '—'} | ${f(r.inB)} | ${f(r.outB)} | ${f(r.cpuUs, 0)} | ${f(r.rtc[0])} (${f(r.rtc[1])}–${f(r.rtc[2])}) | ${f(r.idleOut)}, ${f(r.idleRtc)}, ${(r.idleChromeCpu * 100).toFixed(1)} % | ${r.load.split(' ')[0]} |`,
     )
-  for (const r of rows) console.log(`- ${r.people}: link modes ${r.modes}; peer list shows ${f(r.listed)} of ${r.people - 1}`)
+  for (const r of rows) console.log(`- ${r.people}: link modes ${r.modes}; peer list shows ${f(r.listed)} of ${r.people - 1}; pages forwarding peers' updates while typing (mesh incomplete): ${f(r.forwarding)} of ${r.people}`)
   if (rows.length < PEOPLE.length) process.exitCode = 1
 }
 
