@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import * as encoding from 'lib0/encoding'
-import { MAX_WHOLE_MESSAGE_BYTES, MESH_PART_BYTES, PartAssembler, splitMessage } from '../../src/session/mesh-parts.ts'
+import { MAX_WHOLE_MESSAGE_BYTES, MESH_PART_BYTES, PartAssembler, carryWholeMessages, splitMessage } from '../../src/session/mesh-parts.ts'
 import { MeshPort } from '../../src/session/mesh-port.ts'
 import { MeshMessage } from '../../src/protocol/messages.ts'
 import { rtcPair, type TestConn } from '../helpers/rtc-pair.ts'
@@ -120,6 +120,9 @@ describe('y-webrtc messages of any size over a real data channel', () => {
     return { ...pair, frames }
   }
 
+  /** Resolves on the first event-loop turn where `cond()` holds. */
+  const until = (cond: () => boolean) => new Promise<void>((res) => (function check() { if (cond()) res(); else setImmediate(check) })())
+
   /** Resolves once `conn`'s y-webrtc listener got `n` messages (or rejects when the connection closes first). */
   function untilSeen(conn: TestConn, n: number): Promise<Uint8Array[]> {
     return new Promise((res, rej) => {
@@ -149,6 +152,28 @@ describe('y-webrtc messages of any size over a real data channel', () => {
     a.peer.send(message(5, 7))
     await untilSeen(b, sent.length + 1)
     expect(frames.slice(n)).toEqual([5])
+  })
+
+  it('while parts wait for the channel, a small message waits behind them (order kept)', async () => {
+    const { a, b } = await joined()
+    const peer = a.peer as unknown as { cork(): void; uncork(): void; writableLength: number }
+    peer.cork() // as when the channel's buffer is full: written parts stay queued in the stream
+    a.peer.send(message(100_000, 1))
+    expect(peer.writableLength).toBeGreaterThan(0)
+    a.peer.send(message(20, 2))
+    peer.uncork()
+    expect(digest(await untilSeen(b, 2))).toEqual(digest([message(100_000, 1), message(20, 2)]))
+  })
+
+  it('a half-received message is freed when its connection closes', async () => {
+    const { a, b } = await joined()
+    const held = carryWholeMessages(b.peer as never) // the assembler MeshPort.adopt gave b's connection
+    a.peer.send(part(50_000, 0, 10_000))
+    await until(() => held.held > 0)
+    expect(held.held).toBe(10_000)
+    a.peer.destroy()
+    await until(() => b.closed)
+    expect(held.held).toBe(0)
   })
 
   it('hostile parts change nothing else: the connection stays open and the next big message arrives', async () => {
