@@ -7,7 +7,8 @@
  *    the backup benchmark's load generator (`bench/lib/backup-load.ts`).
  * 2. Instances: the `/sync` relay (bench/lib/load-gen.ts: rooms × clients ×
  *    edits/s, latency edit → every other client of the room) through HAProxy to
- *    1, 2 and 3 instances on PostgreSQL + Redis; with 3 instances once hashing
+ *    1, 2 and 3 instances on PostgreSQL + Redis (HAProxy runs the README's
+ *    `docs/haproxy.cfg`, `test/helpers/haproxy.ts`); with 3 instances once hashing
  *    on the document (rooms live on one instance) and once round-robin (every
  *    room spans instances, so every edit crosses Redis).
  *
@@ -25,6 +26,7 @@ import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import * as Y from 'yjs'
 import { startServer, type ServerProcess } from '../test/helpers/server.ts'
+import { startHaproxy, type Haproxy } from '../test/helpers/haproxy.ts'
 import { checkRedis, freshPostgresDatabase, REDIS_URL } from '../test/helpers/services.ts'
 import { startMurmur, tempDir, removeTempDirs, killAll, type Target } from './lib/backup-servers.ts'
 import { BUCKET_MS, type GenResult, type StepOrder } from './lib/load-gen.ts'
@@ -129,48 +131,6 @@ async function storageSection(pgUrl: string): Promise<string[]> {
 
 // ───────────── 2. instances behind HAProxy ─────────────
 
-function haproxyConfig(port: number, backends: number[], hash: boolean): string {
-  const servers = backends.map((p, i) => `  server m${i} 127.0.0.1:${p} check inter 2s`).join('\n')
-  return `global
-  maxconn 8000
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 120s
-  timeout server 120s
-  timeout tunnel 1h
-frontend murmur
-  bind 127.0.0.1:${port}
-  option forwardfor
-  use_backend sync if { path_beg /sync/ }
-  default_backend any
-backend sync
-  balance ${hash ? 'uri\n  hash-type consistent' : 'roundrobin'}
-  option httpchk GET /healthz
-${servers}
-backend any
-  balance leastconn
-${servers}
-`
-}
-
-async function startHaproxy(backends: number[], hash: boolean): Promise<{ port: number; child: ChildProcess }> {
-  const port = await freePort()
-  const cfg = join(mkdtempSync(join(tmpdir(), 'murmur-haproxy-')), 'haproxy.cfg')
-  writeFileSync(cfg, haproxyConfig(port, backends, hash))
-  const child = spawn('haproxy', ['-f', cfg, '-db'], { stdio: ['ignore', 'inherit', 'inherit'] })
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break
-    } catch {
-      // not listening yet
-    }
-    if (i > 100) throw new Error('haproxy did not come up')
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  return { port, child }
-}
-
 function startGen(): Promise<ChildProcess> {
   const child = fork(resolve(import.meta.dirname, 'lib/load-gen.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   return new Promise((res, rej) => {
@@ -194,10 +154,10 @@ async function instancesRun(pgUrl: string, redisPrefix: string, n: number, hash:
   const args = ['--store', `${pgUrl}?schema=bench_${tag}`, '--redis', REDIS_URL, '--redis-prefix', `${redisPrefix}-${tag}`, '--max-sync-rate', '100000', '--max-connections-per-ip', '100000', '--log-level', 'error', '--trust-proxy']
   const servers: ServerProcess[] = []
   for (let i = 0; i < n; i++) servers.push(await startServer({ args }))
-  let proxy: { port: number; child: ChildProcess } | undefined
+  let proxy: Haproxy | undefined
   let gens: ChildProcess[] = []
   try {
-    proxy = await startHaproxy(servers.map((s) => s.port), hash)
+    proxy = await startHaproxy(await freePort(), servers.map((s) => s.port), !hash)
     gens = await Promise.all([startGen(), startGen()])
     const rooms = Array.from({ length: ROOMS }, (_, r) => `${tag}-r${r}`)
     const connected = gens.map((g) => nextMessage(g, 'connected'))
@@ -220,7 +180,7 @@ async function instancesRun(pgUrl: string, redisPrefix: string, n: number, hash:
     return `| ${n} instance${n > 1 ? 's' : ''}, ${hash ? 'hash on document' : 'round-robin'} | ${fmt(sent / elapsed)} | ${((received / Math.max(1, expected)) * 100).toFixed(1)}% | ${quantile(hist, received, 0.5).toFixed(1)} | ${quantile(hist, received, 0.99).toFixed(1)} | ${errors} | ${((cpu / wall) * 100).toFixed(0)}% | ${fmt((cpu / Math.max(1, sent)) * 1e6)} |`
   } finally {
     for (const g of gens) g.kill()
-    proxy?.child.kill('SIGTERM')
+    await proxy?.stop()
     await Promise.all(servers.map((s) => s.stop()))
   }
 }

@@ -33,6 +33,7 @@ import { startServer } from '../test/helpers/server.ts'
 import { cpuSeconds, rssKiB } from './lib/servers.ts'
 import { BUCKET_MS, type GenResult, type StepOrder } from './lib/load-gen.ts'
 import { renderChart, writeChart } from './lib/chart.ts'
+import { startAckedWriter, storedKeystrokes, type AckedWriter } from './lib/acked-writer.ts'
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`)
@@ -118,6 +119,31 @@ async function metric(url: string, name: string): Promise<number> {
   } catch {
     return NaN
   }
+}
+
+/** The SQLite commit histogram (`murmur_storage_commit_seconds`): count, sum (s) and cumulative bucket counts by upper bound. */
+async function commitHistogram(url: string): Promise<{ count: number; sum: number; buckets: [number, number][] } | null> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
+      const value = (name: string) => Number(text.split('\n').find((l) => l.startsWith(name + ' '))?.split(' ')[1] ?? NaN)
+      const buckets = [...text.matchAll(/^murmur_storage_commit_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm)].map((m) => [Number(m[1]), Number(m[2])] as [number, number])
+      return { count: value('murmur_storage_commit_seconds_count'), sum: value('murmur_storage_commit_seconds_sum'), buckets }
+    } catch {
+      // overloaded: the loop answers late
+    }
+  }
+  return null
+}
+
+/** One line on how long SQLite commits held the event loop between two histogram reads over `wallS` seconds. */
+function commitLine(a: Awaited<ReturnType<typeof commitHistogram>>, b: Awaited<ReturnType<typeof commitHistogram>>, wallS: number): string {
+  if (!a || !b) return 'commits: /metrics unanswered'
+  const n = b.count - a.count
+  const sum = b.sum - a.sum
+  const over = (le: number) => n - ((b.buckets.find(([x]) => x === le)?.[1] ?? 0) - (a.buckets.find(([x]) => x === le)?.[1] ?? 0))
+  const where = serverArgs.join(' ').includes('--sqlite-writer main') ? 'on the event loop' : 'on the writer thread'
+  return `commits: ${fmt(n)} (${fmt(n / wallS)}/s), ${where} ${fmt(sum * 1000)} ms = ${fmt((sum / wallS) * 100, 1)}% of the step, mean ${fmt(n ? (sum / n) * 1000 : NaN, 2)} ms, ${fmt(over(0.01))} over 10 ms, ${fmt(over(0.05))} over 50 ms`
 }
 
 function startGen(): Promise<ChildProcess> {
@@ -260,6 +286,7 @@ async function main(): Promise<void> {
   /** RSS (MiB) each second over the whole run, with the step it belongs to. */
   const rssSeries: RssSample[] = []
   const reports: StepReport[] = []
+  const writers: AckedWriter[] = []
   const header = ['step', 'rooms×clients×edits/s', 'conns', 'edits/s (target)', 'relayed/s', 'delivered', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'server CPU (runq wait)', 'CPU µs/edit', 'main thread R/D', 'gen CPU', 'loop lag p99 ms (med/max)', 'RSS MiB start/peak/end']
   console.log('\n' + header.join(' | '))
 
@@ -284,6 +311,10 @@ async function main(): Promise<void> {
     const lags: number[] = []
     let peak = rss0
     await metric(server.url, 'nodejs_eventloop_lag_p99_seconds') // reset the lag histogram
+    // One more client asks for durable acks throughout the step; checked after the last step.
+    const writer = await startAckedWriter(server.wsUrl, `acked${i}`)
+    writers.push(writer)
+    const commits0 = await commitHistogram(server.url)
     for (const g of generators) g.send({ type: 'go' })
     const start = performance.now()
     const sampler = setInterval(async () => {
@@ -298,6 +329,7 @@ async function main(): Promise<void> {
       }
     }, 1000)
     const res = await Promise.all(results)
+    writer.stop()
     clearInterval(sampler)
     const wallS = (performance.now() - start) / 1000
     const cpu = cpuSeconds(pid) - cpu0
@@ -369,6 +401,7 @@ async function main(): Promise<void> {
         `${fmt(rss0)}/${fmt(peak)}/${fmt(rssEnd)}`,
       ].join(' | ') + (report.saturated ? `  ← saturated: ${report.saturated}` : ''),
     )
+    console.log(`  ${commitLine(commits0, await commitHistogram(server.url), wallS)}`)
     // Two saturated steps in a row end the run (one alone may be a hiccup of a shared machine).
     if (report.saturated && reports.at(-2)?.saturated && !flag('no-stop')) break
     // Let the previous step's rooms unload before the next one.
@@ -392,6 +425,12 @@ async function main(): Promise<void> {
   const rssIdle = rssKiB(pid) / 1024
   console.log(`server RSS: ${fmt(reports[0]?.rssStartMiB ?? NaN)} MiB before the first step, peak ${fmt(Math.max(...reports.map((r) => r.rssPeakMiB)))} MiB, ${fmt(rssAfter)} MiB after the last, ${fmt(rssIdle)} MiB after 5 s idle (rooms unloaded)`)
 
+  // Every keystroke the server acknowledged as durable, in every step, must be stored (read back by a fresh client).
+  for (const [k, w] of writers.entries()) {
+    w.close()
+    const stored = await storedKeystrokes(server.wsUrl, w.docId)
+    console.log(`acked writer of step ${k + 1}: ${w.sent} keystrokes sent, ${w.acked} acknowledged durable, ${stored} stored after the run${stored >= w.acked ? ' — every acknowledged one is there' : ' — ACKNOWLEDGED KEYSTROKES MISSING'}`)
+  }
   console.log(writeChart(arg('chart') ?? resolve(import.meta.dirname, 'load.svg'), loadChart(reports, rssSeries, P99_LIMIT_MS)).note)
   const json = arg('json')
   if (json) writeFileSync(json, JSON.stringify({ steps: reports, rssSeries, serverArgs, stepSeconds, gens }, null, 2))

@@ -2,7 +2,11 @@
  * Soak: the convergence harness (`test/convergence/harness.ts`) over many
  * seeds, 3–8 peers each (drawn from the seed), for a bounded time.
  *
- *   npm run soak -- [--minutes 10] [--seed <n>] [--runs <k>] [--peers <p>] [--steps <s>] [--max-kills <k>] [--max-crashes <c>] [--chart FILE.svg] [--verbose]
+ *   npm run soak -- [--minutes 10] [--seed <n>] [--runs <k>] [--peers <p>] [--steps <s>] [--max-kills <k>] [--max-crashes <c>] [--instances <n>] [--chart FILE.svg] [--verbose]
+ *
+ * Every third seed (seed % 3 === 2) runs on 3 instances on PostgreSQL + Redis
+ * (`test/convergence/instances.ts`; needs both services, as `npm test`) and
+ * the rest on one SQLite server; `--instances <n>` runs every seed on n.
  *
  * With `--crash` it runs the crash-safety soak instead (`bench/lib/crash-cli.ts`):
  *
@@ -23,7 +27,7 @@ import { soakChart } from './lib/soak-chart.ts'
 if (process.argv.includes('--crash')) process.exit(await crashSoak(process.argv.slice(2).filter((a) => a !== '--crash')))
 
 function parseArgs(argv: string[]) {
-  const opts = { minutes: 10, seed: undefined as number | undefined, runs: Infinity, peers: undefined as number | undefined, steps: undefined as number | undefined, maxCrashes: undefined as number | undefined, maxKills: undefined as number | undefined, chart: undefined as string | undefined, verbose: false }
+  const opts = { minutes: 10, seed: undefined as number | undefined, runs: Infinity, peers: undefined as number | undefined, steps: undefined as number | undefined, maxCrashes: undefined as number | undefined, maxKills: undefined as number | undefined, minKills: undefined as number | undefined, instances: undefined as number | undefined, chart: undefined as string | undefined, verbose: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const num = () => {
@@ -38,10 +42,12 @@ function parseArgs(argv: string[]) {
     else if (a === '--steps') opts.steps = num()
     else if (a === '--max-crashes') opts.maxCrashes = num()
     else if (a === '--max-kills') opts.maxKills = num()
+    else if (a === '--min-kills') opts.minKills = num()
+    else if (a === '--instances') opts.instances = num()
     else if (a === '--chart') opts.chart = argv[++i]
     else if (a === '--verbose' || a === '-v') opts.verbose = true
     else if (a === '--help' || a === '-h') {
-      console.log('npm run soak -- [--minutes 10] [--seed <n>] [--runs <k>] [--peers 3-8] [--steps <s>] [--max-kills <k>] [--max-crashes <c>] [--chart FILE.svg] [--verbose]')
+      console.log('npm run soak -- [--minutes 10] [--seed <n>] [--runs <k>] [--peers 3-8] [--steps <s>] [--max-kills <k>] [--max-crashes <c>] [--min-kills <k>] [--instances <n>] [--chart FILE.svg] [--verbose]')
       process.exit(0)
     } else throw new Error(`unknown argument ${a} (see --help)`)
   }
@@ -56,8 +62,8 @@ process.on('SIGTERM', () => process.exit(143))
 const args = parseArgs(process.argv.slice(2))
 const firstSeed = args.seed ?? Math.floor(Math.random() * 2 ** 31)
 const deadline = Date.now() + args.minutes * 60_000
-const columns = ['seed', 'peers', 'steps', 'edits', 'burst', 'rtc', 'srv', 'block', 'part', 'heal', 'kill', 'crash', 'segv', 'server', 'closes', 'cli err', 'length', 'agree s', 'total s', 'outcome']
-const widths = [11, 5, 5, 5, 5, 4, 4, 5, 4, 4, 4, 5, 4, 12, 22, 7, 7, 8, 7, 7]
+const columns = ['seed', 'inst', 'peers', 'steps', 'edits', 'burst', 'rtc', 'srv', 'block', 'part', 'heal', 'kill', 'crash', 'segv', 'server', 'closes', 'cli err', 'length', 'agree s', 'total s', 'outcome']
+const widths = [11, 4, 5, 5, 5, 5, 4, 4, 5, 4, 4, 4, 5, 4, 12, 22, 7, 7, 8, 7, 7]
 const row = (cells: (string | number)[]) => cells.map((c, i) => String(c).padStart(widths[i])).join(' ')
 
 console.log(`soak: seeds from ${firstSeed}, ${args.minutes} min${Number.isFinite(args.runs) ? `, at most ${args.runs} runs` : ''}${args.peers ? `, ${args.peers} peers` : ', 3–8 peers'}`)
@@ -73,7 +79,7 @@ function serverFlags(args: string[]): string {
 const results: RunResult[] = []
 const clientErrorSamples: string[] = []
 for (let seed = firstSeed; results.length < args.runs && (results.length === 0 || Date.now() < deadline); seed = (seed + 1) % 2 ** 31) {
-  const opts = { seed, peers: args.peers, steps: args.steps, maxCrashes: args.maxCrashes, maxKills: args.maxKills, log: args.verbose ? (l: string) => console.log(`  ${l}`) : undefined }
+  const opts = { seed, peers: args.peers, steps: args.steps, maxCrashes: args.maxCrashes, maxKills: args.maxKills, minKills: args.minKills, instances: args.instances ?? (seed % 3 === 2 ? 3 : 1), log: args.verbose ? (l: string) => console.log(`  ${l}`) : undefined }
   const r = await runSeed(opts)
   results.push(r)
   const closes = Object.entries(r.closeCodes)
@@ -81,7 +87,7 @@ for (let seed = firstSeed; results.length < args.runs && (results.length === 0 |
     .map(([c, k]) => `${c}×${k}`)
     .join(' ')
   const f = r.faults
-  console.log(row([r.seed, r.peers, r.steps, r.edits, f.burst, f.rtc, f.srv, f.block, f.partition, f.heal, f.kill, f.crash, r.peerCrashes.length, serverFlags(r.serverArgs), closes || '-', r.clientErrors, r.length, (r.agreeMs / 1000).toFixed(1), (r.ms / 1000).toFixed(1), r.error ? 'FAIL' : 'ok']))
+  console.log(row([r.seed, r.instances, r.peers, r.steps, r.edits, f.burst, f.rtc, f.srv, f.block, f.partition, f.heal, f.kill, f.crash, r.peerCrashes.length, serverFlags(r.serverArgs), closes || '-', r.clientErrors, r.length, (r.agreeMs / 1000).toFixed(1), (r.ms / 1000).toFixed(1), r.error ? 'FAIL' : 'ok']))
   for (const note of r.notes) console.log(`  note (seed ${r.seed}): ${note}`)
   if (r.error) console.log(`\n${r.error}\n  replay: ${reproduce(opts)}\n`)
   for (const e of r.clientErrorSamples) if (!clientErrorSamples.includes(e)) clientErrorSamples.push(e)

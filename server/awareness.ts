@@ -3,7 +3,9 @@
  * update is decoded and checked before anything is applied, and each
  * awareness client id belongs to the socket that first spoke for it, so one
  * socket can neither overwrite another user's name and cursor nor leave
- * states behind when it closes.
+ * states behind when it closes. Across instances, another instance counts as
+ * one member for the ids it relayed first (`claimRemote`), so a socket here
+ * cannot take over a user connected there either.
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
@@ -26,6 +28,11 @@ export class AwarenessError extends Error {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** Whether an awareness state is the removal `null` (what y-protocols sends for a client that left). */
+function isRemoval(state: Uint8Array): boolean {
+  return state.byteLength === 4 && state[0] === 0x6e && state[1] === 0x75 && state[2] === 0x6c && state[3] === 0x6c
+}
 
 /**
  * Decodes and validates a whole awareness update: at most `maxEntries`
@@ -126,9 +133,56 @@ export class AwarenessLedger {
     return accepted
   }
 
+  /**
+   * Entries another instance accepted from its sockets, `instance` standing
+   * for that instance: applied when nobody here speaks for the id or that
+   * instance already does or a socket here only relayed it (stock clients
+   * echo the states they receive), dropped otherwise (an id a socket here
+   * holds as its own is not overwritten from elsewhere, and vice versa). Ids it relayed cannot be
+   * taken over by a socket here (`claim` treats them as their owner's own);
+   * a removal (state `null`) from it frees the id, and so does `release`
+   * when the instance is gone. No quotas: the sending instance applied them.
+   */
+  claimRemote(instance: object, entries: readonly AwarenessEntry[]): AwarenessEntry[] {
+    const accepted: AwarenessEntry[] = []
+    for (const e of entries) {
+      const current = this.#owners.get(e.client)
+      // Held here by its own socket (or another instance): not ours to change. A socket that only
+      // relayed it (stock y-websocket clients echo every state they receive) yields.
+      if (current && current.owner !== instance && current.own) continue
+      accepted.push(e)
+      if (current) {
+        this.#bytes -= current.bytes
+        if (current.owner !== instance) this.#byOwner.get(current.owner)?.delete(e.client)
+      }
+      if (isRemoval(e.state)) {
+        this.#owners.delete(e.client)
+        this.#byOwner.get(instance)?.delete(e.client)
+        continue
+      }
+      this.#bytes += e.state.byteLength
+      this.#owners.set(e.client, { owner: instance, bytes: e.state.byteLength, own: true })
+      let set = this.#byOwner.get(instance)
+      if (!set) this.#byOwner.set(instance, (set = new Set()))
+      set.add(e.client)
+    }
+    return accepted
+  }
+
   /** The member that speaks for awareness id `client`, if any. */
   ownerOf(client: number): object | undefined {
     return this.#owners.get(client)?.owner
+  }
+
+  /** Frees those of `ids` whose owner passes `which` (e.g. ids another instance spoke for, after the awareness timeout removed them). */
+  forget(ids: readonly number[], which: (owner: object) => boolean): void {
+    for (const id of ids) {
+      const current = this.#owners.get(id)
+      if (!current || !which(current.owner)) continue
+      this.#owners.delete(id)
+      this.#byOwner.get(current.owner)?.delete(id)
+      this.#bytes -= current.bytes
+    }
   }
 
   /** Forgets `owner`; returns the client ids it spoke for. */

@@ -21,6 +21,7 @@ export const OPTIONS = {
   dataDir: { flag: '--data', env: 'MURMUR_DATA_DIR', kind: 'string', default: './data', help: 'Directory holding the SQLite database (murmur.db).' },
   store: { flag: '--store', env: 'MURMUR_STORE', kind: 'string', default: 'sqlite', help: 'sqlite (the file in --data) or a postgres://user@host:port/db[?schema=name] URL, so several instances share one database (schema murmur by default; created and migrated on start).' },
   redis: { flag: '--redis', env: 'MURMUR_REDIS', kind: 'string', default: '', help: 'redis://host:port of the Redis that carries /signal and /sync traffic between instances. Empty: a single instance. With --store postgres://… too, instances are interchangeable.' },
+  sqliteWriter: { flag: '--sqlite-writer', env: 'MURMUR_SQLITE_WRITER', kind: 'string', default: 'worker', help: 'Where SQLite commits (and their fsync) run: worker (a writer thread, off the event loop) or main (the event loop, as before; for comparison).' },
   redisPrefix: { flag: '--redis-prefix', env: 'MURMUR_REDIS_PREFIX', kind: 'string', default: 'murmur', help: 'Prefix of the Redis channels, so several clusters can share one Redis.' },
   clientDir: { flag: '--client', env: 'MURMUR_CLIENT_DIR', kind: 'string', default: './dist', help: 'Built client to serve (vite build output).' },
   logLevel: { flag: '--log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent.' },

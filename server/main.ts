@@ -9,7 +9,7 @@ import { resolve } from 'node:path'
 import { pino, type Logger } from 'pino'
 import { ConfigError, helpText, parseConfig, type Config } from './config.ts'
 import { mintToken } from './auth.ts'
-import { createMetrics } from './metrics.ts'
+import { createMetrics, type Metrics } from './metrics.ts'
 import { createHttpServer } from './http.ts'
 import { createSignaling } from './signaling.ts'
 import { createSync } from './sync.ts'
@@ -67,10 +67,11 @@ async function backupCommand(args: string[]): Promise<void> {
 }
 
 /** The store `--store` names: SQLite in `dataDir` (default) or PostgreSQL (loaded only then). */
-async function openStore(config: Config, dataDir: string, log: Logger): Promise<Store> {
+async function openStore(config: Config, dataDir: string, log: Logger, metrics?: Metrics): Promise<Store> {
   if (config.store === 'sqlite') {
     mkdirSync(dataDir, { recursive: true })
-    return openSqliteStore(dataDir, { log })
+    if (config.sqliteWriter !== 'worker' && config.sqliteWriter !== 'main') fail(`--sqlite-writer must be worker or main, got "${config.sqliteWriter}"`)
+    return openSqliteStore(dataDir, { log, writer: config.sqliteWriter, onCommit: metrics && ((ms) => metrics.storageCommit.observe(ms / 1000)) })
   }
   if (/^postgres(ql)?:\/\//.test(config.store)) {
     const { openPostgresStore } = await import('./store/postgres.ts')
@@ -96,7 +97,7 @@ async function serve(config: Config): Promise<void> {
   loadGuard.onChange((o) => metrics.overloaded.set(o ? 1 : 0))
   const ctx: ServerContext = { config, log, metrics, loadGuard }
   const dataDir = resolve(config.dataDir)
-  const store = await openStore(config, dataDir, log).catch((err: Error) => fail(`cannot open the store: ${err.message}`))
+  const store = await openStore(config, dataDir, log, metrics).catch((err: Error) => fail(`cannot open the store: ${err.message}`))
   const fanout = config.redis
     ? await connectRedisFanout(config.redis, { log, prefix: config.redisPrefix }).catch((err: Error) => fail(`cannot reach Redis: ${err.message}`))
     : localFanout

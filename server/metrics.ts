@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { decodeStats } from './updates.ts'
 
 /** Prometheus metrics of one server instance (its own registry, so tests can run several). */
@@ -40,6 +40,7 @@ export function createMetrics() {
     storageErrors: new Counter({ name: 'murmur_storage_errors_total', help: 'Failed storage operations', registers: [registry] }),
     overloaded: new Gauge({ name: 'murmur_overloaded', help: '1 while the server is over its lag or heap budget (sockets not read, new connections refused)', registers: [registry] }),
     overloadRefused: new Counter({ name: 'murmur_overload_refused_total', help: 'WebSocket upgrades refused with 503 while overloaded', registers: [registry] }),
+    storageCommit: new Histogram({ name: 'murmur_storage_commit_seconds', help: 'Time each SQLite group commit took (transaction and fsync; on the writer thread unless --sqlite-writer main, then on the event loop)', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1], registers: [registry] }),
     storageChecks: new Counter({ name: 'murmur_storage_checks_total', help: 'Storage writability probes run for /healthz (at most one per second)', registers: [registry] }),
   }
 }

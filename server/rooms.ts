@@ -2,7 +2,7 @@ import * as Y from 'yjs'
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { AwarenessLedger } from './awareness.ts'
+import { AwarenessLedger, encodeAwarenessEntries, parseAwarenessUpdate, type AwarenessEntry } from './awareness.ts'
 import type { ServerContext } from './context.ts'
 import { localFanout, REMOTE_ORIGIN, type Fanout, type FanoutSubscription } from './fanout/fanout.ts'
 import type { Store } from './store/store.ts'
@@ -59,8 +59,10 @@ export class Room {
   /** Set once the Y.Doc is destroyed (`closed` is set earlier, when closing starts and still compacts). */
   private destroyed = false
   private fanoutSub: FanoutSubscription | null = null
-  /** Fan-out messages that arrived while loading, applied once the stored state is in. */
-  private early: Buffer[] | null = []
+  /** Fan-out messages that arrived while loading (with their sender), applied once the stored state is in. */
+  private early: [Buffer, string][] | null = []
+  /** Each other instance that relayed awareness here, as the owner of the ids it spoke for first. */
+  private readonly instances = new Map<string, object>()
 
   constructor(
     readonly docId: string,
@@ -77,7 +79,7 @@ export class Room {
   async load(): Promise<void> {
     // Listen to the other instances first, so nothing committed between our load and the subscription is missed.
     this.fanoutSub = this.fanout.subscribe(`doc:${this.docId}`, {
-      message: (payload) => (this.early ? this.early.push(payload) : this.applyRemote(payload)),
+      message: (payload, from) => (this.early ? this.early.push([payload, from]) : this.applyRemote(payload, from)),
       resync: () => void this.catchUp().catch(() => {}),
     })
     let stored
@@ -98,7 +100,7 @@ export class Room {
       }
     })
     this.doc.on('update', this.handleDocUpdate)
-    for (const payload of this.early ?? []) this.applyRemote(payload)
+    for (const [payload, from] of this.early ?? []) this.applyRemote(payload, from)
     this.early = null
     this.lastSeq = stored.lastSeq
     this.rowsSinceSnapshot = stored.updates.length
@@ -205,13 +207,44 @@ export class Room {
   private handleAwarenessUpdate = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
     const changed = added.concat(updated, removed)
     if (changed.length === 0) return
+    // The awareness timeout (30 s without a renewal) frees ids another instance spoke for.
+    if (origin === 'timeout') this.presence.forget(removed, (owner) => [...this.instances.values()].includes(owner))
     const enc = encodeAwarenessUpdate(this.awareness, changed)
     for (const m of this.members) m.onAwareness(enc, origin)
     if (origin !== REMOTE_ORIGIN) this.fanout.publish(`doc:${this.docId}`, fanoutMessage(FANOUT_AWARENESS, [enc]))
   }
 
+  /**
+   * Another instance went silent (`Fanout.onInstanceGone`): the presence it
+   * relayed is dropped now and its ids are free for whoever claims them next.
+   */
+  instanceGone(from: string): void {
+    const owner = this.instances.get(from)
+    if (!owner) return
+    this.instances.delete(from)
+    const ids = this.presence.release(owner).filter((id) => this.awareness.getStates().has(id))
+    // Removed at their current clock, not the next (as `removeAwarenessStates` would): the
+    // user's next state change, from whichever instance they reconnect to, is then newer.
+    const removals = ids.map((client) => ({ client, clock: this.awareness.meta.get(client)?.clock ?? 0, state: NULL_STATE }))
+    if (removals.length) applyAwarenessUpdate(this.awareness, encodeAwarenessEntries(removals), REMOTE_ORIGIN)
+  }
+
+  /** Applies awareness another instance accepted, minus the ids someone else here or elsewhere holds (`AwarenessLedger.claimRemote`). */
+  private applyRemoteAwareness(data: Uint8Array, from: string): void {
+    let owner = this.instances.get(from)
+    if (!owner) this.instances.set(from, (owner = { instance: from }))
+    let entries: AwarenessEntry[]
+    try {
+      entries = parseAwarenessUpdate(data, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
+    } catch {
+      return
+    }
+    const accepted = this.presence.claimRemote(owner, entries)
+    if (accepted.length) applyAwarenessUpdate(this.awareness, encodeAwarenessEntries(accepted), REMOTE_ORIGIN)
+  }
+
   /** Applies what another instance published: committed updates (not stored again) or awareness. */
-  private applyRemote(payload: Buffer): void {
+  private applyRemote(payload: Buffer, from: string): void {
     if (this.destroyed) return
     const decoder = decoding.createDecoder(payload)
     const kind = decoding.readVarUint(decoder)
@@ -219,7 +252,7 @@ export class Room {
     for (let i = 0; i < n; i++) {
       const data = decoding.readVarUint8Array(decoder)
       if (kind === FANOUT_UPDATES) Y.applyUpdate(this.doc, data, REMOTE_ORIGIN)
-      else if (kind === FANOUT_AWARENESS) applyAwarenessUpdate(this.awareness, data, REMOTE_ORIGIN)
+      else if (kind === FANOUT_AWARENESS) this.applyRemoteAwareness(data, from)
     }
   }
 
@@ -295,6 +328,9 @@ export class Room {
   }
 }
 
+/** An awareness state meaning "gone" (JSON `null`). */
+const NULL_STATE = new TextEncoder().encode('null')
+
 const FANOUT_UPDATES = 0
 const FANOUT_AWARENESS = 1
 
@@ -322,6 +358,10 @@ export function createRooms(ctx: ServerContext, store: Store, fanout: Fanout = l
   /** Rooms whose load finished, for evicting idle ones when the cap is reached. */
   const loaded = new Map<string, Room>()
   const closing = new Map<string, Promise<void>>()
+  // An instance that went silent takes its users' presence with it, in every loaded room.
+  fanout.onInstanceGone((from) => {
+    for (const room of loaded.values()) room.instanceGone(from)
+  })
 
   async function unload(docId: string, room: Room): Promise<void> {
     if (room.members.size > 0) return

@@ -15,8 +15,8 @@ export interface FanoutSubscription {
 
 /** Handlers of one subscription. */
 export interface FanoutHandlers {
-  /** A payload another instance published on the channel (never this instance's own). */
-  message(payload: Buffer): void
+  /** A payload another instance published on the channel (never this instance's own), and that instance's id. */
+  message(payload: Buffer, from: string): void
   /** The link to the other instances came back after a gap: messages may have been missed, so catch up (e.g. reload from storage). */
   resync?(): void
 }
@@ -29,6 +29,12 @@ export interface Fanout {
   subscribe(channel: string, handlers: FanoutHandlers): FanoutSubscription
   /** Sends `payload` to every other instance subscribed to `channel`; dropped (not queued) while the link is down. */
   publish(channel: string, payload: Uint8Array): void
+  /**
+   * Calls `listener` with the id of an instance that was heard and has then
+   * been silent for longer than its heartbeat allows (killed, or cut off from
+   * Redis): what it spoke for is gone. Returns a function that stops listening.
+   */
+  onInstanceGone(listener: (from: string) => void): () => void
   /** Whether the link to the other instances is up (for `/healthz`). */
   healthy(): boolean
   /** Leaves every channel and disconnects. */
@@ -40,6 +46,7 @@ export const localFanout: Fanout = {
   shared: false,
   subscribe: () => ({ close() {} }),
   publish() {},
+  onInstanceGone: () => () => {},
   healthy: () => true,
   close: async () => {},
 }

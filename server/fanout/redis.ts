@@ -4,7 +4,11 @@
  * subscribed while this instance has at least one local subscriber to it.
  *
  * Every payload is prefixed with this instance's random 8-byte id, so the
- * copy Redis echoes back to its publisher is dropped. Redis keeps the order of
+ * copy Redis echoes back to its publisher is dropped and receivers know who
+ * sent it. Each instance also publishes a heartbeat on `alive` every
+ * `heartbeatMs`; an instance heard before and then silent for `goneAfterMs`
+ * is reported gone (`onInstanceGone`), so presence it relayed can be dropped
+ * at once instead of lingering until the awareness timeout. Redis keeps the order of
  * one publisher's messages, so updates arrive in the order they were
  * committed; a message lost while Redis was unreachable is made up by the
  * `resync` handlers, which run whenever the subscriber connection is ready
@@ -24,9 +28,14 @@ export interface RedisFanoutOptions {
   prefix?: string
   /** How long the first connection may take before start-up fails. Default 5000 ms. */
   connectTimeoutMs?: number
+  /** Heartbeat interval (default 1000 ms) and the silence after which an instance counts as gone (default 3500 ms). */
+  heartbeatMs?: number
+  goneAfterMs?: number
 }
 
 const ID_BYTES = 8
+/** The heartbeat channel. */
+const ALIVE = 'alive'
 
 /** Connects to Redis at `url` and returns the fan-out; rejects when Redis does not answer within `connectTimeoutMs`. */
 export async function connectRedisFanout(url: string, opts: RedisFanoutOptions): Promise<Fanout> {
@@ -60,6 +69,11 @@ export async function connectRedisFanout(url: string, opts: RedisFanoutOptions):
    */
   const channels = new Map<string, { handlers: Set<FanoutHandlers>; pending: Uint8Array[] | null }>()
   let lost = false
+  /** Other instances heard from: id (hex) → when last. */
+  const lastHeard = new Map<string, number>()
+  const goneListeners = new Set<(from: string) => void>()
+  const heartbeatMs = opts.heartbeatMs ?? 1000
+  const goneAfterMs = opts.goneAfterMs ?? 3500
 
   function send(channel: string, payload: Uint8Array): void {
     if (pub.status !== 'ready') return
@@ -71,12 +85,14 @@ export async function connectRedisFanout(url: string, opts: RedisFanoutOptions):
 
   sub.on('messageBuffer', (channelBuf: Buffer, message: Buffer) => {
     if (message.length < ID_BYTES || message.subarray(0, ID_BYTES).equals(id)) return
+    const from = message.subarray(0, ID_BYTES).toString('hex')
+    lastHeard.set(from, Date.now())
     const handlers = channels.get(channelBuf.toString('utf8').slice(prefix.length))?.handlers
     if (!handlers) return
     const payload = message.subarray(ID_BYTES)
     for (const h of handlers) {
       try {
-        h.message(payload)
+        h.message(payload, from)
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'redis: a fan-out message could not be handled')
       }
@@ -94,7 +110,19 @@ export async function connectRedisFanout(url: string, opts: RedisFanoutOptions):
     for (const { handlers } of channels.values()) for (const h of handlers) h.resync?.()
   })
 
-  return {
+  const heartbeat = setInterval(() => {
+    send(ALIVE, new Uint8Array(0))
+    const now = Date.now()
+    for (const [from, at] of lastHeard) {
+      if (now - at <= goneAfterMs) continue
+      lastHeard.delete(from)
+      log.info({ instance: from }, 'redis: an instance went silent; dropping what it spoke for')
+      for (const l of goneListeners) l(from)
+    }
+  }, heartbeatMs)
+  heartbeat.unref()
+
+  const fanout: Fanout = {
     shared: true,
     subscribe(channel, handlers) {
       let entry = channels.get(channel)
@@ -135,11 +163,19 @@ export async function connectRedisFanout(url: string, opts: RedisFanoutOptions):
       if (pending) pending.push(payload)
       else send(channel, payload)
     },
+    onInstanceGone(listener) {
+      goneListeners.add(listener)
+      return () => goneListeners.delete(listener)
+    },
     healthy: () => pub.status === 'ready' && sub.status === 'ready',
     async close() {
+      clearInterval(heartbeat)
       channels.clear()
       pub.disconnect()
       sub.disconnect()
     },
   }
+  // Heartbeats only need to be heard: `lastHeard` is updated for every message.
+  fanout.subscribe(ALIVE, { message() {} })
+  return fanout
 }

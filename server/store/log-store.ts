@@ -62,3 +62,25 @@ export class LogStoreError extends Error {
     this.code = code
   }
 }
+
+const invalid = (m: string) => new LogStoreError('invalid-argument', m)
+
+/** Throws `invalid-argument` unless `docId` is a non-empty string and `hash` (when given) non-empty bytes: every backend's argument check. */
+export function checkLogArgs(docId: unknown, hash?: unknown): void {
+  if (typeof docId !== 'string' || docId.length === 0) throw invalid('docId must be a non-empty string')
+  if (hash !== undefined && (!(hash instanceof Uint8Array) || hash.byteLength === 0)) throw invalid('writeHash must be non-empty bytes')
+}
+
+/** `checkLogArgs` plus: `entries` is a non-empty array of non-empty byte strings (an append's arguments). */
+export function checkAppendArgs(docId: unknown, hash: unknown, entries: unknown): void {
+  checkLogArgs(docId, hash)
+  if (!Array.isArray(entries) || entries.length === 0) throw invalid('entries must be a non-empty array')
+  for (const e of entries) if (!(e instanceof Uint8Array) || e.byteLength === 0) throw invalid('every entry must be non-empty bytes')
+}
+
+/** `checkLogArgs` plus: `upToSeq` is a positive integer and `snapshot` non-empty bytes (a replace's arguments). */
+export function checkReplaceArgs(docId: unknown, hash: unknown, upToSeq: unknown, snapshot: unknown): void {
+  checkLogArgs(docId, hash)
+  if (!Number.isSafeInteger(upToSeq) || (upToSeq as number) < 1) throw invalid(`upToSeq must be a positive integer, got ${upToSeq}`)
+  if (!(snapshot instanceof Uint8Array) || snapshot.byteLength === 0) throw invalid('snapshot must be non-empty bytes')
+}

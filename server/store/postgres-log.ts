@@ -18,7 +18,7 @@ import type { Pool, PoolClient } from 'pg'
 import { timingSafeEqual } from 'node:crypto'
 import pino, { type Logger } from 'pino'
 import { parsePostgresUrl } from './postgres.ts'
-import { LogStoreError, type LogRead, type LogStore } from './log-store.ts'
+import { checkAppendArgs, checkLogArgs, checkReplaceArgs, LogStoreError, type LogRead, type LogStore } from './log-store.ts'
 
 /** Options of `openPostgresLogStore`. */
 export interface PostgresLogStoreOptions {
@@ -47,10 +47,6 @@ const forbidden = (docId: string) => new LogStoreError('forbidden', `wrong write
 const sameHash = (a: Uint8Array, b: Uint8Array) => a.byteLength === b.byteLength && timingSafeEqual(a, b)
 const toBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 
-function checkArgs(docId: unknown, hash: unknown): void {
-  if (typeof docId !== 'string' || docId.length === 0) throw invalid('docId must be a non-empty string')
-  if (hash !== undefined && (!(hash instanceof Uint8Array) || hash.byteLength === 0)) throw invalid('writeHash must be non-empty bytes')
-}
 
 /** A stable 32-bit advisory-lock key (same scheme as `postgres.ts`, distinct name). */
 function lockKey(name: string): number {
@@ -198,7 +194,7 @@ export async function openPostgresLogStore(url: string, opts: PostgresLogStoreOp
   return {
     async read(docId: string, afterSeq: number): Promise<LogRead> {
       ensureOpen()
-      checkArgs(docId, undefined)
+      checkLogArgs(docId, undefined)
       await drained()
       return tx(async (c) => {
         const r = await c.query<{ last_seq: string; snapshot_seq: string }>(`SELECT last_seq, snapshot_seq FROM ${s}.log_docs WHERE doc_id = $1`, [docId])
@@ -219,9 +215,7 @@ export async function openPostgresLogStore(url: string, opts: PostgresLogStoreOp
     append(docId: string, writeHash: Uint8Array, entries: Uint8Array[]): Promise<number> {
       try {
         ensureOpen()
-        checkArgs(docId, writeHash)
-        if (!Array.isArray(entries) || entries.length === 0) throw invalid('entries must be a non-empty array')
-        for (const e of entries) if (!(e instanceof Uint8Array) || e.byteLength === 0) throw invalid('every entry must be non-empty bytes')
+        checkAppendArgs(docId, writeHash, entries)
       } catch (err) {
         return Promise.reject(err)
       }
@@ -234,9 +228,7 @@ export async function openPostgresLogStore(url: string, opts: PostgresLogStoreOp
 
     async replace(docId: string, writeHash: Uint8Array, upToSeq: number, snapshot: Uint8Array): Promise<boolean> {
       ensureOpen()
-      checkArgs(docId, writeHash)
-      if (!Number.isSafeInteger(upToSeq) || upToSeq < 1) throw invalid(`upToSeq must be a positive integer, got ${upToSeq}`)
-      if (!(snapshot instanceof Uint8Array) || snapshot.byteLength === 0) throw invalid('snapshot must be non-empty bytes')
+      checkReplaceArgs(docId, writeHash, upToSeq, snapshot)
       const data = toBuffer(snapshot)
       await drained()
       return tx(async (c) => {

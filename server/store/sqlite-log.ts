@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { timingSafeEqual } from 'node:crypto'
 import pino, { type Logger } from 'pino'
 import { crc32, SQLITE_FILE_NAME } from './sqlite.ts'
-import { LogStoreError, type LogRead, type LogStore } from './log-store.ts'
+import { checkAppendArgs, checkLogArgs, checkReplaceArgs, LogStoreError, type LogRead, type LogStore } from './log-store.ts'
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS log_docs (
@@ -46,10 +46,6 @@ interface DocRow {
 
 const invalid = (m: string) => new LogStoreError('invalid-argument', m)
 
-function checkArgs(docId: unknown, hash: unknown): void {
-  if (typeof docId !== 'string' || docId.length === 0) throw invalid('docId must be a non-empty string')
-  if (hash !== undefined && (!(hash instanceof Uint8Array) || hash.byteLength === 0)) throw invalid('writeHash must be non-empty bytes')
-}
 
 /** Opens the log store inside `<dir>/murmur.db` (creating its tables if needed). */
 export function openSqliteLogStore(dir: string, opts: { log?: Logger; groupCommit?: boolean } = {}): LogStore {
@@ -147,7 +143,7 @@ export function openSqliteLogStore(dir: string, opts: { log?: Logger; groupCommi
   return {
     async read(docId: string, afterSeq: number): Promise<LogRead> {
       ensureOpen()
-      checkArgs(docId, undefined)
+      checkLogArgs(docId, undefined)
       flush()
       const row = docStmt.get(docId)
       if (!row) return { entries: [], lastSeq: 0, sinceSnapshot: 0 }
@@ -166,9 +162,7 @@ export function openSqliteLogStore(dir: string, opts: { log?: Logger; groupCommi
     append(docId: string, writeHash: Uint8Array, entries: Uint8Array[]): Promise<number> {
       try {
         ensureOpen()
-        checkArgs(docId, writeHash)
-        if (!Array.isArray(entries) || entries.length === 0) throw invalid('entries must be a non-empty array')
-        for (const e of entries) if (!(e instanceof Uint8Array) || e.byteLength === 0) throw invalid('every entry must be non-empty bytes')
+        checkAppendArgs(docId, writeHash, entries)
       } catch (err) {
         return Promise.reject(err)
       }
@@ -181,9 +175,7 @@ export function openSqliteLogStore(dir: string, opts: { log?: Logger; groupCommi
 
     async replace(docId: string, writeHash: Uint8Array, upToSeq: number, snapshot: Uint8Array): Promise<boolean> {
       ensureOpen()
-      checkArgs(docId, writeHash)
-      if (!Number.isSafeInteger(upToSeq) || upToSeq < 1) throw invalid(`upToSeq must be a positive integer, got ${upToSeq}`)
-      if (!(snapshot instanceof Uint8Array) || snapshot.byteLength === 0) throw invalid('snapshot must be non-empty bytes')
+      checkReplaceArgs(docId, writeHash, upToSeq, snapshot)
       flush()
       return replaceRows.immediate(docId, writeHash, upToSeq, snapshot)
     },

@@ -19,6 +19,13 @@
  * of many rooms arriving together) are written in one transaction, one
  * savepoint each, and share a single fsync. Each append still succeeds or fails
  * on its own, and none resolves before the shared commit is durable.
+ *
+ * Writer thread (default, `writer: 'worker'`): the commits run on a worker
+ * thread with its own connection (`sqlite-writer.ts`), one group at a time;
+ * appends arriving meanwhile form the next group. Under load the fsync held
+ * the event loop 15–37% of the time (bench/README.md, "SQLite commit"). Reads,
+ * compaction, the writability probe and backups stay on the main connection,
+ * each after the writer has committed everything issued before it.
  */
 import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
@@ -27,6 +34,7 @@ import * as zlib from 'node:zlib'
 import pino, { type Logger } from 'pino'
 import { StoreError, type Store, type StoredDoc } from './store.ts'
 import { reportWalRecovery } from './wal-inspect.ts'
+import { startSqliteWriter, writerError, type WriterResult } from './sqlite-writer.ts'
 
 /** Name of the database file inside the data directory. */
 export const SQLITE_FILE_NAME = 'murmur.db'
@@ -56,6 +64,13 @@ export interface SqliteStoreOptions {
    * commits on power loss; it exists to measure the cost of durability.
    */
   synchronous?: 'FULL' | 'NORMAL'
+  /** Told how long each commit of appends took (ms: the transaction and its fsync) and how many appends it carried. */
+  onCommit?: (ms: number, appends: number) => void
+  /**
+   * Where group commits run: `'worker'` (default) on a writer thread, off the
+   * event loop; `'main'` on the event loop, as before (for comparison).
+   */
+  writer?: 'worker' | 'main'
 }
 
 /** A `Store` on SQLite, with what is specific to it. */
@@ -231,26 +246,71 @@ export function openSqliteStore(dir: string, opts: SqliteStoreOptions = {}): Sql
   let queue: PendingAppend[] = []
   let scheduled: ReturnType<typeof setImmediate> | undefined
   let closed = false
+  const writer = groupCommit && (opts.writer ?? 'worker') === 'worker' ? startSqliteWriter(file, { busyTimeoutMs: opts.busyTimeoutMs ?? 5000, synchronous: opts.synchronous ?? 'FULL' }) : null
+  /** The group the writer thread is committing, if any. */
+  let inFlight: Promise<void> | null = null
+  /** While a backup copies the file, commits run on the main connection (writes from another connection would restart the copy). */
+  let backingUp = false
 
-  /** Commits every queued append now (called before anything that must see them). */
+  /** Resolves or rejects each append of `group` with its result. */
+  function settle(group: PendingAppend[], results: readonly (number | Error | Exclude<WriterResult, number>)[]): void {
+    group.forEach((p, i) => {
+      const r = results[i]!
+      if (typeof r === 'number') p.resolve(r)
+      else p.reject(r instanceof Error ? r : writerError(r))
+    })
+  }
+
+  /** Resolves once every append issued so far is committed (or failed). */
+  async function drained(): Promise<void> {
+    while (inFlight || queue.length > 0) {
+      if (!inFlight) flush()
+      if (inFlight) await inFlight
+    }
+  }
+
+  /**
+   * Commits the queued appends: hands them to the writer thread (unless it
+   * is busy: they go when its commit returns), or commits them here.
+   */
   function flush(): void {
     if (scheduled) clearImmediate(scheduled)
     scheduled = undefined
     if (queue.length === 0) return
+    if (writer && !backingUp) {
+      if (inFlight) return
+      const group = queue
+      queue = []
+      inFlight = writer
+        .commit(group.map((p) => ({ docId: p.docId, updates: p.updates })))
+        .then(
+          ({ results, ms }) => {
+            opts.onCommit?.(ms, group.length)
+            settle(group, results)
+          },
+          (err) => {
+            for (const p of group) p.reject(err)
+          },
+        )
+        .finally(() => {
+          inFlight = null
+          if (queue.length) flush()
+        })
+      return
+    }
     const group = queue
     queue = []
     let results: (number | Error)[]
+    const started = performance.now()
     try {
       results = group.length === 1 ? [appendRows.immediate(group[0]!.docId, group[0]!.updates)] : appendGroup.immediate(group)
     } catch (err) {
       for (const p of group) p.reject(err)
       return
+    } finally {
+      opts.onCommit?.(performance.now() - started, group.length)
     }
-    group.forEach((p, i) => {
-      const r = results[i]!
-      if (typeof r === 'number') p.resolve(r)
-      else p.reject(r)
-    })
+    settle(group, results)
   }
 
   function ensureOpen(): void {
@@ -263,7 +323,7 @@ export function openSqliteStore(dir: string, opts: SqliteStoreOptions = {}): Sql
     async load(docId: string): Promise<StoredDoc> {
       ensureOpen()
       checkDocId(docId)
-      flush()
+      await drained()
       const rows = loadStmt.all(docId)
       const updates: Uint8Array[] = []
       let bytes = 0
@@ -287,10 +347,7 @@ export function openSqliteStore(dir: string, opts: SqliteStoreOptions = {}): Sql
           if (!(u instanceof Uint8Array)) throw invalid('every update must be a Uint8Array')
           if (u.byteLength === 0) throw invalid('an empty update is not a valid Yjs update')
         }
-        if (updates.length === 0) {
-          flush()
-          return Promise.resolve(lastSeqOf(docId))
-        }
+        if (updates.length === 0) return drained().then(() => lastSeqOf(docId))
         if (!groupCommit) return Promise.resolve(appendRows.immediate(docId, updates))
       } catch (err) {
         return Promise.reject(err)
@@ -306,26 +363,32 @@ export function openSqliteStore(dir: string, opts: SqliteStoreOptions = {}): Sql
       checkDocId(docId)
       if (!Number.isSafeInteger(upToSeq) || upToSeq < 1) throw invalid(`upToSeq must be a positive integer, got ${upToSeq}`)
       if (!(snapshot instanceof Uint8Array) || snapshot.byteLength === 0) throw invalid('snapshot must be a non-empty Uint8Array')
-      flush()
+      await drained()
       compactRows.immediate(docId, upToSeq, snapshot)
     },
 
     async usedBytes(): Promise<number> {
       ensureOpen()
-      flush()
+      await drained()
       return this.stats().usedBytes
     },
 
     async checkWritable(): Promise<void> {
       ensureOpen()
-      flush()
+      await drained()
       touchStmt.run(Date.now())
     },
 
     async backup(destFile: string): Promise<void> {
       ensureOpen()
-      flush()
-      await db.backup(destFile)
+      backingUp = true
+      try {
+        await drained()
+        await db.backup(destFile)
+      } finally {
+        backingUp = false
+        flush()
+      }
     },
 
     stats(): SqliteStats {
@@ -344,8 +407,9 @@ export function openSqliteStore(dir: string, opts: SqliteStoreOptions = {}): Sql
 
     async close(): Promise<void> {
       if (closed) return
-      flush()
+      await drained()
       closed = true
+      await writer?.close()
       db.close()
     },
   }

@@ -209,6 +209,8 @@ export class PrivateLogLink extends ObservableV2<PrivateLogEvents> {
       }
       this.#in = this.#in.then(() => this.#onFrame(ws, frame)).catch((err) => console.error('[murmur] private log: handling a frame failed', err))
     }
+    // A failed socket always closes next; onclose handles it (without a handler, Node's `ws` throws the error).
+    ws.onerror = () => {}
     ws.onclose = (ev: CloseEvent) => {
       if (this.ws !== ws) return
       this.ws = null

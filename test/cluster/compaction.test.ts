@@ -19,7 +19,7 @@ const db = await freshPostgresDatabase()
 afterAll(() => db.drop())
 
 /** Another instance exists, but none of its messages arrive. */
-const silentShared: Fanout = { shared: true, subscribe: () => ({ close() {} }), publish() {}, healthy: () => true, close: async () => {} }
+const silentShared: Fanout = { shared: true, subscribe: () => ({ close() {} }), publish() {}, onInstanceGone: () => () => {}, healthy: () => true, close: async () => {} }
 
 test('an instance compacting a shared document keeps rows another instance stored that it never heard about', async () => {
   const ctx = { config: parseConfig([], {}), log: pino({ level: 'silent' }), metrics: createMetrics() }

@@ -6,7 +6,9 @@
  * y-websocket) and the real server edit concurrently while links are cut,
  * peers partitioned and the server `kill -9`-ed and restarted; afterwards
  * every replica and the server must hold the same text and state vector, with
- * every uniquely marked insertion exactly once. See `harness.ts`.
+ * every uniquely marked insertion exactly once. A third seed runs the same on
+ * three instances on PostgreSQL + Redis, killing instances (`instances.ts`).
+ * See `harness.ts`.
  *
  * Seeds are random unless `MURMUR_CONVERGENCE_SEED` is set (then only that
  * seed runs, with `PEERS`, `STEPS`, `MAX_KILLS`, `MAX_CRASHES` if given, else
@@ -23,14 +25,16 @@ const random = () => Math.floor(Math.random() * 2 ** 31)
 const envInt = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined)
 const runs = fromEnv
   ? // Replay exactly what a failure printed; whatever it did not set is drawn from the seed (as in the soak).
-    [{ seed: Number(process.env[SEED_VAR]), peers: envInt('PEERS'), steps: envInt('STEPS'), maxKills: envInt('MAX_KILLS'), maxCrashes: envInt('MAX_CRASHES') }]
+    [{ seed: Number(process.env[SEED_VAR]), peers: envInt('PEERS'), steps: envInt('STEPS'), maxKills: envInt('MAX_KILLS'), maxCrashes: envInt('MAX_CRASHES'), minKills: envInt('MIN_KILLS'), instances: envInt('INSTANCES') }]
   : [
       // Process starts dominate the cost, so the short budget bounds kills and peer crashes.
       { seed: random(), peers: 3, steps: 50, maxKills: 2, maxCrashes: 1 },
       { seed: random(), peers: 4, steps: 50, maxKills: 2, maxCrashes: 1 },
+      // Three instances on PostgreSQL + Redis (issue 10): peers spread over them, instances killed under them.
+      { seed: random(), peers: 4, steps: 50, minKills: 2, maxKills: 3, maxCrashes: 1, instances: 3 },
     ]
 
-describe('convergence under partitions and server kill -9', () => {
+describe('convergence under partitions and server (or instance) kill -9', () => {
   it('a seed fixes the plan: same seed, same operations', () => {
     const a = makePlan(12345, { peers: 5, steps: 300 })
     expect(makePlan(12345, { peers: 5, steps: 300 })).toEqual(a)
@@ -43,8 +47,12 @@ describe('convergence under partitions and server kill -9', () => {
   // The seeds run side by side: most of a run is waiting (gaps, restarts), not CPU. A run takes
   // ~9 s idle and ~20 s on a loaded machine (measured); its own bounds (mesh 10 s, agreement 30 s) fit in 120 s.
   for (const run of runs) {
-    it.concurrent(`every replica and the server agree (seed=${run.seed}, ${run.peers ?? 'seeded'} peers, ${run.steps ?? 'seeded'} steps)`, { timeout: fromEnv ? 1_200_000 : 120_000 }, async () => {
-      console.log(`convergence: seed=${run.seed} peers=${run.peers} steps=${run.steps}`)
+    const title = (run.instances ?? 1) > 1 ? `every replica and every one of ${run.instances} instances agree` : 'every replica and the server agree'
+    // The multi-instance seed runs after the other two, not beside them: its seven processes would
+    // crowd the WebRTC mesh of the others on a 2-core machine.
+    const test = (run.instances ?? 1) > 1 ? it : it.concurrent
+    test(`${title} (seed=${run.seed}, ${run.peers ?? 'seeded'} peers, ${run.steps ?? 'seeded'} steps)`, { timeout: fromEnv ? 1_200_000 : 120_000 }, async () => {
+      console.log(`convergence: seed=${run.seed} peers=${run.peers} steps=${run.steps}${run.instances ? ` instances=${run.instances}` : ''}`)
       const result = await runSeed(run)
       for (const note of result.notes) console.warn(`convergence seed=${run.seed}: ${note}`)
       if (result.clientErrors) console.warn(`convergence seed=${run.seed}: ${result.clientErrors} client library exceptions caught (as a browser would): ${result.clientErrorSamples.join(' || ')}`)
@@ -54,8 +62,16 @@ describe('convergence under partitions and server kill -9', () => {
       expect(result.error, result.error).toBeUndefined()
       expect(result.edits).toBeGreaterThan(0)
       expect(result.faults.kill).toBeGreaterThanOrEqual(1)
+      const where = `seed=${run.seed} (replay: ${SEED_VAR}=${run.seed}${run.instances ? ` INSTANCES=${run.instances}` : ''} npx vitest run test/convergence)`
+      if ((run.instances ?? 1) > 1) {
+        // This run is about instances: every kill hit one, and the stores agreed (above). The mesh is
+        // reported, not required: announces cross Redis between instances, and on a loaded machine
+        // stock y-webrtc peers starting together sometimes stay unpaired past the 10 s bound.
+        expect(result.killedInstances.length).toBe(result.faults.kill)
+        console.log(`convergence seed=${run.seed}: instances killed in order ${result.killedInstances.join(',')}; ${result.meshFormed ? 'full' : 'NO full'} WebRTC mesh before the first edit, ${result.rtcUpdates} updates over WebRTC`)
+        return
+      }
       // WebRTC really carried edits: every pair connected directly, and replicas received updates over the data channels.
-      const where = `seed=${run.seed} (replay: ${SEED_VAR}=${run.seed} npx vitest run test/convergence)`
       expect(result.meshFormed, `${where}: no full WebRTC mesh before the first edit`).toBe(true)
       expect(result.rtcUpdates, `${where}: no update arrived over WebRTC`).toBeGreaterThan(0)
     })

@@ -25,6 +25,7 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { startServer, type ServerProcess } from '../helpers/server.ts'
+import { Instances, signalInstanceOf, syncInstanceOf, victimOf } from './instances.ts'
 import { countOps, makePlan, type Op, type Plan, type PlanOptions } from './plan.ts'
 import type { PeerCommand, PeerConfig, PeerReply, PeerState } from './protocol.ts'
 
@@ -36,6 +37,12 @@ export interface RunOptions extends PlanOptions {
   log?: (line: string) => void
   /** Extra server flags (after the ones the seed chose). */
   serverArgs?: string[]
+  /**
+   * Run this many instances on a fresh PostgreSQL database and Redis prefix
+   * instead of one server on SQLite (`instances.ts`): peers spread over them,
+   * each server kill hits one instance. Default 1 (SQLite).
+   */
+  instances?: number
 }
 
 export interface RunResult {
@@ -72,6 +79,9 @@ export interface RunResult {
   /** The /sync link of each peer (`linkOf`), and peer changes the hybrid links uploaded because the server lacked them. */
   links: string[]
   linkUploads: number
+  /** Instances (1: one server on SQLite), and which ones were killed, in order. */
+  instances: number
+  killedInstances: number[]
   /** Set when the run failed; starts with `seed=<n>`. */
   error?: string
 }
@@ -269,8 +279,10 @@ export function reproduce(opts: RunOptions): string {
   const parts: [number | undefined, string, string][] = [
     [opts.peers, '--peers', 'PEERS'],
     [opts.steps, '--steps', 'STEPS'],
+    [opts.minKills, '--min-kills', 'MIN_KILLS'],
     [opts.maxKills, '--max-kills', 'MAX_KILLS'],
     [opts.maxCrashes, '--max-crashes', 'MAX_CRASHES'],
+    [opts.instances, '--instances', 'INSTANCES'],
   ]
   const given = parts.filter(([v]) => has(v))
   const flags = [`--seed ${opts.seed} --runs 1`, ...given.map(([v, flag]) => `${flag} ${v}`)].join(' ')
@@ -310,6 +322,8 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     rtcUpdates: 0,
     links: Array.from({ length: n }, (_, i) => linkOf(seed, i)),
     linkUploads: 0,
+    instances: opts.instances ?? 1,
+    killedInstances: [],
   }
   let server: ServerProcess | null = null
   let serverRestart: Promise<void> | null = null
@@ -318,6 +332,8 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
   const peerDir = mkdtempSync(join(tmpdir(), 'murmur-peers-'))
   let keepFiles = false
   let port = 0
+  /** With `opts.instances`: the instances, which replace `server` (null then). */
+  let cluster: Instances | null = null
 
   // The link model: what each peer's providers should be doing.
   const rtcOn = Array<boolean>(n).fill(true)
@@ -353,7 +369,8 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
   /** Starts generation `generation[i]` of peer `i` in the link state of the model. */
   const spawnPeer = async (i: number) => {
     const p = PeerProcess.start(i, {
-      port,
+      port: cluster ? cluster.ports[syncInstanceOf(seed, i, cluster.ports.length)]! : port,
+      signalPort: cluster?.ports[signalInstanceOf(seed, i, cluster.ports.length)],
       room,
       clientID: clientId(seed, i, generation[i]),
       maxBackoffTime: 1000,
@@ -429,12 +446,18 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
   }
 
   try {
-    // Server and peers start side by side (process starts dominate a short run); peers retry until it listens.
-    dataDir = mkdtempSync(join(tmpdir(), 'murmur-test-'))
-    port = await freePort()
-    log(`${tag} room=${room} port=${port} data=${dataDir} peers=${peerDir} server args: ${serverArgs.join(' ') || '(defaults)'}`)
-    const serverUp = startOn(port).then((s) => (server = s))
-    await Promise.all([serverUp, ...Array.from({ length: n }, (_, i) => spawnPeer(i))])
+    if ((opts.instances ?? 1) > 1) {
+      cluster = await Instances.start(opts.instances!, serverArgs, freePort, (s) => track(s.child))
+      log(`${tag} room=${room} ${cluster.describe()} peers=${peerDir} server args: ${serverArgs.join(' ') || '(defaults)'}`)
+      await Promise.all(Array.from({ length: n }, (_, i) => spawnPeer(i)))
+    } else {
+      // Server and peers start side by side (process starts dominate a short run); peers retry until it listens.
+      dataDir = mkdtempSync(join(tmpdir(), 'murmur-test-'))
+      port = await freePort()
+      log(`${tag} room=${room} port=${port} data=${dataDir} peers=${peerDir} server args: ${serverArgs.join(' ') || '(defaults)'}`)
+      const serverUp = startOn(port).then((s) => (server = s))
+      await Promise.all([serverUp, ...Array.from({ length: n }, (_, i) => spawnPeer(i))])
+    }
     log(`${tag} processes up in ${Date.now() - started} ms`)
     // Let the mesh form so the first edits really travel over WebRTC (bounded; not an assertion).
     const meshBy = Date.now() + 10_000
@@ -491,6 +514,13 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
           await restartPeer(op.peer, op.downMs)
           break
         case 'kill': {
+          if (cluster) {
+            const victim = victimOf(seed, i, cluster.ports.length)
+            await cluster.kill(victim, op.downMs)
+            result.killedInstances.push(victim)
+            log(`${tag} op ${i}: kill -9 instance ${victim}, down ${op.downMs} ms`)
+            break
+          }
           if (serverRestart) await serverRestart
           const dead = server!
           server = null
@@ -508,6 +538,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
       opTime[op.t] = (opTime[op.t] ?? 0) + (Date.now() - opStarted)
     }
     if (serverRestart) await serverRestart
+    await cluster?.settled()
     log(`${tag} ops done in ${Date.now() - runStarted} ms; time by kind (incl. gaps): ${JSON.stringify(opTime)}`)
 
     // Heal everything and wait for agreement (timed from the start of healing: reconnecting is part of converging).
@@ -524,7 +555,9 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
       const peersAgree = states.every((s) => s.text === states[0].text && canonicalSv(s.sv) === sv0 && !s.pendingStructs && !s.pendingDs)
       if (peersAgree) {
         try {
-          copy = await serverCopy(port, room)
+          // With several instances, every instance's copy must agree (the first that does not is the one reported).
+          const copies = cluster ? await Promise.all(cluster.ports.map((p) => serverCopy(p, room))) : [await serverCopy(port, room)]
+          copy = copies.find((c) => c.text !== states[0].text || c.sv !== sv0) ?? copies[0]!
           copyError = ''
           if (copy.text === states[0].text && copy.sv === sv0) {
             agreed = true
@@ -579,6 +612,20 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
 
     // Durability of the agreed state: no peer may re-send it, then a graceful restart.
     await Promise.all(peers.map((_, i) => setSrv(i, false)))
+    if (cluster) {
+      const { codes, ms } = await cluster.restartAll()
+      const term = `SIGTERM of ${codes.length} instances took ${ms} ms and they exited with ${codes.join(', ')}`
+      for (const [k, p] of cluster.ports.entries()) {
+        const stored = await serverCopy(p, room)
+        if (stored.text !== final || stored.sv !== canonicalSv(states[0].sv)) {
+          copy = stored
+          fail(`after a graceful restart (${term}) instance ${k}'s stored copy differs from the agreed state: ${firstDifference(final, stored.text)}`)
+        }
+      }
+      if (codes.some((c) => c !== 0)) fail(`graceful shutdown broke its promise: ${term}`)
+      log(`${tag} every instance's stored copy checked after graceful restart (${term})`)
+      return result
+    }
     const termStarted = Date.now()
     const stopping = server!
     server = null
@@ -602,11 +649,11 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
       .map((p) => [p.index, p.output().trim()] as const)
       .filter(([, o]) => o)
       .map(([i, o]) => `--- peer ${i} output (tail):\n${tail(o)}`)
-    const srvOut = [...serverLog, server?.output() ?? ''].join('').trim()
+    const srvOut = [...serverLog, server?.output() ?? '', cluster?.output() ?? ''].join('').trim()
     result.error = [
       message,
       result.peerCrashes.length ? `  peer crashes (restarted): ${result.peerCrashes.join(', ')}` : '',
-      `  kept: server data ${dataDir}, peer logs ${peerDir}`,
+      cluster ? `  kept: ${cluster.describe()}, peer logs ${peerDir}` : `  kept: server data ${dataDir}, peer logs ${peerDir}`,
       `  replay: ${reproduce(opts)}`,
       ...peerOutput,
       ...deadOutput.filter((o) => o.split('\n').length > 2),
@@ -620,6 +667,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     await Promise.all(peers.map((p) => p.kill().catch(() => {})))
     if (serverRestart) await (serverRestart as Promise<void>).catch(() => {})
     await server?.stop('SIGKILL').catch(() => {})
+    await (cluster as Instances | null)?.close(keepFiles)
     if (!keepFiles) {
       if (dataDir) rmSync(dataDir, { recursive: true, force: true })
       rmSync(peerDir, { recursive: true, force: true })

@@ -111,7 +111,7 @@ doc.on('update', (update: Uint8Array, origin: unknown) => {
 })
 
 const rtc = new WebrtcProvider(config.room, doc, {
-  signaling: [`ws://127.0.0.1:${config.port}/signal`],
+  signaling: [`ws://127.0.0.1:${config.signalPort ?? config.port}/signal`],
   // Never a public STUN/TURN server: host candidates only.
   peerOpts: { wrtc, config: { iceServers: [] } },
   filterBcConns: true,

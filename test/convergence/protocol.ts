@@ -7,6 +7,8 @@
 export interface PeerConfig {
   /** Server port; signaling at /signal, backup at /sync. */
   port: number
+  /** Signaling on this port instead (another instance of a cluster). */
+  signalPort?: number
   /** y-webrtc room name and /sync document id. */
   room: string
   /** Yjs client id (derived from the seed). */

@@ -3,10 +3,11 @@ import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { WebsocketProvider } from 'y-websocket'
+import type { Awareness } from 'y-protocols/awareness'
 import { MessageType } from '../../src/protocol/messages.ts'
 
 /** A stock y-websocket client in Node (no BroadcastChannel, so only the server connects it); `localAddress` makes it another client address (e.g. 127.0.0.2). */
-export function yClient(wsUrl: string, docId: string, opts: { params?: Record<string, string>; doc?: Y.Doc; localAddress?: string } = {}) {
+export function yClient(wsUrl: string, docId: string, opts: { params?: Record<string, string>; doc?: Y.Doc; localAddress?: string; awareness?: Awareness } = {}) {
   const doc = opts.doc ?? new Y.Doc()
   const { localAddress } = opts
   const Polyfill = localAddress
@@ -21,6 +22,7 @@ export function yClient(wsUrl: string, docId: string, opts: { params?: Record<st
     disableBc: true,
     params: opts.params ?? {},
     maxBackoffTime: 200,
+    ...(opts.awareness ? { awareness: opts.awareness } : {}),
   })
   const synced = new Promise<void>((res) => {
     if (provider.synced) res()
