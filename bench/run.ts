@@ -9,7 +9,7 @@
  */
 import { spawnSync } from 'node:child_process'
 
-const all = ['signaling', 'backup', 'load', 'client', 'bundle', 'first-visit', 'history', 'private', 'hybrid'] as const
+const all = ['signaling', 'backup', 'load', 'client', 'bundle', 'first-visit', 'history', 'private', 'hybrid', 'mesh-parts'] as const
 /** Run only when named: they need PostgreSQL, Redis and HAProxy. */
 const optional = ['cluster'] as const
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
