@@ -1,9 +1,10 @@
 /**
  * y-webrtc messages of any size on the mesh. y-webrtc sends each message
- * as one data channel message, and a data channel closes on a message above
- * its maximum size (256 KiB in libwebrtc, less in some browsers): a big
- * paste, or the sync step 2 of a big document when two peers pair, would
- * end the connection. A message above `MESH_PART_BYTES` is therefore cut
+ * as one data channel message, and a message above the channel's maximum
+ * size (256 KiB in libwebrtc, less in some browsers) closes the connection
+ * (@roamhq/wrtc) or is refused (Chromium throws; y-webrtc ignores it and the
+ * update is lost): a big paste, or the sync step 2 of a big document when
+ * two peers pair, never arrived. A message above `MESH_PART_BYTES` is therefore cut
  * into part frames `[111, total, offset, bytes]` (total and offset as
  * varUints) written through the connection's stream, which waits while the
  * data channel's buffer is full; the receiver puts them back together and
