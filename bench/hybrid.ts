@@ -13,7 +13,19 @@
  * - @y/websocket-server and Hocuspocus: minimal clients doing what their stock
  *   clients do (sync, then one update per keystroke); the server relays.
  *
- *   npm run bench -- hybrid [--peers 2,4,8] [--keys 30]
+ * - murmur hybrid, one peer without WebRTC (`--mixed 4`): relay on demand; its
+ *   link relays, the others stay backup-only.
+ *
+ * After the typing burst every murmur peer in turn types a marker; each other
+ * peer notes when it sees it (one clock: all processes are on this machine):
+ * keystroke-to-remote latency between direct peers, and between a peer
+ * without WebRTC and the others (via the server).
+ *
+ * - murmur hybrid in a partial mesh (`--partial 12 --cap 3`: y-webrtc starts at
+ *   most 3 connections per peer; `--cap ''` keeps its own 20–34, e.g. for
+ *   `--partial 30`), where peers pass on what some linked peer misses.
+ *
+ *   npm run bench -- hybrid [--peers 2,4,8] [--keys 30] [--mixed 4] [--partial 12] [--cap 3] [--only hybrid,relay,mixed,yws,hocus] [--pings 3]
  *
  * Bytes are WebSocket payloads (murmur: the server's `murmur_bytes_total`;
  * others: summed over their clients). Node processes, loopback; a loaded
@@ -30,8 +42,14 @@ const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`)
   return i > 0 ? process.argv[i + 1] : dflt
 }
-const SIZES = arg('peers', '2,4,8').split(',').map(Number)
+const SIZES = arg('peers', '2,4,8').split(',').filter(Boolean).map(Number)
 const KEYS = Number(arg('keys', '30'))
+const MIXED = arg('mixed', '4').split(',').filter(Boolean).map(Number)
+const ONLY = new Set(arg('only', 'hybrid,relay,mixed,yws,hocus').split(','))
+const PINGS = Number(arg('pings', '3'))
+/** Partial-mesh rooms (murmur hybrid only): sizes, and the y-webrtc connection cap they run with ('' = y-webrtc's own, 20–34). */
+const PARTIAL = arg('partial', '12').split(',').filter(Boolean).map(Number)
+const CAP = arg('cap', '3')
 
 interface Row {
   system: string
@@ -40,6 +58,11 @@ interface Row {
   outB: number
   cpuUs: number
   rtcB: number | null
+  /** Keystroke-to-remote latency (ms, p50 and p95) between peers linked directly, and to or from a peer without WebRTC. */
+  direct: [number, number] | null
+  viaServer: [number, number] | null
+  /** Average peers each murmur peer reached directly, of n − 1 (or of the mesh, for the mixed row). */
+  directPeers: number | null
 }
 
 /** utime + stime of `pid` in seconds (Linux /proc). */
@@ -55,26 +78,52 @@ interface Report {
   text: string
   mode: string | null
   rtcBytesIn: number
+  pending: number
+  marks: Record<string, number>
+  peerId?: string | null
 }
 
-/** murmur with real clients: `relay` forces every link to relay. */
-async function murmurRoom(n: number, relay: boolean): Promise<Row> {
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
+}
+
+/** murmur with real clients: `relay` forces every link to relay; the last `noRtc` peers run without WebRTC; `cap`: y-webrtc's connection cap (a partial mesh). */
+async function murmurRoom(n: number, relay: boolean, noRtc = 0, cap = ''): Promise<Row> {
   const server = await startMurmur(tempDir('hybrid-'))
   const url = `http://127.0.0.1:${server.port}`
-  const doc = `bench-${n}-${relay ? 'relay' : 'hybrid'}`
-  const initial: Report = { vias: [], peers: 0, backedUp: false, text: '', mode: null, rtcBytesIn: 0 }
-  const peers = Array.from({ length: n }, (_, i) =>
-    startReporter<Report>(here('session-peer.ts'), [url, doc, '-', `p${i}.`], initial, relay ? { MURMUR_PEER_LINK: 'relay' } : {}),
-  )
+  const name = relay ? 'relay' : noRtc ? 'mixed' : cap ? 'partial' : 'hybrid'
+  const doc = `bench-${n}-${name}`
+  const initial: Report = { vias: [], peers: 0, backedUp: false, text: '', mode: null, rtcBytesIn: 0, pending: 0, marks: {} }
+  const rtcLess = (i: number) => i >= n - noRtc
+  const mesh = n - noRtc
+  const spawnPeer = (i: number) =>
+    startReporter<Report>(here('session-peer.ts'), [url, doc, '-', `p${i}.`], initial, { ...(relay ? { MURMUR_PEER_LINK: 'relay' } : {}), ...(rtcLess(i) ? { MURMUR_PEER_WEBRTC: '0' } : {}), ...(cap ? { MURMUR_PEER_MAX_CONNS: cap } : {}) })
+  const peers: ReturnType<typeof spawnPeer>[] = []
+  // A big room starts five processes at a time (each start compiles the client with tsx), each batch once the previous reported.
+  for (let i = 0; i < n; i += n > 8 ? 5 : n) {
+    const batch = Array.from({ length: Math.min(n > 8 ? 5 : n, n - i) }, (_, k) => spawnPeer(i + k))
+    peers.push(...batch)
+    if (n > 8) await Promise.all(batch.map((p) => p.until((r) => Boolean(r.peerId), 'started', 60_000)))
+  }
+  let stopping = false
+  peers.forEach((p, i) => p.child.once('exit', (code, signal) => !stopping && console.error(`[hybrid] ${n} ${name}: peer ${i} exited (${signal ?? code}):\n${p.output().slice(-1500)}`)))
+  const started = Date.now()
   try {
     // Everyone sees everyone (directly, or via the server when a pair did not connect) and is backed up.
-    const ready = (r: Report) => r.vias.length === n - 1 && (relay ? r.mode === 'relay' : true) && r.backedUp && r.text.split('.').length === n + 1
+    // (A partial mesh may split into groups that do not know each other's presence; their text still converges through the server.)
+    const ready = (r: Report) => (cap !== '' || r.vias.length === n - 1) && (relay ? r.mode === 'relay' : true) && r.backedUp && r.text.split('.').length === n + 1
     await Promise.all(peers.map((p, i) => p.until(ready, `peer ${i} sees all, synced`, 120_000)))
-    // Give pairs still connecting a moment, then note how many peers each reaches directly.
-    // (On a loaded machine a pair of @roamhq/wrtc peers may take long to pair; meanwhile those two relay.)
-    const paired = (r: Report) => r.peers === n - 1 && r.mode === (relay ? 'relay' : 'backup')
-    await Promise.all(peers.map((p) => p.until(paired, 'paired', 90_000))).catch(() => console.error(`[hybrid] ${n}: not every pair connected within 90 s`))
-    const direct = peers.reduce((s, p) => s + p.latest().peers, 0) / n
+    // Every mesh pair paired directly (a pair still pairing after 8 s is retried, mesh.ts dropStalled), links settled.
+    // Beyond y-webrtc's cap the mesh stays partial: wait until no pair is still pairing.
+    const partial = mesh > 20 || cap !== ''
+    const paired = (r: Report, i: number) => (rtcLess(i) ? r.mode === 'relay' : partial ? r.pending === 0 : r.peers === mesh - 1 && r.mode === (relay ? 'relay' : 'backup'))
+    await Promise.all(peers.map((p, i) => p.until((r) => paired(r, i), 'paired', 90_000))).catch(() =>
+      console.error(`[hybrid] ${n} ${name}: not every pair connected within 90 s; direct peers ${peers.map((p) => p.latest().peers).join(',')}, still pairing ${peers.map((p) => p.latest().pending).join(',')}`),
+    )
+    console.error(`[hybrid] ${n} ${name}: mesh formed ${((Date.now() - started) / 1000).toFixed(1)} s after start`)
+    const direct = peers.reduce((s, p, i) => s + (rtcLess(i) ? 0 : p.latest().peers), 0) / mesh
+    if (cap) console.error(`[hybrid] ${n} ${name}: peers listed ${(peers.reduce((s, p) => s + p.latest().vias.length, 0) / n).toFixed(1)} of ${n - 1} on average`)
     const idle0 = peers.map((p) => p.latest().rtcBytesIn)
     await new Promise((r) => setTimeout(r, 2000))
     const idle = peers.reduce((s, p, i) => s + p.latest().rtcBytesIn - idle0[i], 0) / n / 2
@@ -83,22 +132,40 @@ async function murmurRoom(n: number, relay: boolean): Promise<Row> {
     const syncBytes = async () => {
       const text = await (await fetch(`${url}/metrics`)).text()
       const get = (dir: string) => Number(text.split('\n').find((l) => l.startsWith('murmur_bytes_total{') && l.includes('endpoint="sync"') && l.includes(`direction="${dir}"`))?.split(' ').pop() ?? 0)
-      return [get('in'), get('out')]
+      const kind = (k: string) => Number(text.split('\n').find((l) => l.startsWith('murmur_sync_update_bytes_total{') && l.includes(`kind="${k}"`))?.split(' ').pop() ?? 0)
+      return [get('in'), get('out'), kind('uploaded'), kind('relayed')]
     }
-    const [in0, out0] = await syncBytes()
+    const [in0, out0, up0, rel0] = await syncBytes()
     const cpu0 = cpuSeconds(server.pid)
     const rtc0 = peers.map((p) => p.latest().rtcBytesIn)
     peers.forEach((p, i) => p.child.stdin!.write(`type ${KEYS} ${String.fromCharCode(65 + (i % 26))}\n`))
     const done = (r: Report) => r.text.length >= peers.length * (KEYS + 3) && r.backedUp
     await Promise.all(peers.map((p, i) => p.until(done, `peer ${i} has every keystroke`, 120_000)))
-    const [in1, out1] = await syncBytes()
+    const [in1, out1, up1, rel1] = await syncBytes()
     const cpu1 = cpuSeconds(server.pid)
     const keys = n * KEYS
     const rtc = peers.reduce((s, p, i) => s + (p.latest().rtcBytesIn - rtc0[i]), 0) / n / ((n - 1) * KEYS)
     const modes = peers.map((p) => p.latest().mode).join(',')
-    console.error(`[hybrid] ${n} ${relay ? 'relay' : 'hybrid'}: ${direct.toFixed(1)} direct peers each of ${n - 1}; link modes ${modes}`)
-    return { system: relay ? 'murmur relay' : 'murmur hybrid', peers: n, inB: (in1 - in0) / keys, outB: (out1 - out0) / keys, cpuUs: ((cpu1 - cpu0) * 1e6) / keys, rtcB: rtc }
+    console.error(`[hybrid] ${n} ${name}: per keystroke uploaded ${((up1 - up0) / keys).toFixed(1)} B, relayed ${((rel1 - rel0) / keys).toFixed(1)} B; peer changes uploaded by others ${peers.reduce((s, p) => s + ((p.latest() as unknown as { uploads: number }).uploads ?? 0), 0)}`)
+    console.error(`[hybrid] ${n} ${name}: ${direct.toFixed(1)} direct peers each of ${mesh - 1}; link modes ${modes}`)
+    // Latency: each peer in turn types a marker; the others note when they see it.
+    const directMs: number[] = []
+    const serverMs: number[] = []
+    for (let round = 0; round < PINGS; round++) {
+      for (let k = 0; k < n; k++) {
+        const tag = `L${round}.${k}`
+        peers[k].child.stdin!.write(`ping ${tag}\n`)
+        await Promise.all(peers.map((p) => p.until((r) => r.marks[tag] !== undefined, `ping ${tag}`, 60_000)))
+        const sent = peers[k].latest().marks[tag]
+        peers.forEach((p, i) => i !== k && (rtcLess(i) || rtcLess(k) ? serverMs : directMs).push(p.latest().marks[tag] - sent))
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    }
+    const lat = (xs: number[]) => (xs.length ? ([pct(xs, 50), pct(xs, 95)] as [number, number]) : null)
+    const system = relay ? 'murmur relay' : noRtc ? `murmur hybrid, ${noRtc} without WebRTC` : 'murmur hybrid'
+    return { system, peers: n, inB: (in1 - in0) / keys, outB: (out1 - out0) / keys, cpuUs: ((cpu1 - cpu0) * 1e6) / keys, rtcB: rtc, direct: lat(directMs), viaServer: lat(serverMs), directPeers: direct }
   } finally {
+    stopping = true
     await Promise.all(peers.map((p) => p.stop()))
     await server.stop()
   }
@@ -135,7 +202,7 @@ async function relayRoom(proto: Proto, n: number): Promise<Row> {
     lastRecv = Date.now()
     await quiet()
     const keys = n * KEYS
-    return { system: proto === 'yws' ? '@y/websocket-server' : 'Hocuspocus', peers: n, inB: (sent - s0) / keys, outB: (received - r0) / keys, cpuUs: ((cpuSeconds(server.pid) - cpu0) * 1e6) / keys, rtcB: null }
+    return { system: proto === 'yws' ? '@y/websocket-server' : 'Hocuspocus', peers: n, inB: (sent - s0) / keys, outB: (received - r0) / keys, cpuUs: ((cpuSeconds(server.pid) - cpu0) * 1e6) / keys, rtcB: null, direct: null, viaServer: null, directPeers: null }
   } finally {
     for (const ws of sockets) ws.close()
     await server.stop()
@@ -144,24 +211,41 @@ async function relayRoom(proto: Proto, n: number): Promise<Row> {
 
 async function main() {
   const rows: Row[] = []
-  for (const n of SIZES) {
-    for (const relay of [false, true]) rows.push(await murmurRoom(n, relay))
-    rows.push(await relayRoom('yws', n))
-    rows.push(await relayRoom('hocus', n))
-    console.error(`[hybrid] ${n} peers done`)
+  // A room that fails (a native @roamhq/wrtc crash, a timeout) is reported and left out; the others still run.
+  const room = async (what: string, fn: () => Promise<Row>) => {
+    try {
+      push(await fn())
+    } catch (err) {
+      console.error(`[hybrid] ${what} failed, left out: ${String((err as Error).message).slice(0, 2000)}`)
+    }
   }
+  // Each row also goes to stderr as it is measured, so a run that fails later keeps it.
+  const push = (r: Row) => (rows.push(r), console.error(`[hybrid] row ${JSON.stringify(r)}`))
+  const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
+  const loadBefore = load()
+  for (const n of SIZES) {
+    if (ONLY.has('hybrid')) await room(`${n} hybrid`, () => murmurRoom(n, false))
+    if (ONLY.has('relay')) await room(`${n} relay`, () => murmurRoom(n, true))
+    if (ONLY.has('mixed') && MIXED.includes(n)) await room(`${n} mixed`, () => murmurRoom(n, false, 1))
+    if (ONLY.has('yws')) push(await relayRoom('yws', n))
+    if (ONLY.has('hocus')) push(await relayRoom('hocus', n))
+    console.error(`[hybrid] ${n} peers done (load ${load()})`)
+  }
+  for (const n of PARTIAL) if (ONLY.has('hybrid')) await room(`${n} partial`, async () => ({ ...(await murmurRoom(n, false, 0, CAP)), system: `murmur hybrid, partial mesh${CAP ? ` (cap ${CAP})` : ''}` }))
   const f = (v: number | null) => (v === null ? '—' : v.toFixed(1))
-  console.log(`\nServer /sync traffic per keystroke (${KEYS} keystrokes per person, everyone typing; WebSocket payload bytes)\n`)
-  console.log('| system | people | server in B/key | server out B/key | server CPU µs/key | WebRTC in B per remote key (per peer) |')
-  console.log('|---|---:|---:|---:|---:|---:|')
-  for (const r of rows) console.log(`| ${r.system} | ${r.peers} | ${f(r.inB)} | ${f(r.outB)} | ${f(r.cpuUs)} | ${f(r.rtcB)} |`)
+  const ms = (v: [number, number] | null) => (v === null ? '—' : `${v[0].toFixed(0)} / ${v[1].toFixed(0)}`)
+  const people = (r: Row) => (r.directPeers === null || r.system === 'murmur relay' ? String(r.peers) : `${r.peers} (${r.directPeers.toFixed(1)} direct)`)
+  console.log(`\nServer /sync traffic per keystroke (${KEYS} keystrokes per person, everyone typing; WebSocket payload bytes); load average ${loadBefore} before, ${load()} after\n`)
+  console.log('| system | people | server in B/key | server out B/key | server CPU µs/key | WebRTC in B per remote key (per peer) | latency direct p50 / p95 ms | latency via server p50 / p95 ms |')
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|')
+  for (const r of rows) console.log(`| ${r.system} | ${people(r)} | ${f(r.inB)} | ${f(r.outB)} | ${f(r.cpuUs)} | ${f(r.rtcB)} | ${ms(r.direct)} | ${ms(r.viaServer)} |`)
   const systems = [...new Set(rows.map((r) => r.system))]
   const ratio = (s: string, k: 'inB' | 'outB') => {
     const pts = rows.filter((r) => r.system === s)
-    return pts[pts.length - 1][k] / pts[0][k]
+    return pts.length < 2 ? NaN : pts[pts.length - 1][k] / pts[0][k]
   }
   console.log(`\nGrowth from ${SIZES[0]} to ${SIZES[SIZES.length - 1]} people (× per keystroke):`)
-  for (const s of systems) console.log(`- ${s}: in ${ratio(s, 'inB').toFixed(2)}×, out ${ratio(s, 'outB').toFixed(2)}×`)
+  for (const s of systems) if (!Number.isNaN(ratio(s, 'inB'))) console.log(`- ${s}: in ${ratio(s, 'inB').toFixed(2)}×, out ${ratio(s, 'outB').toFixed(2)}×, WebRTC in per remote key ${ratio(s, 'rtcB' as 'inB').toFixed(2)}×`)
   const panel = (title: string, k: 'inB' | 'outB' | 'rtcB', label: string) => ({
     title,
     x: { label: 'people in the room', ticks: SIZES.map((v) => ({ value: v, label: String(v) })) },

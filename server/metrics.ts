@@ -15,6 +15,7 @@ export function createMetrics() {
     },
     syncClients: new Gauge({ name: 'murmur_sync_clients', help: 'Sync sockets by link mode: backup (murmur, peers direct), relay (murmur, needs the server to forward), stock (plain y-websocket, relayed)', labelNames: ['mode'] as const, registers: [registry], collect }),
     reportedPeers: new Gauge({ name: 'murmur_sync_reported_peers', help: 'Peers the connected murmur clients show, by how they reach them (direct WebRTC or via the server), summed over clients', labelNames: ['via'] as const, registers: [registry], collect }),
+    redundantUploads: new Counter({ name: 'murmur_sync_redundant_uploads_total', help: 'Live update messages (not a sync handshake) that brought the server nothing it did not have, by link mode of the sender: backup-only links upload a peer\'s change only when the server lacks it, so theirs stay near zero', labelNames: ['mode'] as const, registers: [registry] }),
     updateBytes: new Counter({ name: 'murmur_sync_update_bytes_total', help: 'Update bytes on /sync: uploaded (integrated from clients, the backup) and relayed (forwarded live to other clients)', labelNames: ['kind'] as const, registers: [registry] }),
     logEntryBytes: new Counter({ name: 'murmur_log_bytes_total', help: 'Ciphertext bytes on /log: appended (stored from clients), relayed (entries forwarded live to other clients), awareness (presence forwarded)', labelNames: ['kind'] as const, registers: [registry] }),
     registry,

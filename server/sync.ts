@@ -14,7 +14,9 @@
  * A read-only token cannot join the mesh, so its socket is never backup-only.
  * `[stateQuery=103, nonce]` is answered, once everything received before it
  * is committed, with `[stateAck=104, nonce, stateVector, deleteSetDigest]`
- * of the committed document, so a client knows what the server lacks. What
+ * of the committed document, so a client knows what the server lacks; a
+ * query that carries the client's state-vector digest gets the compact
+ * `[stateDelta=105, …]` instead (only what changed since the last one). What
  * one event-loop turn sends to a socket (relays, acks) leaves in one write
  * (`turn-batch.ts`).
  *
@@ -61,7 +63,7 @@ import { AwarenessError, encodeAwarenessEntries, parseAwarenessUpdate, type Awar
 import { roomDocId } from '../src/protocol/ids.ts'
 import { isHistoryRoom, pruneHistoryDoc } from './history.ts'
 import { CloseCode, MessageType } from '../src/protocol/messages.ts'
-import { LinkMode, deleteSetDigest, encodeStateAck } from '../src/protocol/hybrid.ts'
+import { LinkMode, deleteSetDigest, encodeStateAck, encodeStateDelta, readStateQuery, stateVectorChanges, stateVectorDigest, type StateQuery, type StateVector } from '../src/protocol/hybrid.ts'
 import { AuthError, verifyToken, type Grant } from './auth.ts'
 import type { ServerContext } from './context.ts'
 import { addressBudgets, byteBudget, closeAtExpiry, closeWith, keepAlive, tokenBucket, wsErrorCloseCode, type Endpoint } from './endpoint.ts'
@@ -133,13 +135,24 @@ function modeOf(member: unknown): SyncLinkMode {
   return member instanceof SyncConnection ? member.mode : 'relay'
 }
 
-/** Committed state of a room, cached until the document changes (every state query of a turn shares one encoding). */
-const roomStates = new WeakMap<Room, { changes: number; stateVector: Uint8Array; digest: number }>()
+/** The committed state of a room at one moment: immutable, shared by every state query until the document changes. */
+interface RoomState {
+  changes: number
+  /** Encoded state vector (for `stateAck`). */
+  stateVector: Uint8Array
+  /** The same as a map (for `stateDelta`); never mutated, so sockets may keep it as what they last sent. */
+  sv: StateVector
+  svDigest: number
+  digest: number
+}
 
-function roomState(room: Room): { stateVector: Uint8Array; digest: number } {
+const roomStates = new WeakMap<Room, RoomState>()
+
+function roomState(room: Room): RoomState {
   let s = roomStates.get(room)
   if (!s || s.changes !== room.changes) {
-    s = { changes: room.changes, stateVector: Y.encodeStateVector(room.doc), digest: deleteSetDigest(room.doc) }
+    const stateVector = Y.encodeStateVector(room.doc)
+    s = { changes: room.changes, stateVector, sv: Y.decodeStateVector(stateVector), svDigest: stateVectorDigest(stateVector), digest: deleteSetDigest(room.doc) }
     roomStates.set(room, s)
   }
   return s
@@ -148,13 +161,17 @@ function roomState(room: Room): { stateVector: Uint8Array; digest: number } {
 /** One client socket on one document. */
 class SyncConnection implements RoomMember {
   room: Room | null = null
+  /** The socket closed and left its room (its awareness states are being removed). */
+  left = false
   /** Peers this client last reported as direct / via the server (`linkMode` message). */
   reported = { direct: 0, relayed: 0 }
   /** Updates waiting for missing dependencies, in arrival order. */
   held: HeldUpdate[] = []
   private heldBytes = 0
   private ackWaiting: number[] = []
-  private stateWaiting: number[] = []
+  private stateWaiting: StateQuery[] = []
+  /** The state vector this socket's client last learned from a `stateDelta` (both sides track it; a new socket starts empty). */
+  private svSent: StateVector = new Map()
   private deniedSent = false
   /** Bytes of the first sync sent to this client, allowed on top of `maxSendBufferBytes` until they drain. */
   private firstSyncBytes = 0
@@ -203,7 +220,10 @@ class SyncConnection implements RoomMember {
   }
 
   onAwareness(update: Uint8Array, origin: unknown): void {
-    if (origin !== this && origin !== null && !forwards(modeOf(origin), this.mode)) return
+    // A socket that closed takes its states with it: everyone hears that at once, backup-only
+    // sockets too (a departed peer's WebRTC link only notices when ICE gives up, ~15 s later).
+    const departure = origin instanceof SyncConnection && origin.left
+    if (origin !== this && origin !== null && !departure && !forwards(modeOf(origin), this.mode)) return
     this.send(frame(MessageType.awareness, (enc) => encoding.writeVarUint8Array(enc, update)))
   }
 
@@ -263,7 +283,7 @@ class SyncConnection implements RoomMember {
           this.firstSyncBytes = Math.max(this.firstSyncBytes, reply.byteLength)
           this.send(reply)
         } else if (subtype === SYNC_STEP2 || subtype === SYNC_UPDATE) {
-          this.receiveUpdate(payload)
+          this.receiveUpdate(payload, subtype === SYNC_UPDATE)
         } else {
           throw new ProtocolError(CloseCode.badMessage, `unknown sync message ${subtype}`)
         }
@@ -296,9 +316,9 @@ class SyncConnection implements RoomMember {
         break
       }
       case MessageType.stateQuery: {
-        const nonce = read(() => decoding.readVarUint(decoder), 'state query nonce')
-        if (this.held.length > 0) this.stateWaiting.push(nonce)
-        else this.sendState(nonce)
+        const query = read(() => readStateQuery(decoder), 'state query')
+        if (this.held.length > 0) this.stateWaiting.push(query)
+        else this.sendState(query)
         break
       }
       case MessageType.durableQuery: {
@@ -312,11 +332,22 @@ class SyncConnection implements RoomMember {
     }
   }
 
-  /** Answers a state query: the state read now is committed once `flushed()` resolves. */
-  private sendState(nonce: number): void {
+  /**
+   * Answers a state query: the state read now is committed once `flushed()`
+   * resolves. A query with the client's state-vector digest gets the compact
+   * answer: "same as yours", or what changed since the last one sent here
+   * (worked out when sent, so both sides apply the changes in one order).
+   */
+  private sendState({ nonce, svDigest }: StateQuery): void {
     const room = this.room!
-    const { stateVector, digest } = roomState(room)
-    void room.flushed().then(() => this.send(encodeStateAck(nonce, stateVector, digest)))
+    const state = roomState(room)
+    void room.flushed().then(() => {
+      if (svDigest === null) return this.send(encodeStateAck(nonce, state.stateVector, state.digest))
+      const same = svDigest === state.svDigest
+      const changes = same ? [] : stateVectorChanges(this.svSent, state.sv)
+      this.svSent = state.sv
+      this.send(encodeStateDelta(nonce, same, changes, state.digest))
+    })
   }
 
   /**
@@ -336,7 +367,8 @@ class SyncConnection implements RoomMember {
     })
   }
 
-  private receiveUpdate(update: Uint8Array): void {
+  /** `live`: an update message, not the client's sync step 2 (for `murmur_sync_redundant_uploads_total`). */
+  private receiveUpdate(update: Uint8Array, live = false): void {
     if (this.grant?.mode === 'r') {
       if (!this.deniedSent) {
         this.deniedSent = true
@@ -357,7 +389,10 @@ class SyncConnection implements RoomMember {
     }
     const sv = stateVectorOf(room.doc)
     const status = statusOf(needs, sv)
-    if (status === 'empty') return
+    if (status === 'empty') {
+      if (live) this.ctx.metrics.redundantUploads.inc({ mode: this.mode })
+      return
+    }
     // Quotas: refused before anything is stored; what is stored stays.
     if (room.storedBytes + this.heldBytes + update.byteLength > this.ctx.config.maxDocumentBytes) {
       throw new ProtocolError(CloseCode.documentTooLarge, `document would pass --max-document-bytes (${this.ctx.config.maxDocumentBytes})`)
@@ -627,6 +662,7 @@ export function createSync(ctx: ServerContext, rooms: Rooms, store: Store): Endp
       connections.delete(conn)
       ctx.metrics.connections.dec({ endpoint: ENDPOINT })
       conn.dispose()
+      conn.left = true
       if (conn.room) rooms.leave(conn.room, conn)
     })
 

@@ -18,7 +18,7 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
 import { SIGNAL_PING, SYNC_PING, type Session } from './fuzz-frames.ts'
-import { readStateAck } from '../../src/protocol/hybrid.ts'
+import { readStateAck, readStateDelta } from '../../src/protocol/hybrid.ts'
 
 /** Result of one frame (or of a whole wire/path session). */
 export interface FrameOutcome {
@@ -68,6 +68,8 @@ function checkSyncReply(f: Uint8Array): string | null {
       decoding.readVarUint(dec)
     } else if (type === 104) {
       readStateAck(dec) // the answer to a (fuzzed) state query: nonce, state vector, delete-set digest
+    } else if (type === 105) {
+      readStateDelta(dec) // the compact answer to a (fuzzed) state query that carried a state-vector digest
     } else return `unexpected message type ${type} from server`
     return null
   } catch (err) {

@@ -8,11 +8,17 @@
  *   nothing from it to them). The peer counts are what the client shows, for
  *   /metrics. The initial mode may also be given as the URL parameter
  *   `link=relay|backup`, so the server's greeting already follows it.
- * - `[stateQuery=103, nonce]` (client → server): once everything received on
- *   the socket before it is committed, the server answers
+ * - `[stateQuery=103, nonce, svDigest?]` (client → server): once everything
+ *   received on the socket before it is committed, the server answers
  * - `[stateAck=104, nonce, stateVector, deleteSetDigest]`: its committed Yjs
  *   state vector (`Y.encodeStateVector` bytes) and a digest of its encoded
- *   delete set (a state vector does not cover deletions).
+ *   delete set (a state vector does not cover deletions); or, when the query
+ *   carried the digest of the client's state vector (newer clients),
+ * - `[stateDelta=105, nonce, same, entries, deleteSetDigest]`: `same` = 1
+ *   when the committed state vector has that digest, else the entries
+ *   `(client, clock)` that changed since the previous 105 on this socket
+ *   (clock 0: entry gone). Both sides keep the last state vector sent, so an
+ *   ack costs what changed, not the number of writers.
  */
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
@@ -35,12 +41,95 @@ export function encodeLinkMode(mode: LinkModeValue, direct: number, relayed: num
   return encoding.toUint8Array(enc)
 }
 
-/** Encodes `[stateQuery, nonce]`. */
-export function encodeStateQuery(nonce: number): Uint8Array {
+/**
+ * Encodes `[stateQuery, nonce, svDigest?]`. With `svDigest` (the digest of
+ * the asker's state vector, `stateVectorDigest`) a newer server answers with
+ * a compact `stateDelta`; an older one ignores it and answers `stateAck`.
+ */
+export function encodeStateQuery(nonce: number, svDigest?: number): Uint8Array {
   const enc = encoding.createEncoder()
   encoding.writeVarUint(enc, MessageType.stateQuery)
   encoding.writeVarUint(enc, nonce)
+  if (svDigest !== undefined) encoding.writeVarUint(enc, svDigest)
   return encoding.toUint8Array(enc)
+}
+
+/** A decoded state query: `svDigest` is null for older clients (answer with a full `stateAck`). */
+export interface StateQuery {
+  nonce: number
+  svDigest: number | null
+}
+
+/** Reads what follows the type of a state query. Throws on truncated or malformed input. */
+export function readStateQuery(decoder: decoding.Decoder): StateQuery {
+  const nonce = decoding.readVarUint(decoder)
+  const svDigest = decoding.hasContent(decoder) ? decoding.readVarUint(decoder) : null
+  return { nonce, svDigest }
+}
+
+/** A 53-bit digest of an encoded state vector (`Y.encodeStateVector` sorts its entries, so equal vectors have equal digests). */
+export function stateVectorDigest(stateVector: Uint8Array): number {
+  return cyrb53(stateVector)
+}
+
+/** A state vector as a map from client id to clock. */
+export type StateVector = ReadonlyMap<number, number>
+
+/** The entries of `next` that differ from `known`, with clock 0 for clients `next` lacks. */
+export function stateVectorChanges(known: StateVector, next: StateVector): [number, number][] {
+  const out: [number, number][] = []
+  if (known === next) return out
+  for (const [client, clock] of next) if (known.get(client) !== clock) out.push([client, clock])
+  for (const client of known.keys()) if (!next.has(client)) out.push([client, 0])
+  return out
+}
+
+/** Applies `changes` (from `stateVectorChanges`) to `sv` in place. */
+export function applyStateVectorChanges(sv: Map<number, number>, changes: readonly (readonly [number, number])[]): void {
+  for (const [client, clock] of changes) {
+    if (clock === 0) sv.delete(client)
+    else sv.set(client, clock)
+  }
+}
+
+/** Encodes `[stateDelta, nonce, same, count, (client, clock)*, deleteSetDigest]`. */
+export function encodeStateDelta(nonce: number, same: boolean, changes: readonly (readonly [number, number])[], digest: number): Uint8Array {
+  const enc = encoding.createEncoder()
+  encoding.writeVarUint(enc, MessageType.stateDelta)
+  encoding.writeVarUint(enc, nonce)
+  encoding.writeVarUint(enc, same ? 1 : 0)
+  if (!same) {
+    encoding.writeVarUint(enc, changes.length)
+    for (const [client, clock] of changes) {
+      encoding.writeVarUint(enc, client)
+      encoding.writeVarUint(enc, clock)
+    }
+  }
+  encoding.writeVarUint(enc, digest)
+  return encoding.toUint8Array(enc)
+}
+
+/** A decoded compact state ack: `same`, or the state-vector entries changed since the previous one on this socket. */
+export interface StateDelta {
+  nonce: number
+  same: boolean
+  changes: [number, number][]
+  digest: number
+}
+
+/** Reads what follows the type of a compact state ack. Throws on truncated or malformed input. */
+export function readStateDelta(decoder: decoding.Decoder): StateDelta {
+  const nonce = decoding.readVarUint(decoder)
+  const same = decoding.readVarUint(decoder) === 1
+  const changes: [number, number][] = []
+  if (!same) {
+    const count = decoding.readVarUint(decoder)
+    // Each entry takes at least two bytes: a count beyond the frame is malformed.
+    if (count * 2 > decoder.arr.length - decoder.pos) throw new Error('state delta: count beyond the frame')
+    for (let i = 0; i < count; i++) changes.push([decoding.readVarUint(decoder), decoding.readVarUint(decoder)])
+  }
+  const digest = decoding.readVarUint(decoder)
+  return { nonce, same, changes, digest }
 }
 
 /** Encodes `[stateAck, nonce, stateVector, deleteSetDigest]`. */

@@ -6,7 +6,7 @@
  * `[DURABLE_QUERY, nonce]`; once every message the server received on that
  * socket before the query is committed to storage, the server answers
  * `[DURABLE_ACK, nonce]`. Stock clients never send the query, so they never
- * receive a type they do not know. 102–104 are the hybrid data path
+ * receive a type they do not know. 102–105 are the hybrid data path
  * (`hybrid.ts`, docs/protocol.md): link mode and state query/ack, again only
  * answered to clients that use them.
  */
@@ -19,10 +19,12 @@ export const MessageType = {
   durableAck: 101,
   /** Client → server: `[102, mode, directPeers, relayedPeers]`, the hybrid link mode (see hybrid.ts). */
   linkMode: 102,
-  /** Client → server: `[103, nonce]`, "tell me your committed state once everything I sent before is committed". */
+  /** Client → server: `[103, nonce, svDigest?]`, "tell me your committed state once everything I sent before is committed". */
   stateQuery: 103,
-  /** Server → client: `[104, nonce, stateVector, deleteSetDigest]`, the answer to a state query. */
+  /** Server → client: `[104, nonce, stateVector, deleteSetDigest]`, the answer to a state query without `svDigest`. */
   stateAck: 104,
+  /** Server → client: `[105, nonce, same, changes, deleteSetDigest]`, the compact answer to a state query with `svDigest`. */
+  stateDelta: 105,
 } as const
 
 /**

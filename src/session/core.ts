@@ -24,7 +24,7 @@ import { DurabilityTracker } from './durability.ts'
 import { LinkPolicy } from './link-policy.ts'
 import { initialFirstSync, nextFirstSync, type FirstSync, type FirstSyncEvent } from './first-sync.ts'
 import { yieldToHigherPeers } from './glare.ts'
-import { forwardOnlyWhenNeeded, ignoreOwnBroadcasts, reannounce, releaseBroadcastChannel, requestAwareness } from './mesh.ts'
+import { dropStalled, forwardOnlyWhenNeeded, ignoreOwnBroadcasts, MESH_PEERS_FIELD, neighborsIncomplete, reannounce, releaseBroadcastChannel, requestAwareness } from './mesh.ts'
 import { MeshPort } from './mesh-port.ts'
 import { classifyPeers, samePeers, sanitizeRemoteState, type PeerInfo, type UserIdentity } from './presence.ts'
 import { setRecentTitle, touchRecent } from './recent.ts'
@@ -64,6 +64,8 @@ export interface SessionOptions {
   pollMs?: number
   /** Quiet time before the title is recomputed after edits (ms, default 400). */
   titleDebounceMs?: number
+  /** y-webrtc's cap on connections it starts (default: its own, 20–34); a lower one makes a partial mesh (tests). */
+  maxConns?: number
   /** Hybrid data path tuning (`backup-link.ts`, `link-policy.ts`); `force: 'relay'` keeps the link in relay mode (bench, tests). */
   link?: { force?: LinkModeName; reconcileMs?: number; pollMs?: number; pairTimeoutMs?: number }
 }
@@ -110,6 +112,8 @@ export interface SessionFacts {
 
 /** How often a session re-announces itself while some peer is reached only through the server (ms). */
 const REANNOUNCE_MS = 10_000
+/** A WebRTC connection still pairing after this long is closed and tried afresh (ms; `dropStalled`). */
+const STALL_MS = 8_000
 
 /** Names for the close codes a user may need to understand. */
 const CLOSE_DETAIL: Record<number, string> = {
@@ -349,6 +353,7 @@ export class SessionCore {
       // so peers without it can neither read the room's offers nor be connected to.
       ...(resolved.roomSecret ? { password: resolved.roomSecret } : {}),
       peerOpts: { ...this.#opts.peerOpts, config: { iceServers: resolved.iceServers } },
+      ...(this.#opts.maxConns ? { maxConns: this.#opts.maxConns } : {}),
     })
     this.webrtc = webrtc
     webrtc.on('status', this.#onWebrtcStatus)
@@ -609,6 +614,9 @@ export class SessionCore {
     for (const id of added) this.#serverSeen.add(id)
     for (const id of updated) this.#serverSeen.add(id)
     for (const id of removed) this.#serverSeen.delete(id)
+    // The server drops the states of a socket that closed. A peer still linked directly (only its
+    // socket went) says it is here again when asked; one that left does not answer.
+    if (removed.length && this.webrtc?.room) requestAwareness(this.webrtc.room)
     this.#refreshPeers()
   }
 
@@ -624,16 +632,27 @@ export class SessionCore {
     this.#refreshPeers()
   }
 
-  /** Whether peers may miss what reached us unless we pass it on: someone known only second-hand, or y-webrtc at its connection cap. */
+  /**
+   * Whether peers may miss what reached us unless we pass it on: someone
+   * known only second-hand, y-webrtc at its connection cap, or a linked peer
+   * that reaches fewer peers than we know of (`neighborsIncomplete`, worked
+   * out when peers change).
+   */
   meshIncomplete = (): boolean => {
     const webrtc = this.webrtc
     if (!webrtc?.room) return true
-    return webrtc.room.webrtcConns.size >= webrtc.maxConns || this.#facts.peerList.some((p) => p.via === 'relay')
+    return webrtc.room.webrtcConns.size >= webrtc.maxConns || this.#neighborsMissing || this.#facts.peerList.some((p) => p.via === 'relay')
   }
+  #neighborsMissing = false
 
   #onPeers = ({ added, removed }: { added: string[]; removed: string[] }) => {
     const room = this.webrtc?.room
-    if (room) yieldToHigherPeers(room, added)
+    if (room) {
+      const conns = room.webrtcConns
+      // Captured before yielding: a yielded connection leaves the map when it closes.
+      const yielded = yieldToHigherPeers(room, added).flatMap((id) => conns.get(id) ?? [])
+      this.#policy.yielded(yielded)
+    }
     if (removed.length) this.#forgetPeers(removed)
     for (const id of added) {
       const conn = room?.webrtcConns.get(id)
@@ -684,6 +703,14 @@ export class SessionCore {
     // Count what the peer list shows as direct: a peer that left is dropped from awareness at
     // once, while its RTCPeerConnection only notices after ICE consent times out (~20 s).
     const peers = peerList.reduce((n, p) => n + (p.via === 'direct' ? 1 : 0), 0)
+    if (room) {
+      dropStalled(room, this.#now(), STALL_MS)
+      // Tell linked peers how much of the mesh we reach, and learn whether one of them misses a part.
+      const inMesh = peers + browser.size
+      if (this.awareness.getLocalState() && this.awareness.getLocalState()?.[MESH_PEERS_FIELD] !== inMesh) this.awareness.setLocalStateField(MESH_PEERS_FIELD, inMesh)
+      const known = peerList.reduce((n, p) => n + (p.via === 'server' ? 0 : 1), 0)
+      this.#neighborsMissing = neighborsIncomplete(this.awareness.getStates() as Map<number, Record<string, unknown>>, direct, known)
+    }
     // Relay on demand: the link relays while some peer cannot be reached directly.
     const unpaired = new Set<string>()
     for (const state of this.awareness.getStates().values()) if (typeof state.peerId === 'string' && !direct.has(state.peerId)) unpaired.add(state.peerId)

@@ -36,10 +36,22 @@ export class LinkPolicy {
   /** Peers whose connection went away without pairing, and until when that counts. */
   readonly #failed = new Map<string, number>()
   #connectingSince: number | null = null
+  /** Connections this device closed itself before offering (`glare.ts`): not pairing attempts. */
+  readonly #yielded = new WeakSet<MeshConn>()
 
   constructor(opts: LinkPolicyOptions = {}) {
     this.#pairTimeoutMs = opts.pairTimeoutMs ?? 4000
     this.#failHoldMs = opts.failHoldMs ?? 15_000
+  }
+
+  /**
+   * Marks connections this device closed itself before any offer (it
+   * yielded to a higher peer, which offers instead): neither pending nor
+   * failed. A peer at its connection cap may never offer; it is then reached
+   * through the mesh, not the server.
+   */
+  yielded(conns: Iterable<MeshConn>): void {
+    for (const conn of conns) this.#yielded.add(conn)
   }
 
   /**
@@ -50,13 +62,17 @@ export class LinkPolicy {
     let stuck = false
     for (const [id, since] of this.#pending) {
       const conn = conns?.get(id)
+      if (conn && this.#yielded.has(conn)) {
+        this.#pending.delete(id)
+        continue
+      }
       if (conn?.connected) this.#pending.delete(id)
       else if (!conn || conn.closed) {
         this.#pending.delete(id)
         this.#failed.set(id, now + this.#failHoldMs)
       } else if (now - since >= this.#pairTimeoutMs) stuck = true
     }
-    if (conns) for (const [id, conn] of conns) if (!conn.connected && !conn.closed && !this.#pending.has(id)) this.#pending.set(id, now)
+    if (conns) for (const [id, conn] of conns) if (!conn.connected && !conn.closed && !this.#pending.has(id) && !this.#yielded.has(conn)) this.#pending.set(id, now)
     for (const [id, until] of this.#failed) if (until <= now) this.#failed.delete(id)
     if (signaling === 'connecting' && conns) {
       this.#connectingSince ??= now

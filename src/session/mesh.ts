@@ -117,3 +117,53 @@ export function reannounce(provider: WebrtcProvider): void {
     if (conn.connected) conn.send({ type: 'publish', topic: room.name, data: { type: 'announce', from: room.peerId } })
   }
 }
+
+/** Awareness field in which a peer says how many peers it reaches inside the mesh (WebRTC or another tab). */
+export const MESH_PEERS_FIELD = 'meshPeers'
+
+/**
+ * Whether a directly linked peer misses part of the mesh this device sees:
+ * it says (`MESH_PEERS_FIELD`) it reaches fewer than `known` peers, the
+ * number of mesh peers this device knows of (it should reach all of them
+ * but itself, plus this device). A partial mesh looks complete from inside
+ * when no one at the connection cap is on the path (A–B–C, A and C never
+ * paired): B passes things on only because A or C says so. A linked peer
+ * without a known state counts as missing part of the mesh.
+ */
+export function neighborsIncomplete(states: ReadonlyMap<number, Record<string, unknown>>, direct: ReadonlySet<string>, known: number): boolean {
+  const seen = new Set<string>()
+  for (const state of states.values()) {
+    if (typeof state.peerId !== 'string' || !direct.has(state.peerId)) continue
+    seen.add(state.peerId)
+    const reached = state[MESH_PEERS_FIELD]
+    // An older client does not say: it forwards everything itself, as stock y-webrtc does.
+    if (typeof reached === 'number' && reached < known) return true
+  }
+  // A linked peer whose state has not arrived (just paired, or y-websocket dropped every state
+  // when its socket closed): its reach is unknown, so pass things on until it is known.
+  return seen.size < direct.size
+}
+
+const tryingSince = new WeakMap<object, number>()
+
+/**
+ * Closes y-webrtc connections that have been pairing for `stallMs` without
+ * connecting, and returns how many. y-webrtc never gives up on its own: a
+ * pair whose offer or answer was lost (a busy machine, a glare race) stays
+ * "connecting" on one side forever, and that side ignores the other's
+ * announcements. Closed, y-webrtc announces this peer again and the pair is
+ * tried afresh (`glare.ts` decides who offers).
+ */
+export function dropStalled(room: Room, now: number, stallMs: number): number {
+  let dropped = 0
+  for (const conn of room.webrtcConns.values()) {
+    if (conn.connected || conn.closed) continue
+    const since = tryingSince.get(conn)
+    if (since === undefined) tryingSince.set(conn, now)
+    else if (now - since >= stallMs) {
+      conn.destroy()
+      dropped++
+    }
+  }
+  return dropped
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
-import { deleteSetDigest, encodeStateAck, hasMore, readStateAck } from '../../src/protocol/hybrid.ts'
+import { applyStateVectorChanges, deleteSetDigest, encodeStateAck, encodeStateDelta, hasMore, readStateAck, readStateDelta, stateVectorChanges, stateVectorDigest } from '../../src/protocol/hybrid.ts'
 import { MessageType } from '../../src/protocol/messages.ts'
 
 describe('hybrid protocol helpers', () => {
@@ -52,5 +52,24 @@ describe('hybrid protocol helpers', () => {
     const sv = Y.decodeStateVector(ack.stateVector)
     expect(hasMore(sv, new Map())).toBe(true)
     expect(hasMore(sv, sv)).toBe(false)
+  })
+
+  it('a state delta rebuilds the sender state vector from the previous one', () => {
+    const known = new Map([[1, 5], [2, 7], [3, 1]])
+    const next = new Map([[1, 5], [2, 9], [4, 2]])
+    const changes = stateVectorChanges(known, next)
+    const dec = decoding.createDecoder(encodeStateDelta(3, false, changes, 42))
+    expect(decoding.readVarUint(dec)).toBe(MessageType.stateDelta)
+    const delta = readStateDelta(dec)
+    expect(delta).toMatchObject({ nonce: 3, same: false, digest: 42 })
+    const mirror = new Map(known)
+    applyStateVectorChanges(mirror, delta.changes)
+    expect(mirror).toEqual(next)
+    expect(stateVectorChanges(next, next)).toEqual([])
+    // Equal vectors have equal digests whatever order they were built in.
+    expect(stateVectorDigest(Y.encodeStateVector(new Map([[4, 2], [1, 5]])))).toBe(stateVectorDigest(Y.encodeStateVector(new Map([[1, 5], [4, 2]]))))
+    // A count that the frame cannot hold is malformed, not a long loop.
+    const bad = decoding.createDecoder(new Uint8Array([3, 0, 0xff, 0xff, 0x7f, 1]))
+    expect(() => readStateDelta(bad)).toThrow()
   })
 })

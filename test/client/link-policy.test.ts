@@ -29,6 +29,19 @@ describe('LinkPolicy (relay on demand)', () => {
     expect(p.decide('connected', conns({ a: { connected: true } }), 3001)).toBe('backup')
   })
 
+  it('a connection this device closed to yield to a higher peer (glare rule) is no failed pairing: a capped peer that never offers is reached through the mesh', () => {
+    const p = new LinkPolicy({ pairTimeoutMs: 1000, failHoldMs: 5000 })
+    const yielded = conns({ h: {} })
+    p.yielded(yielded.values())
+    expect(p.decide('connected', yielded, 0)).toBe('backup')
+    // It closed; the higher peer (at its cap) never offers; the peer stays present, not direct.
+    expect(p.decide('connected', conns({}), 500, new Set(['h']))).toBe('backup')
+    expect(p.decide('connected', conns({}), 2000, new Set(['h']))).toBe('backup')
+    // A later connection to the same peer is an attempt like any other.
+    expect(p.decide('connected', conns({ h: {} }), 3000)).toBe('backup')
+    expect(p.decide('connected', conns({ h: {} }), 4000)).toBe('relay')
+  })
+
   it('after a failed pairing, relays while that peer is present and not direct, for at most the hold time', () => {
     const p = new LinkPolicy({ pairTimeoutMs: 1000, failHoldMs: 5000 })
     expect(p.decide('connected', conns({ a: {} }), 0)).toBe('backup')

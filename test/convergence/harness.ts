@@ -76,12 +76,16 @@ export interface RunResult {
   meshFormed: boolean
   /** Document updates the replicas received over WebRTC (summed over the final processes of each peer). */
   rtcUpdates: number
+  /** Update messages that arrived over WebRTC, counted whether or not the server's relay was first. */
+  rtcUpdateMessages: number
   /** The /sync link of each peer (`linkOf`), and peer changes the hybrid links uploaded because the server lacked them. */
   links: string[]
   linkUploads: number
   /** Instances (1: one server on SQLite), and which ones were killed, in order. */
   instances: number
   killedInstances: number[]
+  /** Live updates that brought the server nothing new, by the sender's link mode, summed over server generations. */
+  redundantUploads: Record<string, number>
   /** Set when the run failed; starts with `seed=<n>`. */
   error?: string
 }
@@ -215,8 +219,18 @@ function canonicalSv(sv: string | Uint8Array): string {
  * peers), relaying links and stock y-websocket clients, outside the plan's random
  * stream so the same seed keeps its operations.
  */
-export function linkOf(seed: number, peer: number): 'stock' | 'backup' | 'relay' {
-  return (['backup', 'backup', 'relay', 'stock'] as const)[(seed + peer) % 4]
+export function linkOf(seed: number, peer: number): 'stock' | 'backup' | 'relay' | 'nortc' {
+  return (['backup', 'backup', 'relay', 'stock', 'backup', 'nortc'] as const)[(seed + peer) % 6]
+}
+
+/** Counts the server's redundant live uploads by link mode (`murmur_sync_redundant_uploads_total`), added to `into`; a server that does not answer adds nothing. */
+async function addRedundantUploads(port: number, into: Record<string, number>): Promise<void> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) })).text()
+    for (const m of text.matchAll(/^murmur_sync_redundant_uploads_total\{mode="(\w+)"\} (\d+)/gm)) into[m[1]] = (into[m[1]] ?? 0) + Number(m[2])
+  } catch {
+    // counted as nothing: the check below is an upper bound on backup links' redundant uploads
+  }
 }
 
 function clientId(seed: number, peer: number, gen: number): number {
@@ -320,10 +334,12 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     notes: [],
     meshFormed: false,
     rtcUpdates: 0,
+    rtcUpdateMessages: 0,
     links: Array.from({ length: n }, (_, i) => linkOf(seed, i)),
     linkUploads: 0,
     instances: opts.instances ?? 1,
     killedInstances: [],
+    redundantUploads: {},
   }
   let server: ServerProcess | null = null
   let serverRestart: Promise<void> | null = null
@@ -463,7 +479,9 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     const meshBy = Date.now() + 10_000
     while (Date.now() < meshBy) {
       const states = await Promise.all(peers.map((_, i) => state(i)))
-      if (states.every((s) => s.rtcConnected === n - 1 && s.wsSynced)) {
+      // A peer that cannot use WebRTC is reached through the server only.
+      const meshSize = result.links.filter((l) => l !== 'nortc').length
+      if (states.every((s, i) => s.rtcConnected === (result.links[i] === 'nortc' ? 0 : meshSize - 1) && s.wsSynced)) {
         result.meshFormed = true
         break
       }
@@ -516,6 +534,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
         case 'kill': {
           if (cluster) {
             const victim = victimOf(seed, i, cluster.ports.length)
+            await addRedundantUploads(cluster.ports[victim]!, result.redundantUploads)
             await cluster.kill(victim, op.downMs)
             result.killedInstances.push(victim)
             log(`${tag} op ${i}: kill -9 instance ${victim}, down ${op.downMs} ms`)
@@ -524,6 +543,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
           if (serverRestart) await serverRestart
           const dead = server!
           server = null
+          await addRedundantUploads(port, result.redundantUploads)
           const code = await dead.stop('SIGKILL')
           serverLog.push(dead.output())
           if (code !== null) throw new Error(`server had exited on its own (code ${code}) before kill -9:\n${dead.output()}`)
@@ -576,6 +596,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
       for (const [c, k] of Object.entries(s.closeCodes)) result.closeCodes[c] = (result.closeCodes[c] ?? 0) + k
       result.clientErrors += s.clientErrors
       result.rtcUpdates += s.rtcUpdates
+      result.rtcUpdateMessages += s.rtcUpdateMessages ?? 0
       result.linkUploads += s.linkUploads
       for (const e of s.clientErrorSamples) if (!result.clientErrorSamples.includes(e)) result.clientErrorSamples.push(e)
     }
@@ -596,6 +617,15 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     if (terminal.length) fail(`stock y-websocket stopped reconnecting after the server closed it with a 44xx code:\n  ${terminal.join('\n  ')}`)
     if (!agreed) fail(`no agreement within ${bound} ms of healing`)
     if (copy!.pending) fail('the server copy has pending structs')
+    // The server carried what the mesh did not: a backup-only link uploads a peer's change only when
+    // the server lacked it, so its live uploads that brought the server nothing are at most its
+    // reconcile uploads (one that raced the author's). Its own edits bring something, unless a
+    // relaying or stock peer got them over WebRTC and uploaded them first (they upload all they
+    // see), so the bound is checked only in rooms without those.
+    for (const p of cluster ? cluster.ports : [port]) await addRedundantUploads(p, result.redundantUploads)
+    const backupUploads = states.reduce((k, s, i) => k + (result.links[i] === 'backup' ? s.linkUploads : 0), 0)
+    const reuploaders = result.links.some((l) => l === 'relay' || l === 'stock')
+    if (!reuploaders && (result.redundantUploads.backup ?? 0) > backupUploads) fail(`backup-only links sent ${result.redundantUploads.backup} live updates the server already had, more than their ${backupUploads} reconcile uploads`)
 
     // Every marker exactly once, and nothing else that looks like one.
     const final = states[0].text

@@ -123,25 +123,39 @@ const ws = new WebsocketProvider(`ws://127.0.0.1:${config.port}/sync`, config.ro
   disableBc: true,
   maxBackoffTime: config.maxBackoffTime,
   connect: config.srv,
-  params: config.link === 'stock' ? {} : { link: config.link },
+  params: config.link === 'stock' ? {} : { link: config.link === 'backup' ? 'backup' : 'relay' },
 })
 // murmur's hybrid link: backup-only peers exchange nothing live through the server and
 // reconcile by state queries (a short poll, so split meshes converge well inside the harness's 30 s).
 const link =
   config.link === 'stock'
     ? null
-    : new BackupLink(ws, rtc.awareness, { mode: config.link, isPeerOrigin: (origin) => origin === rtc.room, reconcileMs: 200, pollMs: 1000 })
+    : new BackupLink(ws, rtc.awareness, { mode: config.link === 'backup' ? 'backup' : 'relay', isPeerOrigin: (origin) => origin === rtc.room, reconcileMs: 200, pollMs: 1000 })
 if (link) {
   ws.on('sync', (synced: boolean) => synced && link.synced())
   ws.on('connection-close', () => link.closed())
 }
-if (!config.rtc) rtc.disconnect()
+// A peer that cannot use WebRTC never joins the mesh: the server relays to and from it.
+const noRtc = config.link === 'nortc'
+if (!config.rtc || noRtc) rtc.disconnect()
 /** Document updates that arrived over a WebRTC data channel (y-webrtc applies them with its room as origin). */
 let rtcUpdates = 0
 let wsUpdates = 0
 doc.on('update', (_u: Uint8Array, origin: unknown) => {
   if (origin !== null && typeof origin === 'object' && 'webrtcConns' in origin) rtcUpdates++
   if (origin === ws) wsUpdates++
+})
+/** Sync messages carrying document updates that arrived over a data channel, also when the server's relay had already brought them. */
+let rtcUpdateMessages = 0
+const counted = new WeakSet<object>()
+rtc.on('peers', () => {
+  for (const conn of rtc.room?.webrtcConns.values() ?? []) {
+    const peer = conn.peer as { on(e: 'data', f: (d: Uint8Array) => void): void }
+    if (counted.has(peer)) continue
+    counted.add(peer)
+    // [messageSync = 0, step 2 = 1 | update = 2, length, update]; an empty update is 5 bytes in all
+    peer.on('data', (d) => d[0] === 0 && (d[1] === 1 || d[1] === 2) && d.byteLength > 5 && rtcUpdateMessages++)
+  }
 })
 
 /** Close codes the server sent us, and the closes stock y-websocket treats as final. */
@@ -210,6 +224,7 @@ function state(): PeerState {
     rtcConnected: conns.filter((c: any) => c.connected).length,
     rtcPeers: conns.map((c: any) => c.remotePeerId),
     rtcUpdates,
+    rtcUpdateMessages,
     wsUpdates,
     linkUploads: link?.uploads ?? 0,
     wsConnected: ws.wsconnected,
@@ -246,7 +261,7 @@ async function handle(cmd: PeerCommand): Promise<Omit<PeerReply, 'id'>> {
       return { ok: true, applied }
     }
     case 'rtc':
-      if (cmd.on && !rtc.connected) rtc.connect()
+      if (cmd.on && !rtc.connected && !noRtc) rtc.connect()
       else if (!cmd.on && rtc.connected) rtc.disconnect()
       return { ok: true }
     case 'srv':

@@ -21,8 +21,8 @@ export interface PeerConfig {
   rtc: boolean
   srv: boolean
   blocked: string[]
-  /** The /sync link: a stock y-websocket client, or murmur's hybrid link (`BackupLink`) backup-only or relaying. */
-  link: 'stock' | 'backup' | 'relay'
+  /** The /sync link: a stock y-websocket client, murmur's hybrid link (`BackupLink`) backup-only or relaying, or a relaying link of a peer that cannot use WebRTC at all (`nortc`: its WebRTC never turns on). */
+  link: 'stock' | 'backup' | 'relay' | 'nortc'
 }
 
 /** One change inside an edit transaction. `at` in [0,1) picks the position. */
@@ -49,6 +49,8 @@ export interface PeerState {
   rtcPeers: string[]
   /** Document updates this replica received over WebRTC since it started (not counting the log replay). */
   rtcUpdates: number
+  /** Sync messages with document updates received over WebRTC, whichever path delivered first. */
+  rtcUpdateMessages: number
   /** Document updates that came from the server (relayed live or pulled by catch-up). */
   wsUpdates: number
   /** Peer changes a hybrid link uploaded because the server lacked them. */

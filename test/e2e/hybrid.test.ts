@@ -66,6 +66,8 @@ describe('hybrid data path', () => {
     await typeText(alice.page, 'Alice, direct.\n')
     await focusEditor(carol.page)
     await typeText(carol.page, 'Carol, via the server.\n')
+    // Bob types at the end once Carol's line is there (else his keystrokes may land inside it).
+    await explain(bob.page.waitForFunction(() => document.querySelector('.cm-content')?.textContent?.includes('Carol, via the server.'), null, { timeout: 30_000 }))
     await focusEditor(bob.page)
     await typeText(bob.page, 'Bob, direct.\n')
     const all = (t: string) => ['Alice, direct.', 'Carol, via the server.', 'Bob, direct.'].every((s) => t.includes(s))

@@ -145,6 +145,6 @@ export function startReporter<R>(script: string, args: string[], initial: R, env
         check()
       })
     },
-    stop: () => new Promise<void>((res) => (child.exitCode !== null ? res() : (child.once('exit', () => res()), child.kill('SIGTERM')))),
+    stop: () => new Promise<void>((res) => (child.exitCode !== null || child.signalCode !== null ? res() : (child.once('exit', () => res()), child.kill('SIGTERM')))),
   }
 }

@@ -19,9 +19,10 @@ interface Report {
   vias: string[]
   rtcBytesIn: number
   uploads: number
+  peerId: string | null
 }
 
-const initial: Report = { peers: 0, signaling: '', link: '', backedUp: false, text: '', mode: null, vias: [], rtcBytesIn: 0, uploads: 0 }
+const initial: Report = { peers: 0, signaling: '', link: '', backedUp: false, text: '', mode: null, vias: [], rtcBytesIn: 0, uploads: 0, peerId: null }
 const peer = (server: ServerProcess, doc: string, text: string, env: Record<string, string> = {}) =>
   startReporter<Report>(here('session-peer.ts'), [server.url, doc, '-', text], initial, env)
 type Peer = ReturnType<typeof peer>
@@ -95,5 +96,32 @@ describe('hybrid data path (real server, real WebRTC)', () => {
     await Promise.all(mesh.map((p, i) => p.until((r) => r.text.includes('Z'), `mesh peer ${i} sees the relayed keystroke`)))
     expect(await metricSample(server, 'murmur_sync_clients', { mode: 'relay' })).toBe(1)
     expect((await syncMetrics(server)).relayed).toBeGreaterThan(after.relayed)
+  })
+
+  test('partial mesh: in a chain A–B–C (A and C never pair) B passes edits on, and they keep flowing with the server gone', { timeout: 120_000 }, async () => {
+    const own = await startServer()
+    const doc = `chain-${process.pid}`
+    const chain = ['a. ', 'b. ', 'c. '].map((t) => peer(own, doc, t))
+    try {
+      const [a, b, c] = chain
+      const ids = await Promise.all(chain.map((p, i) => p.until((r) => r.peerId !== null, `peer ${i} has a y-webrtc id`).then((r) => r.peerId!)))
+      // A and C drop each other's signaling and any connection they already have.
+      a.child.stdin!.write(`refuse ${ids[2]}\n`)
+      c.child.stdin!.write(`refuse ${ids[0]}\n`)
+      const all = (r: Report) => ['a. ', 'b. ', 'c. '].every((t) => r.text.includes(t))
+      await b.until((r) => r.peers === 2 && all(r), 'B linked to A and C')
+      // A and C each reach one peer directly and know the other (through B, or through the server while
+      // their failed pairing keeps their links relaying).
+      for (const [p, name] of [[a, 'A'], [c, 'C']] as const) await p.until((r) => r.peers === 1 && all(r) && r.vias.length === 2, `${name} linked to B only, sees the other`)
+      // Without the server (nor signaling, nor reconciliation) only the mesh can carry edits from A to C.
+      await own.stop('SIGKILL')
+      keys(a, 5, 'X')
+      keys(c, 5, 'Y')
+      const both = (r: Report) => r.text.split('X').length - 1 === 5 && r.text.split('Y').length - 1 === 5
+      await Promise.all(chain.map((p, i) => p.until(both, `peer ${i} has A's and C's keystrokes`)))
+    } finally {
+      await Promise.all(chain.map((p) => p.stop()))
+      if (own.child.exitCode === null && own.child.signalCode === null) await own.stop()
+    }
   })
 })

@@ -11,11 +11,17 @@
  * mode, vias, rtcBytesIn, uploads}` whenever those change. Each stdin line
  * `type <n> <chars> [<ms>]` types `<chars>` at the end `<n>` times, one
  * keystroke (transaction) per event-loop turn or every `<ms>`; `delete <n>`
- * deletes the first `n` characters. `uploads`: peers' changes the backup link
- * uploaded because the server lacked them. Env:
- * `MURMUR_PEER_WEBRTC=0` starts without WebRTC (the link relays),
- * `MURMUR_PEER_LINK=relay|backup` forces the link mode, `MURMUR_PEER_KEY=<link key>`
- * opens the document as a private one (`/log`; `pulls`: its catch-ups).
+ * deletes the first `n` characters; `ping <tag>` types `[tag]` and notes
+ * when; `refuse <peerId>` never pairs with that y-webrtc peer (drops its
+ * signaling, closes a connection to it). `uploads`: peers' changes the
+ * backup link uploaded because the server lacked them; `marks`: for each
+ * `[tag]` this peer typed or received, the wall-clock time (ms) it did.
+ * `peerId`, `pending`: this peer's y-webrtc id and its connections still
+ * pairing. Env: `MURMUR_PEER_WEBRTC=0` starts without WebRTC (the link
+ * relays), `MURMUR_PEER_LINK=relay|backup` forces the link mode,
+ * `MURMUR_PEER_KEY=<link key>` opens the document as a private one (`/log`;
+ * `pulls`: its catch-ups), `MURMUR_PEER_MAX_CONNS=<n>` lowers y-webrtc's
+ * connection cap.
  * Exits on SIGTERM or when stdin closes.
  */
 import 'fake-indexeddb/auto'
@@ -25,6 +31,15 @@ import { WebSocket } from 'ws'
 import { SessionCore } from '../../src/session/core.ts'
 import { loadConfig } from '../../src/session/config.ts'
 import { memoryStorage } from '../../src/session/storage.ts'
+
+// An exception a library throws inside an event handler (y-webrtc meeting an answer for a
+// connection it already closed, say) is one a browser reports and survives: so do we.
+const LIBRARY_FRAME = /node_modules\/(y-webrtc|simple-peer|lib0|@roamhq\/wrtc|y-protocols|y-websocket)\//
+process.on('uncaughtException', (err) => {
+  if (LIBRARY_FRAME.test(String(err?.stack))) return console.error('uncaught in a library event handler (a browser would report it and continue):', err)
+  console.error(err)
+  process.exit(1)
+})
 
 // Node 20 has no global WebSocket; y-webrtc's signaling (lib0) needs one.
 ;(globalThis as any).WebSocket = WebSocket
@@ -40,6 +55,7 @@ const session = new SessionCore(docId, {
   WebSocketPolyfill: WebSocket,
   pollMs: 100,
   webrtc: process.env.MURMUR_PEER_WEBRTC !== '0',
+  ...(process.env.MURMUR_PEER_MAX_CONNS ? { maxConns: Number(process.env.MURMUR_PEER_MAX_CONNS) } : {}),
   link: { ...(process.env.MURMUR_PEER_LINK === 'relay' || process.env.MURMUR_PEER_LINK === 'backup' ? { force: process.env.MURMUR_PEER_LINK } : {}), reconcileMs: 200, pollMs: 1000 },
   // A private document (its /log link instead of /sync) when a link key is given.
   linkKey: process.env.MURMUR_PEER_KEY || null,
@@ -59,11 +75,38 @@ setInterval(() => {
   }
 }, 10).unref()
 
+// Keystroke-to-remote latency: when each `[tag]` was typed here or first seen here (one clock for every process).
+const wallNow = () => performance.timeOrigin + performance.now()
+const marks: Record<string, number> = {}
+session.doc.on('update', () => {
+  for (const m of session.text.toString().matchAll(/\[([^\]]+)\]/g)) marks[m[1]] ??= wallNow()
+})
+
+// Refused peers: their signaling is dropped and a connection to them closed, so the pair never forms.
+const refused = new Set<string>()
+const patched = new WeakSet<object>()
+function refuse(peerId: string) {
+  refused.add(peerId)
+  for (const conn of (session.webrtc?.signalingConns ?? []) as unknown as { emit(n: string, a: unknown[]): void }[]) {
+    if (patched.has(conn)) continue
+    patched.add(conn)
+    const emit = conn.emit.bind(conn)
+    conn.emit = (name, args) => {
+      const m = args[0] as { type?: string; data?: { from?: string } } | undefined
+      if (name === 'message' && m?.type === 'publish' && refused.has(m.data?.from ?? '')) return
+      emit(name, args)
+    }
+  }
+  session.webrtc?.room?.webrtcConns.get(peerId)?.destroy()
+}
+
 let last = ''
 const report = () => {
   const f = session.facts
   const vias = f.peerList.map((p) => p.via).sort()
-  const line = JSON.stringify({ peers: f.peers, signaling: f.signaling, link: f.link, backedUp: f.backedUp, readOnly: f.readOnly, text: session.text.toString(), mode: (session.link ?? session.privateLog)?.mode ?? null, vias, rtcBytesIn, uploads: (session.link ?? session.privateLog)?.uploads ?? 0, pulls: session.privateLog?.pulls ?? 0 })
+  const room = session.webrtc?.room
+  const pending = room ? [...room.webrtcConns.values()].filter((c) => !c.connected && !c.closed).length : 0
+  const line = JSON.stringify({ peers: f.peers, signaling: f.signaling, link: f.link, backedUp: f.backedUp, readOnly: f.readOnly, text: session.text.toString(), mode: (session.link ?? session.privateLog)?.mode ?? null, vias, rtcBytesIn, uploads: (session.link ?? session.privateLog)?.uploads ?? 0, pulls: session.privateLog?.pulls ?? 0, peerId: room?.peerId ?? null, pending, marks })
   if (line !== last) process.stdout.write(`${(last = line)}\n`)
 }
 session.onChange(report)
@@ -78,6 +121,12 @@ process.on('SIGTERM', () => void exit())
 process.stdin.on('end', () => void exit())
 createInterface({ input: process.stdin }).on('line', async (line) => {
   const [cmd, n, chars = '', pace = '0'] = line.split(' ')
+  if (cmd === 'ping') {
+    marks[n] = wallNow()
+    session.text.insert(session.text.length, `[${n}]`)
+    return
+  }
+  if (cmd === 'refuse') return refuse(n)
   for (let i = 0; i < Number(n); i++) {
     if (cmd === 'type') session.text.insert(session.text.length, chars)
     else if (cmd === 'delete') session.text.delete(0, 1)

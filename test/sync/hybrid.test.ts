@@ -4,7 +4,7 @@ import * as decoding from 'lib0/decoding'
 import { metric, startServer, type ServerProcess } from '../helpers/server.ts'
 import { awarenessMessage, frameType, rawSync, syncMessage, uintMessage, untilDoc, yClient } from '../helpers/clients.ts'
 import { CloseCode, MessageType } from '../../src/protocol/messages.ts'
-import { deleteSetDigest, encodeLinkMode, encodeStateQuery, LinkMode, readStateAck } from '../../src/protocol/hybrid.ts'
+import { applyStateVectorChanges, deleteSetDigest, encodeLinkMode, encodeStateQuery, LinkMode, readStateAck, readStateDelta, stateVectorDigest } from '../../src/protocol/hybrid.ts'
 
 type Raw = Awaited<ReturnType<typeof rawSync>>
 
@@ -111,6 +111,63 @@ describe('hybrid data path on /sync', () => {
     expect(second.digest).not.toBe(first.digest)
     expect(second.digest).toBe(deleteSetDigest(a.doc))
     a.raw.ws.close()
+  })
+
+  it('answers a query that carries a state-vector digest compactly: "same", else only the entries changed since its last answer', async () => {
+    const docId = 'hybrid-state-delta'
+    const a = await peer(server, docId, 'backup')
+    await a.type('a ')
+    // Twenty writers the server has not seen yet: a whole state vector has twenty-one entries.
+    for (let w = 0; w < 20; w++) {
+      const d = new Y.Doc()
+      d.getText('text').insert(0, `w${w} `)
+      Y.applyUpdate(a.doc, Y.encodeStateAsUpdate(d))
+    }
+    let nonce = 100
+    const ask = async (digest: number) => {
+      const n = ++nonce
+      a.raw.send(encodeStateQuery(n, digest))
+      const f = await a.raw.waitFor((m) => frameType(m) === MessageType.stateDelta && readStateDelta(decoding.createDecoder(m.subarray(1))).nonce === n)
+      return { bytes: f.byteLength, delta: readStateDelta(decoding.createDecoder(f.subarray(1))) }
+    }
+    // Not uploaded yet: the server lacks the twenty writers, so the digests differ.
+    const mirror = new Map<number, number>()
+    const first = await ask(stateVectorDigest(Y.encodeStateVector(a.doc)))
+    expect(first.delta.same).toBe(false)
+    applyStateVectorChanges(mirror, first.delta.changes)
+    expect(mirror).toEqual(new Map([[a.doc.clientID, 2]]))
+    // Upload everything: now the server's state vector has the digest of ours.
+    a.raw.send(syncMessage(2, Y.encodeStateAsUpdate(a.doc)))
+    const same = await ask(stateVectorDigest(Y.encodeStateVector(a.doc)))
+    expect(same.delta).toMatchObject({ same: true, changes: [], digest: deleteSetDigest(a.doc) })
+    // One writer types: the next answer (to a stale digest) carries only that entry, whatever the number of writers.
+    await a.type('b ')
+    const one = await ask(12345)
+    expect(one.delta.same).toBe(false)
+    expect(one.delta.changes).toEqual([[a.doc.clientID, 4]])
+    const full = await a.state() // an older client's query: the whole state vector
+    expect(Y.decodeStateVector(full.ack.stateVector).size).toBe(21)
+    expect(one.bytes).toBeLessThan(full.ack.stateVector.byteLength / 4)
+    a.raw.ws.close()
+  })
+
+  it('a socket that closes takes its awareness states with it, and backup-only sockets hear that at once', async () => {
+    const docId = 'hybrid-departure'
+    const a = await peer(server, docId, 'backup')
+    const b = await peer(server, docId, 'backup')
+    a.raw.send(awarenessMessage([[2001, 1, JSON.stringify({ user: { name: 'a' } })]]))
+    await a.state() // A's state is in the room before it leaves
+    expect(b.raw.frames.filter(isAwareness)).toEqual([]) // not relayed live between backup-only sockets
+    a.raw.ws.close()
+    const removal = await b.raw.waitFor(isAwareness)
+    const dec = decoding.createDecoder(removal)
+    decoding.readVarUint(dec)
+    const inner = decoding.createDecoder(decoding.readVarUint8Array(dec))
+    expect(decoding.readVarUint(inner)).toBe(1)
+    expect(decoding.readVarUint(inner)).toBe(2001)
+    decoding.readVarUint(inner)
+    expect(decoding.readVarString(inner)).toBe('null')
+    b.raw.ws.close()
   })
 
   it('closes a socket that asks for an unknown link mode with 4400', async () => {
