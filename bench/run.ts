@@ -9,7 +9,7 @@
  */
 import { spawnSync } from 'node:child_process'
 
-const all = ['signaling', 'backup', 'load', 'client', 'bundle', 'first-visit', 'history', 'private', 'hybrid', 'hybrid-browser'] as const
+const all = ['signaling', 'backup', 'load', 'client', 'bundle', 'first-visit', 'history', 'private', 'hybrid', 'hybrid-browser', 'mesh-parts'] as const
 /** Run only when named: they need PostgreSQL, Redis and HAProxy. */
 const optional = ['cluster'] as const
 // Names first; from the first flag on, everything (values too: `--people 2,8`) belongs to the benchmark.

@@ -36,6 +36,8 @@ export const MessageType = {
 export const MeshMessage = {
   /** The version history (`history/mesh-sync.ts`): `[110, 0, stateVector]` or `[110, 1, last, bytes]`. */
   history: 110,
+  /** One part of a y-webrtc message too big for one data channel message (`session/mesh-parts.ts`): `[111, total, offset, bytes]`. */
+  part: 111,
 } as const
 
 /**

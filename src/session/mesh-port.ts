@@ -13,11 +13,14 @@
  * else arriving before then is dropped (the hello exchange recovers it).
  * Sends go through the connection's stream, which waits while the data
  * channel's buffer is full; no single message may exceed `MESH_PART_BYTES`.
+ * Adopting a connection also lets y-webrtc's own messages be of any size
+ * (`mesh-parts.ts`: cut into parts on send, put back together here).
  */
 import type { WebrtcProvider } from 'y-webrtc'
+import { MeshMessage } from '../protocol/messages.ts'
+import { carryWholeMessages, type PartPeer } from './mesh-parts.ts'
 
-/** Largest message a port sends in one piece: 16 KiB fits every browser's data channel message size. */
-export const MESH_PART_BYTES = 16 * 1024
+export { MESH_PART_BYTES } from './mesh-parts.ts'
 
 /** What a port's user handles. */
 export interface MeshHandler {
@@ -30,14 +33,12 @@ export interface MeshHandler {
 }
 
 type Conn = NonNullable<WebrtcProvider['room']>['webrtcConns'] extends Map<string, infer C> ? C : never
-interface SimplePeer {
+interface SimplePeer extends PartPeer {
   listeners(event: 'data'): ((data: Uint8Array) => void)[]
   removeListener(event: 'data', fn: (data: Uint8Array) => void): void
   on(event: 'data', fn: (data: Uint8Array) => void): void
   once(event: 'connect' | 'close', fn: () => void): void
-  write(data: Uint8Array): boolean
   writableLength?: number
-  destroyed?: boolean
 }
 
 /** The connections of one document's mesh, seen through one message type. */
@@ -59,10 +60,16 @@ export class MeshPort {
     if (this.#adopted.has(peer)) return
     this.#adopted.add(peer)
     this.#conns.set(peerId, conn)
+    const parts = carryWholeMessages(peer)
     const others = peer.listeners('data')
     for (const fn of others) peer.removeListener('data', fn)
     peer.on('data', (data) => {
       if (data.byteLength === 0) return // never valid; an older client's answer to a type it does not know
+      if (data[0] === MeshMessage.part) {
+        const whole = parts.push(data)
+        if (whole) for (const fn of others) fn(whole)
+        return
+      }
       if (data[0] !== this.type) {
         for (const fn of others) fn(data)
         return
@@ -75,6 +82,7 @@ export class MeshPort {
       if (this.#conns.get(peerId) === conn) this.#handler?.connect(peerId)
     })
     peer.once('close', () => {
+      parts.reset()
       if (this.#conns.get(peerId) !== conn) return
       this.#conns.delete(peerId)
       this.#held.delete(peerId)
