@@ -27,7 +27,7 @@
  * Runs itself under `../shared/isolated-net` (Chromium's WebRTC ignores
  * loopback-only hosts; root).
  *
- *   npm run bench -- hybrid-browser [--people 2,8,30] [--keys 12] [--interval 1000] [--idle 5000] [--server-defaults]
+ *   npm run bench -- hybrid-browser [--people 2,8,16] [--keys 12] [--interval 1000] [--idle 5000] [--server-defaults]
  *
  * Before typing, a quiet window of `--idle` ms (default 5000) measures the
  * background: server bytes and each browser's WebRTC bytes per second.
@@ -43,7 +43,7 @@ const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`)
   return i > 0 ? process.argv[i + 1] : dflt
 }
-const PEOPLE = arg('people', '2,8,30').split(',').filter(Boolean).map(Number)
+const PEOPLE = arg('people', '2,8,16').split(',').filter(Boolean).map(Number)
 const KEYS = Math.max(4, Number(arg('keys', '12')))
 const INTERVAL = Number(arg('interval', '1000'))
 const IDLE = Number(arg('idle', '5000'))
