@@ -61,6 +61,19 @@ export function untilDoc(doc: Y.Doc, check: () => boolean, what = 'condition', t
 
 /** A raw WebSocket to the sync endpoint that records frames and the close code (`localAddress`: e.g. 127.0.0.2, to be another client address). */
 export async function rawSync(wsUrl: string, path: string, opts: { localAddress?: string } = {}) {
+  // The server's overload guard refuses new WebSockets with a retryable 503 while its event loop
+  // lags (a loaded test machine can cause that); a real client retries, and so does this one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await rawSyncOnce(wsUrl, path, opts)
+    } catch (err) {
+      if (attempt >= 50 || !String(err).includes('Unexpected server response: 503')) throw err
+      await new Promise((res) => setTimeout(res, 200))
+    }
+  }
+}
+
+async function rawSyncOnce(wsUrl: string, path: string, opts: { localAddress?: string }) {
   const ws = new WebSocket(`${wsUrl}${path}`, opts)
   const frames: Uint8Array[] = []
   const waiters: (() => void)[] = []
