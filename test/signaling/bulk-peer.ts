@@ -12,7 +12,7 @@
  * in one transaction; `storm <n> <seed>` makes `n` seeded edits, one per
  * event-loop turn: mostly keystrokes at random places, some deletions and
  * some pastes of up to 300 KB (`storms` counts finished storms).
- * `closes`: WebRTC connections that closed. Env `MURMUR_PEER_PARTS=0`: this
+ * `closes`: WebRTC connections that closed after connecting. Env `MURMUR_PEER_PARTS=0`: this
  * client sends y-webrtc's messages whole, as clients did before
  * `session/mesh-parts.ts` (it still reads parts).
  */
@@ -78,10 +78,14 @@ let storms = 0
 const watched = new WeakSet<object>()
 setInterval(() => {
   for (const conn of session.webrtc?.room?.webrtcConns.values() ?? []) {
-    const peer = conn.peer as unknown as { once(e: 'close', f: () => void): void }
+    const peer = conn.peer as unknown as { once(e: 'close' | 'connect', f: () => void): void; connected?: boolean }
     if (watched.has(peer)) continue
     watched.add(peer)
+    // Only a connection that was up counts (one closed while still pairing is not what an oversized message does).
+    let up = peer.connected === true
+    peer.once('connect', () => (up = true))
     peer.once('close', () => {
+      if (!up) return
       closes++
       report()
     })
