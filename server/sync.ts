@@ -168,8 +168,10 @@ class SyncConnection implements RoomMember {
   /** Updates waiting for missing dependencies, in arrival order. */
   held: HeldUpdate[] = []
   private heldBytes = 0
-  private ackWaiting: number[] = []
-  private stateWaiting: StateQuery[] = []
+  /** The highest durable query waiting for held updates (acks mean "everything before", so one is enough). */
+  private ackWaiting: number | null = null
+  /** The latest state query waiting for held updates (a client acts only on the answer to its latest query), so a client that keeps asking while it holds an update costs no memory. */
+  private stateWaiting: StateQuery | null = null
   /** The state vector this socket's client last learned from a `stateDelta` (both sides track it; a new socket starts empty). */
   private svSent: StateVector = new Map()
   private deniedSent = false
@@ -317,13 +319,13 @@ class SyncConnection implements RoomMember {
       }
       case MessageType.stateQuery: {
         const query = read(() => readStateQuery(decoder), 'state query')
-        if (this.held.length > 0) this.stateWaiting.push(query)
+        if (this.held.length > 0) this.stateWaiting = query
         else this.sendState(query)
         break
       }
       case MessageType.durableQuery: {
         const nonce = read(() => decoding.readVarUint(decoder), 'durable query nonce')
-        if (this.held.length > 0) this.ackWaiting.push(nonce)
+        if (this.held.length > 0) this.ackWaiting = Math.max(this.ackWaiting ?? 0, nonce)
         else void room.flushed().then(() => this.sendAck(nonce))
         break
       }
@@ -452,10 +454,11 @@ class SyncConnection implements RoomMember {
     if (this.held.length === 0) {
       if (this.pendingTimer) clearTimeout(this.pendingTimer)
       this.pendingTimer = null
-      const nonces = this.ackWaiting
-      this.ackWaiting = []
-      if (nonces.length) void room.flushed().then(() => nonces.forEach((n) => this.sendAck(n)))
-      for (const n of this.stateWaiting.splice(0)) this.sendState(n)
+      const nonce = this.ackWaiting
+      const query = this.stateWaiting
+      this.ackWaiting = this.stateWaiting = null
+      if (nonce !== null) void room.flushed().then(() => this.sendAck(nonce))
+      if (query) this.sendState(query)
     }
     return applied
   }
