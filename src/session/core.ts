@@ -21,11 +21,13 @@ import { encodeDurableQuery, readDurableNonce } from '../protocol/durable.ts'
 import { resolveConfig, untilReachable, type ConfigSource, type LoadedConfig, type ResolvedConfig } from './config.ts'
 import { BackupLink, type LinkModeName } from './backup-link.ts'
 import { DurabilityTracker } from './durability.ts'
-import { LinkPolicy } from './link-policy.ts'
+import { LinkPolicy, type PeerView } from './link-policy.ts'
 import { initialFirstSync, nextFirstSync, type FirstSync, type FirstSyncEvent } from './first-sync.ts'
 import { yieldToHigherPeers } from './glare.ts'
 import { dropStalled, forwardOnlyWhenNeeded, ignoreOwnBroadcasts, MESH_PEERS_FIELD, neighborsIncomplete, reannounce, releaseBroadcastChannel, requestAwareness } from './mesh.ts'
 import { MeshPort } from './mesh-port.ts'
+import { MeshReach } from './mesh-reach.ts'
+import { SignalWatch } from './signal-watch.ts'
 import { classifyPeers, samePeers, sanitizeRemoteState, type PeerInfo, type UserIdentity } from './presence.ts'
 import { setRecentTitle, touchRecent } from './recent.ts'
 import type { LocalState, ServerLink, SignalingState } from './status.ts'
@@ -114,6 +116,10 @@ export interface SessionFacts {
 const REANNOUNCE_MS = 10_000
 /** A WebRTC connection still pairing after this long is closed and tried afresh (ms; `dropStalled`). */
 const STALL_MS = 8_000
+/** Awareness field in which a peer says its backup link relays (absent: backup-only). */
+const RELAYING_FIELD = 'relaying'
+/** A peer's awareness is recent enough to act on for this long (ms): it renews it every 15 s. */
+const FRESH_STATE_MS = 20_000
 
 /** Names for the close codes a user may need to understand. */
 const CLOSE_DETAIL: Record<number, string> = {
@@ -194,6 +200,10 @@ export class SessionCore {
   #inRecent = false
   #stop = new AbortController()
   #policy: LinkPolicy
+  /** Which peers' awareness comes over the mesh (for the policy: who is reached). */
+  #reach = new MeshReach()
+  /** Peers heard on signaling (for the policy: who is in the room). */
+  #signals: SignalWatch | null = null
   #announcedAt = 0
   #syncUrl: string | null = null
   /** Companion documents' private logs (`backupCompanion`): they follow this document's link mode. */
@@ -356,6 +366,7 @@ export class SessionCore {
       ...(this.#opts.maxConns ? { maxConns: this.#opts.maxConns } : {}),
     })
     this.webrtc = webrtc
+    this.#signals = new SignalWatch(webrtc, (peerId) => this.#policy.heard(peerId, this.#now()))
     webrtc.on('status', this.#onWebrtcStatus)
     webrtc.on('peers', this.#onPeers)
     webrtc.on('synced', this.#onRtcSynced)
@@ -648,15 +659,13 @@ export class SessionCore {
   #onPeers = ({ added, removed }: { added: string[]; removed: string[] }) => {
     const room = this.webrtc?.room
     if (room) {
-      const conns = room.webrtcConns
-      // Captured before yielding: a yielded connection leaves the map when it closes.
-      const yielded = yieldToHigherPeers(room, added).flatMap((id) => conns.get(id) ?? [])
-      this.#policy.yielded(yielded)
+      yieldToHigherPeers(room, added)
     }
     if (removed.length) this.#forgetPeers(removed)
     for (const id of added) {
       const conn = room?.webrtcConns.get(id)
       if (conn) this.historyMesh.adopt(id, conn)
+      if (conn) this.#reach.observe(conn.peer as unknown as Parameters<MeshReach['observe']>[0])
       const peer = conn?.peer as { once?: (ev: string, fn: () => void) => void } | undefined
       peer?.once?.('connect', this.#refreshPeers)
     }
@@ -703,31 +712,49 @@ export class SessionCore {
     // Count what the peer list shows as direct: a peer that left is dropped from awareness at
     // once, while its RTCPeerConnection only notices after ICE consent times out (~20 s).
     const peers = peerList.reduce((n, p) => n + (p.via === 'direct' ? 1 : 0), 0)
+    const now = this.#now()
+    const inMesh = peers + browser.size
     if (room) {
-      dropStalled(room, this.#now(), STALL_MS)
+      dropStalled(room, now, STALL_MS)
+      this.#signals?.watch()
       // Tell linked peers how much of the mesh we reach, and learn whether one of them misses a part.
-      const inMesh = peers + browser.size
       if (this.awareness.getLocalState() && this.awareness.getLocalState()?.[MESH_PEERS_FIELD] !== inMesh) this.awareness.setLocalStateField(MESH_PEERS_FIELD, inMesh)
       const known = peerList.reduce((n, p) => n + (p.via === 'server' ? 0 : 1), 0)
       this.#neighborsMissing = neighborsIncomplete(this.awareness.getStates() as Map<number, Record<string, unknown>>, direct, known)
     }
-    // Relay on demand: the link relays while some peer cannot be reached directly.
-    const unpaired = new Set<string>()
-    for (const state of this.awareness.getStates().values()) if (typeof state.peerId === 'string' && !direct.has(state.peerId)) unpaired.add(state.peerId)
-    const mode = this.#opts.link?.force ?? this.#policy.decide(signaling, room?.webrtcConns ?? null, this.#now(), unpaired)
+    // Relay on demand: the link relays while some peer of the room is not reached through the mesh.
+    const mode = this.#opts.link?.force ?? this.#policy.decide(signaling, room?.webrtcConns ?? null, now, this.#peerViews(direct, browser, now), room ? { peerId: room.peerId, meshPeers: inMesh } : undefined)
+    // Say whether this link relays: the other side of an unreached pair then need not (`link-policy.ts`).
+    const local = this.awareness.getLocalState()
+    if (local && (local[RELAYING_FIELD] === true) !== (mode === 'relay')) this.awareness.setLocalStateField(RELAYING_FIELD, mode === 'relay' ? true : undefined)
     const viaServer = peerList.reduce((n, p) => n + (p.via === 'server' ? 1 : 0), 0)
     this.link?.setMode(mode, peers, viaServer)
     this.privateLog?.setMode(mode)
     for (const companion of this.#companionLogs) companion.setMode(mode)
     // Someone we only reach through the server: ask the mesh to try pairing again now and then.
-    if (viaServer > 0 && webrtc && signaling === 'connected' && this.#now() - this.#announcedAt > REANNOUNCE_MS) {
-      this.#announcedAt = this.#now()
+    if (viaServer > 0 && webrtc && signaling === 'connected' && now - this.#announcedAt > REANNOUNCE_MS) {
+      this.#announcedAt = now
       reannounce(webrtc)
     }
     const f = this.#facts
     if (f.peers !== peers || f.browserPeers !== browser.size || f.signaling !== signaling || !samePeers(f.peerList, peerList)) {
       this.#set({ peers, browserPeers: browser.size, signaling, peerList: samePeers(f.peerList, peerList) ? f.peerList : peerList })
     }
+  }
+
+  /** The policy's view of each peer present in awareness with a y-webrtc id: reached through the mesh, and what its recent state says. */
+  #peerViews(direct: ReadonlySet<string>, browser: ReadonlySet<string>, now: number): Map<string, PeerView> {
+    const views = new Map<string, PeerView>()
+    for (const [clientId, state] of this.awareness.getStates()) {
+      const peerId = (state as { peerId?: unknown }).peerId
+      if (clientId === this.doc.clientID || typeof peerId !== 'string') continue
+      const reached = direct.has(peerId) || browser.has(peerId) || this.#reach.reaches(clientId, now)
+      const updated = this.awareness.meta.get(clientId)?.lastUpdated ?? 0
+      const meshPeers = (state as Record<string, unknown>)[MESH_PEERS_FIELD]
+      const fresh = Date.now() - updated < FRESH_STATE_MS && typeof meshPeers === 'number'
+      views.set(peerId, { reached, says: fresh ? { meshPeers: meshPeers as number, relaying: (state as Record<string, unknown>)[RELAYING_FIELD] === true } : null })
+    }
+    return views
   }
 
   // ---- Backup -------------------------------------------------------------
@@ -857,6 +884,7 @@ export class SessionCore {
     if (this.#titleTimer !== null) clearTimeout(this.#titleTimer)
     this.#stop.abort()
     if (this.#poll !== null) clearInterval(this.#poll)
+    this.#signals?.stop()
     this.#listeners.clear()
     this.awareness.setLocalState(null)
     this.doc.off('update', this.#onUpdate)

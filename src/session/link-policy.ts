@@ -4,11 +4,18 @@
  *
  * Relay when this device cannot take part in the mesh (no WebRTC, a
  * read-only link, signaling unreachable or still connecting after
- * `pairTimeoutMs`), when a peer it was introduced to has not paired within
- * `pairTimeoutMs` (ICE still failing), or, for `failHoldMs` after such a
- * connection went away without ever pairing, while that peer is present and
- * still not reached directly. Otherwise backup-only: peers are reached
- * directly (a peer reached only through the server relays itself).
+ * `pairTimeoutMs`), or while a peer of the room has not been reached
+ * through the mesh for `pairTimeoutMs`: not paired directly, and its
+ * awareness does not come over the mesh either (a pairing that keeps
+ * failing, a mesh split into groups). A peer is of the room while it is
+ * present in awareness, or for `failHoldMs` after it was last heard on
+ * signaling (announced itself, signalled this device, a connection still
+ * pairing).
+ *
+ * For an unreached pair one relaying side is enough (the server forwards
+ * between X and Y when either relays), so a side steps back when the other
+ * says it relays and reaches fewer mesh peers (ties: the lower peer id):
+ * a peer that reaches no one relays, the rest of the room stays backup-only.
  */
 import type { LinkModeName } from './backup-link.ts'
 import type { SignalingState } from './status.ts'
@@ -19,11 +26,25 @@ export interface MeshConn {
   closed: boolean
 }
 
+/** What this device knows of another peer of the room, by its y-webrtc peer id. */
+export interface PeerView {
+  /** Its awareness came over the mesh lately (`mesh-reach.ts`), or it is another tab. */
+  reached: boolean
+  /** Its own recent awareness, when there is one: how many mesh peers it reaches and whether its link relays. */
+  says: { meshPeers: number; relaying: boolean } | null
+}
+
+/** This device, for the tie between two sides of an unreached pair. */
+export interface SelfView {
+  peerId: string
+  meshPeers: number
+}
+
 /** Options of a `LinkPolicy`. */
 export interface LinkPolicyOptions {
-  /** How long a connection may take to pair before the link relays (ms, default 4000). */
+  /** How long a peer may stay unreached before the link relays (ms, default 4000). */
   pairTimeoutMs?: number
-  /** How long a failed pairing keeps the link relaying while that peer is present and not direct (ms, default 15000). */
+  /** How long a peer heard on signaling counts as in the room without any awareness of it (ms, default 15000). */
   failHoldMs?: number
 }
 
@@ -31,49 +52,44 @@ export interface LinkPolicyOptions {
 export class LinkPolicy {
   readonly #pairTimeoutMs: number
   readonly #failHoldMs: number
-  /** Connections seen but not (yet) paired, and since when. */
-  readonly #pending = new Map<string, number>()
-  /** Peers whose connection went away without pairing, and until when that counts. */
-  readonly #failed = new Map<string, number>()
+  /** Peers heard on signaling, and when last. */
+  readonly #heard = new Map<string, number>()
+  /** Peers of the room not reached through the mesh, and since when. */
+  readonly #unreached = new Map<string, number>()
   #connectingSince: number | null = null
-  /** Connections this device closed itself before offering (`glare.ts`): not pairing attempts. */
-  readonly #yielded = new WeakSet<MeshConn>()
 
   constructor(opts: LinkPolicyOptions = {}) {
     this.#pairTimeoutMs = opts.pairTimeoutMs ?? 4000
     this.#failHoldMs = opts.failHoldMs ?? 15_000
   }
 
-  /**
-   * Marks connections this device closed itself before any offer (it
-   * yielded to a higher peer, which offers instead): neither pending nor
-   * failed. A peer at its connection cap may never offer; it is then reached
-   * through the mesh, not the server.
-   */
-  yielded(conns: Iterable<MeshConn>): void {
-    for (const conn of conns) this.#yielded.add(conn)
+  /** A peer announced itself or signalled this device (`signal-watch.ts`). */
+  heard(peerId: string, now: number): void {
+    this.#heard.set(peerId, now)
   }
 
   /**
-   * The mode the link should be in now. `unpaired`: the WebRTC peer ids of
-   * the peers present (awareness) that are not reached directly.
+   * The mode the link should be in now. `conns`: y-webrtc's connections
+   * (a connected one reaches its peer; one still pairing counts as heard);
+   * `peers`: the peers present in awareness; `self`: this device.
    */
-  decide(signaling: SignalingState, conns: ReadonlyMap<string, MeshConn> | null, now: number, unpaired: ReadonlySet<string> = new Set()): LinkModeName {
-    let stuck = false
-    for (const [id, since] of this.#pending) {
-      const conn = conns?.get(id)
-      if (conn && this.#yielded.has(conn)) {
-        this.#pending.delete(id)
+  decide(signaling: SignalingState, conns: ReadonlyMap<string, MeshConn> | null, now: number, peers: ReadonlyMap<string, PeerView> = new Map(), self?: SelfView): LinkModeName {
+    if (conns) for (const [id, conn] of conns) if (!conn.connected && !conn.closed) this.#heard.set(id, now)
+    for (const [id, at] of this.#heard) if (now - at >= this.#failHoldMs) this.#heard.delete(id)
+    let relay = false
+    const ids = new Set([...this.#heard.keys(), ...peers.keys()])
+    for (const id of this.#unreached.keys()) if (!ids.has(id)) this.#unreached.delete(id)
+    for (const id of ids) {
+      const view = peers.get(id)
+      if (conns?.get(id)?.connected || view?.reached) {
+        this.#unreached.delete(id)
         continue
       }
-      if (conn?.connected) this.#pending.delete(id)
-      else if (!conn || conn.closed) {
-        this.#pending.delete(id)
-        this.#failed.set(id, now + this.#failHoldMs)
-      } else if (now - since >= this.#pairTimeoutMs) stuck = true
+      const since = this.#unreached.get(id) ?? now
+      this.#unreached.set(id, since)
+      if (now - since < this.#pairTimeoutMs || (view?.says && self && relaysForPair(view.says, id, self))) continue
+      relay = true
     }
-    if (conns) for (const [id, conn] of conns) if (!conn.connected && !conn.closed && !this.#pending.has(id) && !this.#yielded.has(conn)) this.#pending.set(id, now)
-    for (const [id, until] of this.#failed) if (until <= now) this.#failed.delete(id)
     if (signaling === 'connecting' && conns) {
       this.#connectingSince ??= now
       if (now - this.#connectingSince >= this.#pairTimeoutMs) return 'relay'
@@ -81,8 +97,11 @@ export class LinkPolicy {
       this.#connectingSince = null
       if (signaling !== 'connected' || !conns) return 'relay'
     }
-    if (stuck) return 'relay'
-    for (const id of this.#failed.keys()) if (unpaired.has(id)) return 'relay'
-    return 'backup'
+    return relay ? 'relay' : 'backup'
   }
+}
+
+/** Whether the other side of an unreached pair relays for both: it says it relays and reaches fewer mesh peers (ties: lower peer id). */
+function relaysForPair(other: { meshPeers: number; relaying: boolean }, otherId: string, self: SelfView): boolean {
+  return other.relaying && (other.meshPeers < self.meshPeers || (other.meshPeers === self.meshPeers && otherId < self.peerId))
 }

@@ -21,8 +21,9 @@ const forwarding = new WeakSet<object>()
  * others only while `needed()` says the mesh is not complete (a peer known
  * only second-hand, or y-webrtc at its connection cap). This device's own
  * changes and document updates from the server are always sent; awareness
- * from the server (`fromServer(origin)`: relayed peers' carets, which every
- * linked peer gets from the server itself) only while `needed()`. A peer that pairs
+ * from the server (`fromServer(origin)`: relaying peers' carets) never: the
+ * server sends those to every linked peer itself, and awareness on the mesh
+ * is how peers tell whom the mesh reaches (`mesh-reach.ts`). A peer that pairs
  * late gets everything from y-webrtc's sync step 1/2 when it connects, and
  * the backup link's state-vector catch-up is the safety net.
  */
@@ -39,7 +40,7 @@ export function forwardOnlyWhenNeeded(room: Room, needed: () => boolean, fromSer
   const sendDoc = r._docUpdateHandler
   const sendAwareness = r._awarenessUpdateHandler
   const doc: Handler<[Uint8Array, unknown]> = (update, origin) => (origin === room && !needed() ? undefined : sendDoc(update, origin))
-  const awareness: Handler<[unknown, unknown]> = (changes, origin) => ((origin === room || fromServer(origin)) && !needed() ? undefined : sendAwareness(changes, origin))
+  const awareness: Handler<[unknown, unknown]> = (changes, origin) => (fromServer(origin) || (origin === room && !needed()) ? undefined : sendAwareness(changes, origin))
   r._docUpdateHandler = doc
   r._awarenessUpdateHandler = awareness
   // Connected rooms have the originals registered (y-webrtc's connect/disconnect use the new ones from now on).

@@ -98,6 +98,51 @@ describe('hybrid data path (real server, real WebRTC)', () => {
     expect((await syncMetrics(server)).relayed).toBeGreaterThan(after.relayed)
   })
 
+  // Two ways a mesh splits: pairing across always fails (ICE), or every peer is at its connection
+  // cap (y-webrtc then ignores announces, so the groups never even try). Either way each group
+  // must list the other and get its keystrokes live, through the relay of one side.
+  test.each(['ICE fails across', 'connection cap of 1'])('split mesh (%s): groups A–B and C–D list each other and co-edit live through the relay of one side', { timeout: 120_000 }, async (how) => {
+    const own = await startServer()
+    const doc = `split-${how.length}-${process.pid}`
+    const texts = ['a. ', 'b. ', 'c. ', 'd. ']
+    const capped = how.startsWith('connection cap')
+    const start = (i: number) => peer(own, doc, texts[i], capped ? { MURMUR_PEER_MAX_CONNS: '1' } : {})
+    const four: Peer[] = []
+    try {
+      if (capped) {
+        // A and B pair first and are at their cap when C and D arrive; C and D then pair with each other.
+        four.push(start(0), start(1))
+        await Promise.all(four.map((p, i) => p.until((r) => r.peers === 1, `peer ${i} paired with its partner`)))
+        four.push(start(2))
+        await four[2].until((r) => r.peerId !== null, 'peer 2 has a y-webrtc id')
+        four.push(start(3))
+      } else {
+        four.push(...[0, 1, 2, 3].map(start))
+        const ids = await Promise.all(four.map((p, i) => p.until((r) => r.peerId !== null, `peer ${i} has a y-webrtc id`).then((r) => r.peerId!)))
+        const group = (i: number) => (i < 2 ? 0 : 1)
+        // Every peer drops the WebRTC offers and answers of the other group: announces still arrive.
+        four.forEach((p, i) => ids.forEach((id, j) => group(i) !== group(j) && p.child.stdin!.write(`block ${id}\n`)))
+      }
+      const all = (r: Report) => texts.every((t) => r.text.includes(t))
+      // Each reaches its partner directly and lists the other two through the server.
+      await Promise.all(four.map((p, i) => p.until((r) => r.peers === 1 && r.vias.length === 3 && r.vias.filter((v) => v === 'server').length === 2 && all(r), `peer ${i} lists its partner direct and the other group via the server`, 90_000)))
+      const modes = four.map((p) => p.latest().mode)
+      console.log(`[split, ${how}] link modes ${modes.join(', ')}`)
+      expect(modes).toContain('relay')
+      const before = await syncMetrics(own)
+      keys(four[0], 5, 'X', 20)
+      keys(four[3], 5, 'Y', 20)
+      const both = (r: Report) => r.text.split('X').length - 1 === 5 && r.text.split('Y').length - 1 === 5
+      await Promise.all(four.map((p, i) => p.until(both, `peer ${i} has A's and D's keystrokes`)))
+      // They crossed live: the server forwarded them (a split that relays nothing only converges by reconciliation).
+      expect((await syncMetrics(own)).relayed).toBeGreaterThan(before.relayed)
+      for (const p of four) expect(p.latest().vias.length).toBe(3)
+    } finally {
+      await Promise.all(four.map((p) => p.stop()))
+      await own.stop()
+    }
+  })
+
   test('partial mesh: in a chain A–B–C (A and C never pair) B passes edits on, and they keep flowing with the server gone', { timeout: 120_000 }, async () => {
     const own = await startServer()
     const doc = `chain-${process.pid}`

@@ -13,7 +13,9 @@
  * keystroke (transaction) per event-loop turn or every `<ms>`; `delete <n>`
  * deletes the first `n` characters; `ping <tag>` types `[tag]` and notes
  * when; `refuse <peerId>` never pairs with that y-webrtc peer (drops its
- * signaling, closes a connection to it). `uploads`: peers' changes the
+ * signaling, closes a connection to it); `block <peerId>` lets its
+ * announces through but drops its offers and answers, as if ICE always
+ * failed between the two. `uploads`: peers' changes the
  * backup link uploaded because the server lacked them; `marks`: for each
  * `[tag]` this peer typed or received, the wall-clock time (ms) it did.
  * `peerId`, `pending`: this peer's y-webrtc id and its connections still
@@ -84,19 +86,25 @@ session.doc.on('update', () => {
 
 // Refused peers: their signaling is dropped and a connection to them closed, so the pair never forms.
 const refused = new Set<string>()
+const blocked = new Set<string>()
 const patched = new WeakSet<object>()
-function refuse(peerId: string) {
-  refused.add(peerId)
+/** Drops signaling from refused peers (all of it) and blocked ones (their WebRTC offers and answers: ICE that always fails). */
+function filterSignaling() {
   for (const conn of (session.webrtc?.signalingConns ?? []) as unknown as { emit(n: string, a: unknown[]): void }[]) {
     if (patched.has(conn)) continue
     patched.add(conn)
     const emit = conn.emit.bind(conn)
     conn.emit = (name, args) => {
-      const m = args[0] as { type?: string; data?: { from?: string } } | undefined
-      if (name === 'message' && m?.type === 'publish' && refused.has(m.data?.from ?? '')) return
+      const m = args[0] as { type?: string; data?: { from?: string; type?: string } } | undefined
+      const from = m?.data?.from ?? ''
+      if (name === 'message' && m?.type === 'publish' && (refused.has(from) || (blocked.has(from) && m.data?.type === 'signal'))) return
       emit(name, args)
     }
   }
+}
+function refuse(peerId: string, set: Set<string>) {
+  set.add(peerId)
+  filterSignaling()
   session.webrtc?.room?.webrtcConns.get(peerId)?.destroy()
 }
 
@@ -126,7 +134,8 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
     session.text.insert(session.text.length, `[${n}]`)
     return
   }
-  if (cmd === 'refuse') return refuse(n)
+  if (cmd === 'refuse') return refuse(n, refused)
+  if (cmd === 'block') return refuse(n, blocked)
   for (let i = 0; i < Number(n); i++) {
     if (cmd === 'type') session.text.insert(session.text.length, chars)
     else if (cmd === 'delete') session.text.delete(0, 1)

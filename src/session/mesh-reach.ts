@@ -1,0 +1,71 @@
+/**
+ * Which peers reach this device through the WebRTC mesh, directly or passed
+ * on by other peers. Awareness tells: every peer renews its state at least
+ * every 15 s, and the mesh carries it to everyone it reaches. Awareness
+ * alone cannot say by which route a state came (y-protocols drops a copy it
+ * already has, and a relaying link gets every state from the server too),
+ * so this reads the client ids of every awareness message on the data
+ * channels, duplicates included. Untrusted input: a message that does not
+ * parse is ignored (y-webrtc still reads it as it would).
+ */
+import * as decoding from 'lib0/decoding'
+
+/** y-webrtc's message type of an awareness update on a data channel. */
+const AWARENESS = 1
+/** A state seen over the mesh counts this long (ms): two renewals, so one lost renewal does not matter. */
+export const MESH_REACH_MS = 35_000
+
+interface DataSource {
+  on(event: 'data', fn: (data: Uint8Array) => void): void
+}
+
+/** The client ids of a y-webrtc awareness message, or none. */
+export function awarenessClients(data: Uint8Array): number[] {
+  if (data.byteLength < 2 || data[0] !== AWARENESS) return []
+  try {
+    const outer = decoding.createDecoder(data)
+    decoding.readVarUint(outer)
+    const d = decoding.createDecoder(decoding.readVarUint8Array(outer))
+    const ids: number[] = []
+    for (let n = decoding.readVarUint(d); n > 0; n--) {
+      ids.push(decoding.readVarUint(d))
+      decoding.readVarUint(d) // clock
+      decoding.readVarString(d) // state
+    }
+    return ids
+  } catch {
+    return []
+  }
+}
+
+/** Remembers when each client's awareness last arrived over the mesh. */
+export class MeshReach {
+  readonly #seen = new Map<number, number>()
+  readonly #observed = new WeakSet<object>()
+  readonly #now: () => number
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now
+  }
+
+  /** Reads the awareness messages of one peer connection (simple-peer), once per connection. */
+  observe(peer: DataSource): void {
+    if (this.#observed.has(peer)) return
+    this.#observed.add(peer)
+    peer.on('data', (data) => {
+      const at = this.#now()
+      for (const id of awarenessClients(data)) this.#seen.set(id, at)
+      // Clients that left are never asked about again: forget old ones now and then.
+      if (this.#seen.size > 1000) for (const [id, t] of this.#seen) if (at - t >= MESH_REACH_MS) this.#seen.delete(id)
+    })
+  }
+
+  /** Whether `clientId`'s awareness arrived over the mesh within `MESH_REACH_MS` of `now`. */
+  reaches(clientId: number, now: number): boolean {
+    const at = this.#seen.get(clientId)
+    if (at === undefined) return false
+    if (now - at < MESH_REACH_MS) return true
+    this.#seen.delete(clientId)
+    return false
+  }
+}
