@@ -708,11 +708,15 @@ export class SessionCore {
             : conns.length > 0 && conns.every((c) => c.unsuccessfulReconnects > 0)
               ? 'unreachable'
               : 'connecting'
-    const peerList = classifyPeers(this.awareness.getStates() as Map<number, Record<string, unknown>>, this.doc.clientID, { direct, browser, server: this.#serverSeen })
+    // A peer whose awareness also comes over the mesh is reached through a peer, not only via the
+    // server (a relaying link gets every state from the server, and keeps them after it stops).
+    const now = this.#now()
+    const server = new Set<number>()
+    for (const id of this.#serverSeen) if (!this.#reach.reaches(id, now)) server.add(id)
+    const peerList = classifyPeers(this.awareness.getStates() as Map<number, Record<string, unknown>>, this.doc.clientID, { direct, browser, server })
     // Count what the peer list shows as direct: a peer that left is dropped from awareness at
     // once, while its RTCPeerConnection only notices after ICE consent times out (~20 s).
     const peers = peerList.reduce((n, p) => n + (p.via === 'direct' ? 1 : 0), 0)
-    const now = this.#now()
     const inMesh = peers + browser.size
     if (room) {
       dropStalled(room, now, STALL_MS)
