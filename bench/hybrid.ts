@@ -21,11 +21,11 @@
  * keystroke-to-remote latency between direct peers, and between a peer
  * without WebRTC and the others (via the server).
  *
- * - murmur hybrid in a partial mesh (`--partial 12 --cap 3`: y-webrtc starts at
- *   most 3 connections per peer; `--cap ''` keeps its own 20–34, e.g. for
- *   `--partial 30`), where peers pass on what some linked peer misses.
+ * - murmur hybrid in a partial mesh (`--partial 30 --cap 6`: 30 people, y-webrtc
+ *   starts at most 6 connections per peer; `--cap ''` keeps its own 20–34),
+ *   where peers pass on what some linked peer misses.
  *
- *   npm run bench -- hybrid [--peers 2,4,8] [--keys 30] [--mixed 4] [--partial 12] [--cap 3] [--only hybrid,relay,mixed,yws,hocus] [--pings 3]
+ *   npm run bench -- hybrid [--peers 2,4,8] [--keys 30] [--mixed 4] [--partial 30] [--cap 6] [--only hybrid,relay,mixed,yws,hocus] [--pings 3]
  *
  * Bytes are WebSocket payloads (murmur: the server's `murmur_bytes_total`;
  * others: summed over their clients). Node processes, loopback; a loaded
@@ -48,8 +48,8 @@ const MIXED = arg('mixed', '4').split(',').filter(Boolean).map(Number)
 const ONLY = new Set(arg('only', 'hybrid,relay,mixed,yws,hocus').split(','))
 const PINGS = Number(arg('pings', '3'))
 /** Partial-mesh rooms (murmur hybrid only): sizes, and the y-webrtc connection cap they run with ('' = y-webrtc's own, 20–34). */
-const PARTIAL = arg('partial', '12').split(',').filter(Boolean).map(Number)
-const CAP = arg('cap', '3')
+const PARTIAL = arg('partial', '30').split(',').filter(Boolean).map(Number)
+const CAP = arg('cap', '6')
 
 interface Row {
   system: string
@@ -112,22 +112,19 @@ async function murmurRoom(n: number, relay: boolean, noRtc = 0, cap = ''): Promi
   try {
     // Everyone sees everyone (directly, or via the server when a pair did not connect) and is backed up.
     // (A partial mesh may split into groups that do not know each other's presence; their text still converges through the server.)
-    const ready = (r: Report) => (cap !== '' || r.vias.length === n - 1) && (relay ? r.mode === 'relay' : true) && r.backedUp && r.text.split('.').length === n + 1
+    // Beyond y-webrtc's cap (20–34) or below a given cap the mesh is partial: wait for the text, then count whom each peer lists.
+    const partial = mesh > 20 || cap !== ''
+    const ready = (r: Report) => (partial || r.vias.length === n - 1) && (relay ? r.mode === 'relay' : true) && r.backedUp && r.text.split('.').length === n + 1
     await Promise.all(peers.map((p, i) => p.until(ready, `peer ${i} sees all, synced`, 120_000)))
     // Every mesh pair paired directly (a pair still pairing after 8 s is retried, mesh.ts dropStalled), links settled.
     // Beyond y-webrtc's cap the mesh stays partial: wait until no pair is still pairing.
-    const partial = mesh > 20 || cap !== ''
     const paired = (r: Report, i: number) => (rtcLess(i) ? r.mode === 'relay' : partial ? r.pending === 0 : r.peers === mesh - 1 && r.mode === (relay ? 'relay' : 'backup'))
     await Promise.all(peers.map((p, i) => p.until((r) => paired(r, i), 'paired', 90_000))).catch(() =>
       console.error(`[hybrid] ${n} ${name}: not every pair connected within 90 s; direct peers ${peers.map((p) => p.latest().peers).join(',')}, still pairing ${peers.map((p) => p.latest().pending).join(',')}`),
     )
     console.error(`[hybrid] ${n} ${name}: mesh formed ${((Date.now() - started) / 1000).toFixed(1)} s after start`)
     const direct = peers.reduce((s, p, i) => s + (rtcLess(i) ? 0 : p.latest().peers), 0) / mesh
-    if (cap) console.error(`[hybrid] ${n} ${name}: peers listed ${(peers.reduce((s, p) => s + p.latest().vias.length, 0) / n).toFixed(1)} of ${n - 1} on average`)
-    const idle0 = peers.map((p) => p.latest().rtcBytesIn)
-    await new Promise((r) => setTimeout(r, 2000))
-    const idle = peers.reduce((s, p, i) => s + p.latest().rtcBytesIn - idle0[i], 0) / n / 2
-    if (idle > 50) console.error(`[hybrid] ${n} ${relay ? 'relay' : 'hybrid'}: ${idle.toFixed(0)} B/s of WebRTC traffic per peer in the 2 s before typing (pairs still forming)`)
+    if (partial) console.error(`[hybrid] ${n} ${name}: peers listed ${(peers.reduce((s, p) => s + p.latest().vias.length, 0) / n).toFixed(1)} of ${n - 1} on average`)
     // Only the sync endpoint's bytes matter here; signaling is quiet once paired.
     const syncBytes = async () => {
       const text = await (await fetch(`${url}/metrics`)).text()
@@ -135,7 +132,15 @@ async function murmurRoom(n: number, relay: boolean, noRtc = 0, cap = ''): Promi
       const kind = (k: string) => Number(text.split('\n').find((l) => l.startsWith('murmur_sync_update_bytes_total{') && l.includes(`kind="${k}"`))?.split(' ').pop() ?? 0)
       return [get('in'), get('out'), kind('uploaded'), kind('relayed')]
     }
+    // Background before typing: what the links send per second with nobody typing (state queries, awareness renewals).
+    const idle0 = peers.map((p) => p.latest().rtcBytesIn)
+    const [bgIn0, bgOut0] = await syncBytes()
+    await new Promise((r) => setTimeout(r, 5000))
+    const [bgIn1, bgOut1] = await syncBytes()
+    const idle = peers.reduce((s, p, i) => s + p.latest().rtcBytesIn - idle0[i], 0) / n / 5
+    if (idle > 50) console.error(`[hybrid] ${n} ${relay ? 'relay' : 'hybrid'}: ${idle.toFixed(0)} B/s of WebRTC traffic per peer in the 5 s before typing (pairs still forming)`)
     const [in0, out0, up0, rel0] = await syncBytes()
+    const typingStart = Date.now()
     const cpu0 = cpuSeconds(server.pid)
     const rtc0 = peers.map((p) => p.latest().rtcBytesIn)
     peers.forEach((p, i) => p.child.stdin!.write(`type ${KEYS} ${String.fromCharCode(65 + (i % 26))}\n`))
@@ -144,6 +149,10 @@ async function murmurRoom(n: number, relay: boolean, noRtc = 0, cap = ''): Promi
     const [in1, out1, up1, rel1] = await syncBytes()
     const cpu1 = cpuSeconds(server.pid)
     const keys = n * KEYS
+    const typingS = (Date.now() - typingStart) / 1000
+    const bgIn = (bgIn1 - bgIn0) / 5
+    const bgOut = (bgOut1 - bgOut0) / 5
+    console.error(`[hybrid] ${n} ${name}: typing took ${typingS.toFixed(1)} s; background server in/out ${bgIn.toFixed(0)} / ${bgOut.toFixed(0)} B/s; per keystroke net of it: in ${((in1 - in0 - bgIn * typingS) / keys).toFixed(1)} B, out ${((out1 - out0 - bgOut * typingS) / keys).toFixed(1)} B`)
     const rtc = peers.reduce((s, p, i) => s + (p.latest().rtcBytesIn - rtc0[i]), 0) / n / ((n - 1) * KEYS)
     const modes = peers.map((p) => p.latest().mode).join(',')
     console.error(`[hybrid] ${n} ${name}: per keystroke uploaded ${((up1 - up0) / keys).toFixed(1)} B, relayed ${((rel1 - rel0) / keys).toFixed(1)} B; peer changes uploaded by others ${peers.reduce((s, p) => s + ((p.latest() as unknown as { uploads: number }).uploads ?? 0), 0)}`)
