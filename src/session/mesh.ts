@@ -146,36 +146,25 @@ export function neighborsIncomplete(states: ReadonlyMap<number, Record<string, u
 }
 
 const tryingSince = new WeakMap<object, number>()
-/** Per room: how many pairings with each peer were dropped for stalling since it last connected. */
-const stalledTries = new WeakMap<object, Map<string, number>>()
 
 /**
- * Closes y-webrtc connections that have been pairing too long without
+ * Closes y-webrtc connections that have been pairing for `stallMs` without
  * connecting, and returns how many. y-webrtc never gives up on its own: a
  * pair whose offer or answer was lost (a busy machine, a glare race) stays
  * "connecting" on one side forever, and that side ignores the other's
  * announcements. Closed, y-webrtc announces this peer again and the pair is
- * tried afresh (`glare.ts` decides who offers). A pair gets `stallMs` the
- * first time and twice as long after each stalled try, up to 8×: on a slow
- * device or network a pairing that needs longer is not cut off forever, and
- * the retries of a room full of pairs do not swamp it.
+ * tried afresh (`glare.ts` decides who offers).
  */
 export function dropStalled(room: Room, now: number, stallMs: number): number {
-  let tries = stalledTries.get(room)
-  if (!tries) stalledTries.set(room, (tries = new Map()))
   let dropped = 0
-  for (const [peerId, conn] of room.webrtcConns) {
-    if (conn.connected) tries.delete(peerId)
+  for (const conn of room.webrtcConns.values()) {
     if (conn.connected || conn.closed) continue
     const since = tryingSince.get(conn)
     if (since === undefined) tryingSince.set(conn, now)
-    else if (now - since >= stallMs * 2 ** Math.min(tries.get(peerId) ?? 0, 3)) {
+    else if (now - since >= stallMs) {
       conn.destroy()
-      tries.set(peerId, (tries.get(peerId) ?? 0) + 1)
       dropped++
     }
   }
-  // Peers that left are never asked about again: forget their counts now and then.
-  if (tries.size > 1000) for (const id of tries.keys()) if (!room.webrtcConns.has(id)) tries.delete(id)
   return dropped
 }
