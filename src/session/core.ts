@@ -665,9 +665,12 @@ export class SessionCore {
     for (const id of added) {
       const conn = room?.webrtcConns.get(id)
       if (conn) this.historyMesh.adopt(id, conn)
-      if (conn) this.#reach.observe(conn.peer as unknown as Parameters<MeshReach['observe']>[0])
       const peer = conn?.peer as { once?: (ev: string, fn: () => void) => void } | undefined
-      peer?.once?.('connect', this.#refreshPeers)
+      peer?.once?.('connect', () => {
+        // Only connections that connect carry awareness; one this device yielded (glare) never does.
+        if (conn) this.#reach.observe(conn.peer as unknown as Parameters<MeshReach['observe']>[0])
+        this.#refreshPeers()
+      })
     }
     this.#refreshPeers()
   }
