@@ -4,9 +4,13 @@
  * every 15 s, and the mesh carries it to everyone it reaches. Awareness
  * alone cannot say by which route a state came (y-protocols drops a copy it
  * already has, and a relaying link gets every state from the server too),
- * so this reads the client ids of every awareness message on the data
- * channels, duplicates included. Untrusted input: a message that does not
- * parse is ignored (y-webrtc still reads it as it would).
+ * so this reads the client ids of awareness messages on the data channels,
+ * duplicates included. Only messages about one client count: that is a
+ * change passed along the mesh. y-webrtc also sends every state it knows in
+ * one message when a connection opens or a peer asks, states it got from
+ * the server included, which says nothing about routes. Untrusted input: a
+ * message that does not parse is ignored (y-webrtc still reads it as it
+ * would).
  */
 import * as decoding from 'lib0/decoding'
 
@@ -48,13 +52,14 @@ export class MeshReach {
     this.#now = now
   }
 
-  /** Reads the awareness messages of one peer connection (simple-peer), once per connection. */
+  /** Reads the awareness messages of one peer connection (simple-peer), once per connection: each about a single client marks that client. */
   observe(peer: DataSource): void {
     if (this.#observed.has(peer)) return
     this.#observed.add(peer)
     peer.on('data', (data) => {
       const at = this.#now()
-      for (const id of awarenessClients(data)) this.#seen.set(id, at)
+      const ids = awarenessClients(data)
+      if (ids.length === 1) this.#seen.set(ids[0], at)
       // Clients that left are never asked about again: forget old ones now and then.
       if (this.#seen.size > 1000) for (const [id, t] of this.#seen) if (at - t >= MESH_REACH_MS) this.#seen.delete(id)
     })

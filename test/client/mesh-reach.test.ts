@@ -43,6 +43,14 @@ describe('mesh reach: whose awareness comes over the mesh', () => {
     expect(reach.reaches(5, now + MESH_REACH_MS - 1)).toBe(true)
     expect(reach.reaches(5, now + MESH_REACH_MS)).toBe(false)
   })
+
+  it('a message with every state the sender knows (y-webrtc on connect, or when asked) marks no one: it may hold states from the server', () => {
+    const reach = new MeshReach(() => 0)
+    const peer = new EventEmitter()
+    reach.observe(peer as never)
+    peer.emit('data', awarenessMessage([1, 2, 3]))
+    for (const id of [1, 2, 3]) expect(reach.reaches(id, 0)).toBe(false)
+  })
 })
 
 describe('signal watch: who is heard on signaling', () => {
