@@ -112,7 +112,12 @@ export interface SessionFacts {
   readOnly: boolean
 }
 
-/** How often a session re-announces itself while some peer is reached only through the server (ms). */
+/**
+ * How often a session re-announces itself on signaling while it could take
+ * another connection or some peer is reached only through the server (ms).
+ * Under `LinkPolicy`'s 15 s hold, so a peer that hears the announces but
+ * never pairs keeps counting as in the room and brings the relay on.
+ */
 const REANNOUNCE_MS = 10_000
 /** A WebRTC connection still pairing after this long is closed and tried afresh (ms; `dropStalled`). */
 const STALL_MS = 8_000
@@ -738,8 +743,11 @@ export class SessionCore {
     this.link?.setMode(mode, peers, viaServer)
     this.privateLog?.setMode(mode)
     for (const companion of this.#companionLogs) companion.setMode(mode)
-    // Someone we only reach through the server: ask the mesh to try pairing again now and then.
-    if (viaServer > 0 && webrtc && signaling === 'connected' && now - this.#announcedAt > REANNOUNCE_MS) {
+    // Ask the room to pair again now and then: while someone is reached only through the server, and
+    // while below y-webrtc's cap (announces happen only on joining and on a closed connection, so
+    // a pairing lost without either would leave two backup-only peers unaware of each other forever).
+    const roomForMore = room !== null && webrtc !== null && room.webrtcConns.size < webrtc.maxConns
+    if ((viaServer > 0 || roomForMore) && webrtc && signaling === 'connected' && now - this.#announcedAt > REANNOUNCE_MS) {
       this.#announcedAt = now
       reannounce(webrtc)
     }
