@@ -21,6 +21,7 @@ export const MESH_REACH_MS = 35_000
 
 interface DataSource {
   on(event: 'data', fn: (data: Uint8Array) => void): void
+  once(event: 'close', fn: () => void): void
 }
 
 /** The client ids of a y-webrtc awareness message, or none. */
@@ -42,9 +43,15 @@ export function awarenessClients(data: Uint8Array): number[] {
   }
 }
 
-/** Remembers when each client's awareness last arrived over the mesh. */
+/**
+ * Remembers when each client's awareness last arrived over the mesh, per
+ * connection: what came over a connection that closed no longer counts
+ * (a pair that connected for a moment before failing would otherwise
+ * list the other side as reached for `MESH_REACH_MS`).
+ */
 export class MeshReach {
-  readonly #seen = new Map<number, number>()
+  /** For each open connection: client id → when its awareness last came over it. */
+  readonly #seen = new Map<DataSource, Map<number, number>>()
   readonly #observed = new WeakSet<object>()
   readonly #now: () => number
 
@@ -52,25 +59,30 @@ export class MeshReach {
     this.#now = now
   }
 
-  /** Reads the awareness messages of one peer connection (simple-peer), once per connection: each about a single client marks that client. */
+  /** Reads the awareness messages of one peer connection (simple-peer), once per connection: each about a single client marks that client, until the connection closes. */
   observe(peer: DataSource): void {
     if (this.#observed.has(peer)) return
     this.#observed.add(peer)
+    const seen = new Map<number, number>()
+    this.#seen.set(peer, seen)
+    peer.once('close', () => this.#seen.delete(peer))
     peer.on('data', (data) => {
       const at = this.#now()
       const ids = awarenessClients(data)
-      if (ids.length === 1) this.#seen.set(ids[0], at)
+      if (ids.length === 1) seen.set(ids[0], at)
       // Clients that left are never asked about again: forget old ones now and then.
-      if (this.#seen.size > 1000) for (const [id, t] of this.#seen) if (at - t >= MESH_REACH_MS) this.#seen.delete(id)
+      if (seen.size > 1000) for (const [id, t] of seen) if (at - t >= MESH_REACH_MS) seen.delete(id)
     })
   }
 
-  /** Whether `clientId`'s awareness arrived over the mesh within `MESH_REACH_MS` of `now`. */
+  /** Whether `clientId`'s awareness arrived over an open mesh connection within `MESH_REACH_MS` of `now`. */
   reaches(clientId: number, now: number): boolean {
-    const at = this.#seen.get(clientId)
-    if (at === undefined) return false
-    if (now - at < MESH_REACH_MS) return true
-    this.#seen.delete(clientId)
+    for (const seen of this.#seen.values()) {
+      const at = seen.get(clientId)
+      if (at === undefined) continue
+      if (now - at < MESH_REACH_MS) return true
+      seen.delete(clientId)
+    }
     return false
   }
 }

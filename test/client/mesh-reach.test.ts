@@ -44,6 +44,21 @@ describe('mesh reach: whose awareness comes over the mesh', () => {
     expect(reach.reaches(5, now + MESH_REACH_MS)).toBe(false)
   })
 
+  it('forgets what came over a connection once it closes; another connection that carried it still counts', () => {
+    const reach = new MeshReach(() => 0)
+    const [one, two] = [new EventEmitter(), new EventEmitter()]
+    reach.observe(one as never)
+    reach.observe(two as never)
+    one.emit('data', awarenessMessage([5]))
+    one.emit('data', awarenessMessage([6]))
+    two.emit('data', awarenessMessage([6]))
+    one.emit('close')
+    expect(reach.reaches(5, 0)).toBe(false)
+    expect(reach.reaches(6, 0)).toBe(true)
+    two.emit('close')
+    expect(reach.reaches(6, 0)).toBe(false)
+  })
+
   it('a message with every state the sender knows (y-webrtc on connect, or when asked) marks no one: it may hold states from the server', () => {
     const reach = new MeshReach(() => 0)
     const peer = new EventEmitter()

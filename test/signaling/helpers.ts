@@ -112,16 +112,19 @@ export const here = (file: string) => resolve(import.meta.dirname, file)
 
 /**
  * A child process (`node --import tsx <script> ...args`) that prints one JSON
- * report per line: the latest report, a listener per report, its output and
- * a `stop()` that sends SIGTERM and waits for the exit.
+ * report per line: the latest report, a listener per report, its output
+ * (stdout lines stamped with seconds since start) and a `stop()` that sends
+ * SIGTERM and waits for the exit.
  */
 export function startReporter<R>(script: string, args: string[], initial: R, env: Record<string, string> = {}) {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   let output = ''
   let latest = initial
   const listeners = new Set<() => void>()
+  const started = Date.now()
+  // Each line of output carries the seconds since start, so a timeout shows when things happened.
   createInterface({ input: child.stdout! }).on('line', (line) => {
-    output += line + '\n'
+    output += `+${((Date.now() - started) / 1000).toFixed(1)}s ${line}\n`
     try {
       latest = JSON.parse(line)
     } catch {
