@@ -747,6 +747,7 @@ export class SessionCore {
     // while below y-webrtc's cap (announces happen only on joining and on a closed connection, so
     // a pairing lost without either would leave two backup-only peers unaware of each other forever).
     const roomForMore = room !== null && webrtc !== null && room.webrtcConns.size < webrtc.maxConns
+    if (signaling === 'connected' && this.#announcedAt === 0) this.#announcedAt = now // y-webrtc announced on connecting
     if ((viaServer > 0 || roomForMore) && webrtc && signaling === 'connected' && now - this.#announcedAt > REANNOUNCE_MS) {
       this.#announcedAt = now
       reannounce(webrtc)

@@ -134,6 +134,8 @@ export interface PartPeer {
   write(data: Uint8Array): boolean
   readonly connected: boolean
   readonly destroyed?: boolean
+  /** simple-peer's data channel (open before `connected` turns true). */
+  readonly _channel?: { readyState: string } | null
 }
 
 const assemblers = new WeakMap<object, PartAssembler>()
@@ -157,8 +159,12 @@ export function carryWholeMessages(peer: PartPeer, maxBytes = MAX_WHOLE_MESSAGE_
       if (data[0] === MeshMessage.part && queued > 0) queued--
       return send.call(peer, data)
     }
-    // Not open: as before (the send throws, y-webrtc ignores it).
-    if ((queued === 0 && data.byteLength <= MESH_PART_BYTES) || !peer.connected || peer.destroyed) return send.call(peer, data)
+    // No open channel: as before (the send throws, y-webrtc ignores it). The channel opens, and the
+    // other side's sync step 1 arrives, a moment before simple-peer says it connected, and y-webrtc
+    // answers at once with the whole document: parts written then wait in the stream until the
+    // connect (sent whole, a big answer closed the connection).
+    const open = peer.connected || peer._channel?.readyState === 'open'
+    if ((queued === 0 && data.byteLength <= MESH_PART_BYTES) || !open || peer.destroyed) return send.call(peer, data)
     if (data.byteLength > maxBytes) {
       console.warn(`[murmur] mesh: a ${data.byteLength}-byte message is above what a peer accepts; not sent`)
       return

@@ -165,6 +165,41 @@ describe('y-webrtc messages of any size over a real data channel', () => {
     expect(digest(await untilSeen(b, 2))).toEqual(digest([message(100_000, 1), message(20, 2)]))
   })
 
+  // y-webrtc answers a peer's sync step 1 (with the whole document) as soon as it arrives. The
+  // first side to connect sends it, and the other side's channel is open before simple-peer says
+  // it connected: that answer must travel in parts too (sent whole, it closed the connection).
+  it('an answer sent before this side\'s own connect event still goes in parts', async () => {
+    let early = 0
+    for (let i = 0; i < 5; i++) {
+      const pair = rtcPair()
+      pairs.push(pair)
+      new MeshPort(MeshMessage.history).adopt('b', pair.a as never)
+      new MeshPort(MeshMessage.history).adopt('a', pair.b as never)
+      const answer = message(600_000, i)
+      // A busy side: b's channel is open (data arrives) a moment before simple-peer says it connected.
+      const stats = (pair.b.peer as any).getStats.bind(pair.b.peer)
+      ;(pair.b.peer as any).getStats = (cb: (...args: unknown[]) => void) => stats((...args: unknown[]) => setTimeout(() => cb(...args), 100))
+      let asker: TestConn | null = null
+      const asked = new Promise<TestConn>((res) => {
+        for (const me of [pair.a, pair.b]) {
+          // The first side to connect asks (a small message, like sync step 1) ...
+          me.peer.on('connect', () => asker === null && ((asker = me), me.peer.send(message(10, 9)), res(me)))
+          // ... and the other answers at once, connected or not.
+          me.peer.on('data', () => {
+            if (me === asker || me.seenByYWebrtc.length !== 1) return
+            if (!me.connected) early++
+            me.peer.send(answer)
+          })
+        }
+      })
+      expect(digest(await untilSeen(await asked, 1))).toEqual(digest([answer]))
+      await pair.connect()
+      expect([pair.a.closed, pair.b.closed]).toEqual([false, false])
+    }
+    // Every pairing above answered before its own connect (the case this is about), or the test proved nothing.
+    expect(early).toBe(5)
+  })
+
   it('a half-received message is freed when its connection closes', async () => {
     const { a, b } = await joined()
     const held = carryWholeMessages(b.peer as never) // the assembler MeshPort.adopt gave b's connection

@@ -75,19 +75,17 @@ describe('big updates over the WebRTC mesh, no backup server', () => {
     const doc = `large-${process.pid}`
     const a = start(doc, 600_000, 1)
     const b = start(doc, 600_000, 2)
-    // Both sync step 2 answers are 600 KB. On a quiet machine the first connection sometimes closes
-    // right after connecting (cause not found yet; it is not the size: the pair that forms next
-    // carries both 600 KB answers), so pairing may take one close; nothing after it may close.
-    const paired = await untilSame(a, b, 'both 600 KB documents on both', (r) => r.length === 1_200_000 && r.peers === 1, WAIT, 1)
-    const early = a.latest().closes + b.latest().closes
+    // Both sync step 2 answers are 600 KB; one of them is often sent before its side's simple-peer
+    // says it connected (see mesh-parts.ts). No connection may close, from pairing on.
+    const paired = await untilSame(a, b, 'both 600 KB documents on both', (r) => r.length === 1_200_000 && r.peers === 1)
     a.child.stdin!.write('paste 1000000 3\n')
-    await untilSame(a, b, 'the 1 MB paste on both', (r) => r.length === 2_200_000, WAIT, early)
+    await untilSame(a, b, 'the 1 MB paste on both', (r) => r.length === 2_200_000)
     a.child.stdin!.write('storm 300 4\n')
     b.child.stdin!.write('storm 300 5\n')
-    const done = await untilSame(a, b, 'both storms done and converged', (r) => r.storms === 1, WAIT, early)
+    const done = await untilSame(a, b, 'both storms done and converged', (r) => r.storms === 1)
     expect(paired.peers).toBe(1)
     expect(done.length).toBeGreaterThan(2_200_000)
-    expect(a.latest().closes + b.latest().closes).toBe(early)
+    expect(a.latest().closes + b.latest().closes).toBe(0)
     expect([a.latest().peers, b.latest().peers]).toEqual([1, 1])
     await Promise.all([a.stop(), b.stop()])
   }, 300_000)
