@@ -36,6 +36,14 @@ export const MESH_PART_BYTES = 16 * 1024
  */
 export const MAX_WHOLE_MESSAGE_BYTES = 16 * 1024 * 1024
 
+/**
+ * Most bytes of parts waiting in one connection's stream (32 MiB: two of
+ * the largest messages). A peer that stops reading would otherwise hold
+ * every big change this device makes; past this the connection is closed,
+ * and pairing again brings that peer up to date with sync step 1/2.
+ */
+export const MAX_QUEUED_BYTES = 2 * MAX_WHOLE_MESSAGE_BYTES
+
 /** Room left in a part for its header (type byte and two varUints of at most 5 bytes each). */
 const HEADER_BYTES = 16
 const meshTypes: ReadonlySet<number> = new Set(Object.values(MeshMessage))
@@ -132,8 +140,11 @@ export class PartAssembler {
 export interface PartPeer {
   send(data: Uint8Array): void
   write(data: Uint8Array): boolean
+  destroy(): void
   readonly connected: boolean
   readonly destroyed?: boolean
+  /** Bytes written to the stream and not yet handed to the channel. */
+  readonly writableLength?: number
   /** simple-peer's data channel (open before `connected` turns true). */
   readonly _channel?: { readyState: string } | null
 }
@@ -145,9 +156,10 @@ const assemblers = new WeakMap<object, PartAssembler>()
  * per peer) and returns the peer's assembler, to be fed every part frame
  * that arrives (`data[0] === MeshMessage.part`) and reset when it closes.
  * simple-peer's stream writes call `send` too: frames of murmur's mesh
- * types pass straight through.
+ * types pass straight through. A peer with more than `maxQueuedBytes`
+ * waiting (it stopped reading) is closed.
  */
-export function carryWholeMessages(peer: PartPeer, maxBytes = MAX_WHOLE_MESSAGE_BYTES): PartAssembler {
+export function carryWholeMessages(peer: PartPeer, maxBytes = MAX_WHOLE_MESSAGE_BYTES, maxQueuedBytes = MAX_QUEUED_BYTES): PartAssembler {
   const known = assemblers.get(peer)
   if (known) return known
   const assembler = new PartAssembler(maxBytes)
@@ -167,6 +179,11 @@ export function carryWholeMessages(peer: PartPeer, maxBytes = MAX_WHOLE_MESSAGE_
     if ((queued === 0 && data.byteLength <= MESH_PART_BYTES) || !open || peer.destroyed) return send.call(peer, data)
     if (data.byteLength > maxBytes) {
       console.warn(`[murmur] mesh: a ${data.byteLength}-byte message is above what a peer accepts; not sent`)
+      return
+    }
+    if ((peer.writableLength ?? 0) + data.byteLength > maxQueuedBytes) {
+      console.warn(`[murmur] mesh: a peer is not reading (${peer.writableLength} bytes waiting); closing its connection`)
+      peer.destroy()
       return
     }
     for (const part of splitMessage(data)) {

@@ -200,6 +200,24 @@ describe('y-webrtc messages of any size over a real data channel', () => {
     expect(early).toBe(5)
   })
 
+  it('a peer that stops reading is closed once more than the cap waits for it; nothing else is held', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const pair = rtcPair()
+    pairs.push(pair)
+    carryWholeMessages(pair.a.peer as never, MAX_WHOLE_MESSAGE_BYTES, 1_000_000) // a 1 MB cap instead of 32 MiB
+    new MeshPort(MeshMessage.history).adopt('b', pair.a as never)
+    new MeshPort(MeshMessage.history).adopt('a', pair.b as never)
+    await pair.connect()
+    const peer = pair.a.peer as unknown as { cork(): void; writableLength: number }
+    peer.cork() // nothing leaves: as when the other side stopped reading
+    pair.a.peer.send(message(600_000, 1))
+    expect(peer.writableLength).toBeGreaterThan(600_000)
+    expect(pair.a.closed).toBe(false)
+    pair.a.peer.send(message(600_000, 2))
+    await until(() => pair.a.closed)
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining('not reading'))
+  })
+
   it('a half-received message is freed when its connection closes', async () => {
     const { a, b } = await joined()
     const held = carryWholeMessages(b.peer as never) // the assembler MeshPort.adopt gave b's connection
