@@ -113,12 +113,20 @@ export interface SessionFacts {
 }
 
 /**
- * How often a session re-announces itself on signaling while it could take
- * another connection or some peer is reached only through the server (ms).
- * Under `LinkPolicy`'s 15 s hold, so a peer that hears the announces but
- * never pairs keeps counting as in the room and brings the relay on.
+ * How often a session re-announces itself on signaling while some peer is
+ * reached only through the server, or while it reaches no peer at all
+ * (ms). Under `LinkPolicy`'s 15 s hold, so a peer that hears the announces
+ * but never pairs keeps counting as in the room and brings the relay on.
  */
 const REANNOUNCE_MS = 10_000
+/**
+ * How often it re-announces otherwise, while below y-webrtc's connection
+ * cap (ms). y-webrtc announces only on joining and when a connection
+ * closes: a pairing lost without either would leave two backup-only peers
+ * unaware of each other for good. Once heard, a pair that cannot form
+ * relays, and the 10 s pace above takes over.
+ */
+const HEARTBEAT_MS = 30_000
 /** A WebRTC connection still pairing after this long is closed and tried afresh (ms; `dropStalled`). */
 const STALL_MS = 8_000
 /** Awareness field in which a peer says its backup link relays (absent: backup-only). */
@@ -743,12 +751,11 @@ export class SessionCore {
     this.link?.setMode(mode, peers, viaServer)
     this.privateLog?.setMode(mode)
     for (const companion of this.#companionLogs) companion.setMode(mode)
-    // Ask the room to pair again now and then: while someone is reached only through the server, and
-    // while below y-webrtc's cap (announces happen only on joining and on a closed connection, so
-    // a pairing lost without either would leave two backup-only peers unaware of each other forever).
+    // Ask the room to pair again now and then (REANNOUNCE_MS, HEARTBEAT_MS).
     const roomForMore = room !== null && webrtc !== null && room.webrtcConns.size < webrtc.maxConns
+    const every = viaServer > 0 || (inMesh === 0 && roomForMore) ? REANNOUNCE_MS : roomForMore ? HEARTBEAT_MS : Infinity
     if (signaling === 'connected' && this.#announcedAt === 0) this.#announcedAt = now // y-webrtc announced on connecting
-    if ((viaServer > 0 || roomForMore) && webrtc && signaling === 'connected' && now - this.#announcedAt > REANNOUNCE_MS) {
+    if (webrtc && signaling === 'connected' && now - this.#announcedAt > every) {
       this.#announcedAt = now
       reannounce(webrtc)
     }
