@@ -625,7 +625,9 @@ export class SessionCore {
 
   // ---- Awareness ----------------------------------------------------------
 
-  #onAwarenessChange = ({ added, updated }: { added: number[]; updated: number[] }) => {
+  #onAwarenessChange = ({ added, updated }: { added: number[]; updated: number[] }, origin: unknown) => {
+    // y-protocols emits 'change' before 'update': note states from the server before the refresh below.
+    if (origin !== null && (origin === this.websocket || origin === this.privateLog)) for (const id of [...added, ...updated]) this.#serverSeen.add(id)
     const states = this.awareness.getStates()
     for (const id of [...added, ...updated]) {
       if (id !== this.doc.clientID) sanitizeRemoteState(states.get(id) as Record<string, unknown> | undefined)
@@ -650,7 +652,7 @@ export class SessionCore {
     const room = this.webrtc?.room
     if (room && !this.#destroyed) {
       ignoreOwnBroadcasts(room)
-      forwardOnlyWhenNeeded(room, this.meshIncomplete, (origin) => origin === this.websocket || origin === this.privateLog)
+      forwardOnlyWhenNeeded(room, this.meshIncomplete, (origin) => origin === this.websocket || origin === this.privateLog, (clientId) => this.#reach.reaches(clientId, this.#now()))
       if (this.awareness.getLocalState()?.peerId !== room.peerId) this.awareness.setLocalStateField('peerId', room.peerId)
     }
     this.#refreshPeers()
@@ -771,10 +773,14 @@ export class SessionCore {
     for (const [clientId, state] of this.awareness.getStates()) {
       const peerId = (state as { peerId?: unknown }).peerId
       if (clientId === this.doc.clientID || typeof peerId !== 'string') continue
-      const reached = direct.has(peerId) || browser.has(peerId) || this.#reach.reaches(clientId, now)
       const updated = this.awareness.meta.get(clientId)?.lastUpdated ?? 0
+      const renewed = Date.now() - updated < FRESH_STATE_MS
+      // A state kept fresh that never came from the server came over the mesh (y-webrtc's dump on
+      // connecting counts here, so a newly paired room does not wait a renewal for single-entry
+      // messages). One the server sent needs `mesh-reach.ts` to show the mesh carries it too.
+      const reached = direct.has(peerId) || browser.has(peerId) || this.#reach.reaches(clientId, now) || (renewed && !this.#serverSeen.has(clientId))
       const meshPeers = (state as Record<string, unknown>)[MESH_PEERS_FIELD]
-      const fresh = Date.now() - updated < FRESH_STATE_MS && typeof meshPeers === 'number'
+      const fresh = renewed && typeof meshPeers === 'number'
       views.set(peerId, { reached, says: fresh ? { meshPeers: meshPeers as number, relaying: (state as Record<string, unknown>)[RELAYING_FIELD] === true } : null })
     }
     return views

@@ -13,6 +13,13 @@ type Room = NonNullable<WebrtcProvider['room']>
 type Handler<A extends unknown[]> = (...args: A) => void
 const forwarding = new WeakSet<object>()
 
+/** The client ids an awareness update event names. */
+interface AwarenessChanges {
+  added: number[]
+  updated: number[]
+  removed: number[]
+}
+
 /**
  * y-webrtc re-broadcasts every document and awareness update it receives to
  * all its peers, so in a full mesh each keystroke arrives once from its
@@ -20,19 +27,27 @@ const forwarding = new WeakSet<object>()
  * for ones that send what came from a peer (origin: the room) on to the
  * others only while `needed()` says the mesh is not complete (a peer known
  * only second-hand, or y-webrtc at its connection cap). This device's own
- * changes and document updates from the server are always sent; awareness
- * from the server (`fromServer(origin)`: relaying peers' carets) never: the
- * server sends those to every linked peer itself, and awareness on the mesh
- * is how peers tell whom the mesh reaches (`mesh-reach.ts`). A peer that pairs
- * late gets everything from y-webrtc's sync step 1/2 when it connects, and
- * the backup link's state-vector catch-up is the safety net.
+ * changes and document updates from the server are always sent.
+ *
+ * Awareness from the server (`fromServer(origin)`: a relaying link gets
+ * every state) is passed on under the same rule, but only for clients this
+ * device reaches through the mesh itself (`meshReaches`), and never a
+ * removal: awareness on the mesh is how peers tell whom the mesh reaches
+ * (`mesh-reach.ts`), so a state the mesh does not carry must not look as if
+ * it did. Yet a relaying peer often gets a renewal from the server before
+ * the mesh brings it, and y-protocols then drops the mesh's copy: without
+ * passing the server's copy on, each relaying peer would cut the mesh's
+ * renewals and make more peers look unreached (in a 30-person partial mesh
+ * that snowballed until most links relayed). A peer that pairs late gets
+ * everything from y-webrtc's sync step 1/2 when it connects, and the backup
+ * link's state-vector catch-up is the safety net.
  */
-export function forwardOnlyWhenNeeded(room: Room, needed: () => boolean, fromServer: (origin: unknown) => boolean): void {
+export function forwardOnlyWhenNeeded(room: Room, needed: () => boolean, fromServer: (origin: unknown) => boolean, meshReaches: (clientId: number) => boolean): void {
   const r = room as unknown as {
     doc: { on(e: 'update', f: Handler<[Uint8Array, unknown]>): void; off(e: 'update', f: Handler<[Uint8Array, unknown]>): void }
-    awareness: { on(e: 'update', f: Handler<[unknown, unknown]>): void; off(e: 'update', f: Handler<[unknown, unknown]>): void }
+    awareness: { on(e: 'update', f: Handler<[AwarenessChanges, unknown]>): void; off(e: 'update', f: Handler<[AwarenessChanges, unknown]>): void }
     _docUpdateHandler: Handler<[Uint8Array, unknown]>
-    _awarenessUpdateHandler: Handler<[unknown, unknown]>
+    _awarenessUpdateHandler: Handler<[AwarenessChanges, unknown]>
     bcconnected: boolean
   }
   if (forwarding.has(r) || typeof r._docUpdateHandler !== 'function' || typeof r._awarenessUpdateHandler !== 'function') return
@@ -40,7 +55,16 @@ export function forwardOnlyWhenNeeded(room: Room, needed: () => boolean, fromSer
   const sendDoc = r._docUpdateHandler
   const sendAwareness = r._awarenessUpdateHandler
   const doc: Handler<[Uint8Array, unknown]> = (update, origin) => (origin === room && !needed() ? undefined : sendDoc(update, origin))
-  const awareness: Handler<[unknown, unknown]> = (changes, origin) => (fromServer(origin) || (origin === room && !needed()) ? undefined : sendAwareness(changes, origin))
+  const awareness: Handler<[AwarenessChanges, unknown]> = (changes, origin) => {
+    if (fromServer(origin)) {
+      if (!needed()) return
+      const carried = { added: changes.added.filter(meshReaches), updated: changes.updated.filter(meshReaches), removed: [] }
+      if (carried.added.length + carried.updated.length > 0) sendAwareness(carried, origin)
+      return
+    }
+    if (origin === room && !needed()) return
+    sendAwareness(changes, origin)
+  }
   r._docUpdateHandler = doc
   r._awarenessUpdateHandler = awareness
   // Connected rooms have the originals registered (y-webrtc's connect/disconnect use the new ones from now on).

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { dropStalled, MESH_PEERS_FIELD, neighborsIncomplete } from '../../src/session/mesh.ts'
+import { EventEmitter } from 'node:events'
+import { dropStalled, forwardOnlyWhenNeeded, MESH_PEERS_FIELD, neighborsIncomplete } from '../../src/session/mesh.ts'
 
 const states = (entries: [number, Record<string, unknown>][]) => new Map(entries)
 
@@ -22,6 +23,33 @@ describe('mesh: forwarding only where needed', () => {
     expect(neighborsIncomplete(states([[1, { peerId: 'a', [MESH_PEERS_FIELD]: 2 }]]), direct, 2)).toBe(true)
     // An older client that does not say how far it reaches forwards by itself.
     expect(neighborsIncomplete(states([[1, { peerId: 'a' }], [3, { peerId: 'c' }]]), direct, 2)).toBe(false)
+  })
+
+  it('passes on awareness from the server only where needed, only for clients the mesh reaches, and never a removal', () => {
+    const sent: { changes: { added: number[]; updated: number[]; removed: number[] }; origin: unknown }[] = []
+    const awareness = Object.assign(new EventEmitter(), { off: EventEmitter.prototype.removeListener })
+    const doc = Object.assign(new EventEmitter(), { off: EventEmitter.prototype.removeListener })
+    const room = { doc, awareness, bcconnected: false, _docUpdateHandler: () => {}, _awarenessUpdateHandler: (changes: never, origin: unknown) => sent.push({ changes, origin }) }
+    const server = { name: 'websocket' }
+    let needed = true
+    forwardOnlyWhenNeeded(room as never, () => needed, (origin) => origin === server, (id) => id === 7)
+    const handler = (room as unknown as { _awarenessUpdateHandler: (c: unknown, o: unknown) => void })._awarenessUpdateHandler
+    // From the server: only client 7 (which the mesh reaches itself); the removal is dropped.
+    handler({ added: [7, 8], updated: [9], removed: [7] }, server)
+    expect(sent.map((s) => s.changes)).toEqual([{ added: [7], updated: [], removed: [] }])
+    // Nothing the mesh carries: nothing sent.
+    handler({ added: [8], updated: [], removed: [] }, server)
+    expect(sent).toHaveLength(1)
+    // From a peer (the room) and from this device: as before.
+    handler({ added: [], updated: [8], removed: [] }, room)
+    handler({ added: [], updated: [1], removed: [] }, 'local')
+    expect(sent).toHaveLength(3)
+    // A complete mesh: what came from the server or a peer is not passed on; this device's own changes are.
+    needed = false
+    handler({ added: [7], updated: [], removed: [] }, server)
+    handler({ added: [], updated: [8], removed: [] }, room)
+    handler({ added: [], updated: [1], removed: [] }, 'local')
+    expect(sent.map((s) => s.origin)).toEqual([server, room, 'local', 'local'])
   })
 
   it('closes a connection still pairing after the stall time, not one that connected', () => {
