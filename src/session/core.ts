@@ -127,6 +127,8 @@ const REANNOUNCE_MS = 10_000
  * relays, and the 10 s pace above takes over.
  */
 const HEARTBEAT_MS = 30_000
+/** How long after a connection was added or removed before re-announcing (ms). */
+const SETTLE_MS = 5_000
 /** A WebRTC connection still pairing after this long is closed and tried afresh (ms; `dropStalled`). */
 const STALL_MS = 8_000
 /** Awareness field in which a peer says its backup link relays (absent: backup-only). */
@@ -218,6 +220,8 @@ export class SessionCore {
   /** Peers heard on signaling (for the policy: who is in the room). */
   #signals: SignalWatch | null = null
   #announcedAt = 0
+  /** When y-webrtc last added or removed a connection (announces wait until pairing settles). */
+  #peersChangedAt = 0
   #syncUrl: string | null = null
   /** Companion documents' private logs (`backupCompanion`): they follow this document's link mode. */
   #companionLogs = new Set<PrivateLogLink>()
@@ -652,7 +656,9 @@ export class SessionCore {
     const room = this.webrtc?.room
     if (room && !this.#destroyed) {
       ignoreOwnBroadcasts(room)
-      forwardOnlyWhenNeeded(room, this.meshIncomplete, (origin) => origin === this.websocket || origin === this.privateLog, (clientId) => this.#reach.reaches(clientId, this.#now()))
+      forwardOnlyWhenNeeded(room, this.meshIncomplete, (origin) => origin === this.websocket || origin === this.privateLog, (clientId) => this.#reach.reaches(clientId, this.#now()), (ids) => {
+        for (const id of ids) this.#reach.passedOn(id, this.awareness.meta.get(id)?.clock ?? 0)
+      })
       if (this.awareness.getLocalState()?.peerId !== room.peerId) this.awareness.setLocalStateField('peerId', room.peerId)
     }
     this.#refreshPeers()
@@ -672,6 +678,7 @@ export class SessionCore {
   #neighborsMissing = false
 
   #onPeers = ({ added, removed }: { added: string[]; removed: string[] }) => {
+    this.#peersChangedAt = this.#now()
     const room = this.webrtc?.room
     if (room) {
       yieldToHigherPeers(room, added)
@@ -757,7 +764,10 @@ export class SessionCore {
     const roomForMore = room !== null && webrtc !== null && room.webrtcConns.size < webrtc.maxConns
     const every = viaServer > 0 || (inMesh === 0 && roomForMore) ? REANNOUNCE_MS : roomForMore ? HEARTBEAT_MS : Infinity
     if (signaling === 'connected' && this.#announcedAt === 0) this.#announcedAt = now // y-webrtc announced on connecting
-    if (webrtc && signaling === 'connected' && now - this.#announcedAt > every) {
+    // Not into a pairing under way: an announce then makes the other side start a second attempt
+    // that races the first (y-webrtc's glare handling), which lost the history sync of a new pair.
+    const settled = now - this.#peersChangedAt > SETTLE_MS && (room === null || [...room.webrtcConns.values()].every((c) => c.connected || c.closed))
+    if (webrtc && signaling === 'connected' && settled && now - this.#announcedAt > every) {
       this.#announcedAt = now
       reannounce(webrtc)
     }

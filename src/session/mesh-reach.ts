@@ -26,18 +26,23 @@ interface DataSource {
 
 /** The client ids of a y-webrtc awareness message, or none. */
 export function awarenessClients(data: Uint8Array): number[] {
+  return awarenessEntries(data).map(([id]) => id)
+}
+
+/** The client ids and clocks of a y-webrtc awareness message, or none. */
+function awarenessEntries(data: Uint8Array): [number, number][] {
   if (data.byteLength < 2 || data[0] !== AWARENESS) return []
   try {
     const outer = decoding.createDecoder(data)
     decoding.readVarUint(outer)
     const d = decoding.createDecoder(decoding.readVarUint8Array(outer))
-    const ids: number[] = []
+    const entries: [number, number][] = []
     for (let n = decoding.readVarUint(d); n > 0; n--) {
-      ids.push(decoding.readVarUint(d))
-      decoding.readVarUint(d) // clock
+      const id = decoding.readVarUint(d)
+      entries.push([id, decoding.readVarUint(d)])
       decoding.readVarString(d) // state
     }
-    return ids
+    return entries
   } catch {
     return []
   }
@@ -53,6 +58,8 @@ export class MeshReach {
   /** For each open connection: client id → when its awareness last came over it. */
   readonly #seen = new Map<DataSource, Map<number, number>>()
   readonly #observed = new WeakSet<object>()
+  /** Client id → the clock of its latest state this device passed from the server into the mesh. */
+  readonly #passedOn = new Map<number, number>()
   readonly #now: () => number
 
   constructor(now: () => number = Date.now) {
@@ -68,11 +75,22 @@ export class MeshReach {
     peer.once('close', () => this.#seen.delete(peer))
     peer.on('data', (data) => {
       const at = this.#now()
-      const ids = awarenessClients(data)
-      if (ids.length === 1) seen.set(ids[0], at)
+      const entries = awarenessEntries(data)
+      // A peer echoing a state this device passed on from the server says nothing of the mesh.
+      if (entries.length === 1 && entries[0][1] > (this.#passedOn.get(entries[0][0]) ?? -1)) seen.set(entries[0][0], at)
       // Clients that left are never asked about again: forget old ones now and then.
       if (seen.size > 1000) for (const [id, t] of seen) if (at - t >= MESH_REACH_MS) seen.delete(id)
     })
+  }
+
+  /**
+   * This device passed `clientId`'s state at `clock` from the server on to
+   * the mesh: peers sending that state back (y-webrtc re-broadcasts to every
+   * connection) must not keep it looking carried by the mesh.
+   */
+  passedOn(clientId: number, clock: number): void {
+    this.#passedOn.set(clientId, clock)
+    if (this.#passedOn.size > 1000) this.#passedOn.delete(this.#passedOn.keys().next().value!)
   }
 
   /** Whether `clientId`'s awareness arrived over an open mesh connection within `MESH_REACH_MS` of `now`. */

@@ -31,7 +31,8 @@ interface AwarenessChanges {
  *
  * Awareness from the server (`fromServer(origin)`: a relaying link gets
  * every state) is passed on under the same rule, but only for clients this
- * device reaches through the mesh itself (`meshReaches`), and never a
+ * device reaches through the mesh itself (`meshReaches`; `passedOn` is
+ * told which, so their echoes do not count as reach), and never a
  * removal: awareness on the mesh is how peers tell whom the mesh reaches
  * (`mesh-reach.ts`), so a state the mesh does not carry must not look as if
  * it did. Yet a relaying peer often gets a renewal from the server before
@@ -42,7 +43,7 @@ interface AwarenessChanges {
  * everything from y-webrtc's sync step 1/2 when it connects, and the backup
  * link's state-vector catch-up is the safety net.
  */
-export function forwardOnlyWhenNeeded(room: Room, needed: () => boolean, fromServer: (origin: unknown) => boolean, meshReaches: (clientId: number) => boolean): void {
+export function forwardOnlyWhenNeeded(room: Room, needed: () => boolean, fromServer: (origin: unknown) => boolean, meshReaches: (clientId: number) => boolean, passedOn: (clientIds: number[]) => void = () => {}): void {
   const r = room as unknown as {
     doc: { on(e: 'update', f: Handler<[Uint8Array, unknown]>): void; off(e: 'update', f: Handler<[Uint8Array, unknown]>): void }
     awareness: { on(e: 'update', f: Handler<[AwarenessChanges, unknown]>): void; off(e: 'update', f: Handler<[AwarenessChanges, unknown]>): void }
@@ -59,7 +60,9 @@ export function forwardOnlyWhenNeeded(room: Room, needed: () => boolean, fromSer
     if (fromServer(origin)) {
       if (!needed()) return
       const carried = { added: changes.added.filter(meshReaches), updated: changes.updated.filter(meshReaches), removed: [] }
-      if (carried.added.length + carried.updated.length > 0) sendAwareness(carried, origin)
+      if (carried.added.length + carried.updated.length === 0) return
+      passedOn([...carried.added, ...carried.updated])
+      sendAwareness(carried, origin)
       return
     }
     if (origin === room && !needed()) return

@@ -8,12 +8,12 @@ import { awarenessClients, MESH_REACH_MS, MeshReach } from '../../src/session/me
 import { SignalWatch } from '../../src/session/signal-watch.ts'
 
 /** A y-webrtc data-channel awareness message carrying the states of `ids`. */
-function awarenessMessage(ids: number[]): Uint8Array {
+function awarenessMessage(ids: number[], clock = 1): Uint8Array {
   const doc = new Y.Doc()
   const aw = new Awareness(doc)
   for (const id of ids) {
     aw.states.set(id, { user: { name: `u${id}` } })
-    aw.meta.set(id, { clock: 1, lastUpdated: 0 })
+    aw.meta.set(id, { clock, lastUpdated: 0 })
   }
   const e = encoding.createEncoder()
   encoding.writeVarUint(e, 1)
@@ -57,6 +57,17 @@ describe('mesh reach: whose awareness comes over the mesh', () => {
     expect(reach.reaches(6, 0)).toBe(true)
     two.emit('close')
     expect(reach.reaches(6, 0)).toBe(false)
+  })
+
+  it('an echo of a state this device passed on from the server does not count; a newer state of that client does', () => {
+    const reach = new MeshReach(() => 0)
+    const peer = new EventEmitter()
+    reach.observe(peer as never)
+    reach.passedOn(5, 3)
+    peer.emit('data', awarenessMessage([5], 3))
+    expect(reach.reaches(5, 0)).toBe(false)
+    peer.emit('data', awarenessMessage([5], 4))
+    expect(reach.reaches(5, 0)).toBe(true)
   })
 
   it('a message with every state the sender knows (y-webrtc on connect, or when asked) marks no one: it may hold states from the server', () => {
