@@ -125,7 +125,7 @@ async function murmurRoom(n: number, relay: boolean, noRtc = 0, cap = ''): Promi
     console.error(`[hybrid] ${n} ${name}: mesh formed ${((Date.now() - started) / 1000).toFixed(1)} s after start`)
     const direct = peers.reduce((s, p, i) => s + (rtcLess(i) ? 0 : p.latest().peers), 0) / mesh
     if (partial) console.error(`[hybrid] ${n} ${name}: peers listed ${(peers.reduce((s, p) => s + p.latest().vias.length, 0) / n).toFixed(1)} of ${n - 1} on average`)
-    // Only the sync endpoint's bytes count here; once paired, signaling carries only an announce per peer every 30 s.
+    // Only the sync endpoint's bytes matter here; signaling is quiet once paired.
     const syncBytes = async () => {
       const text = await (await fetch(`${url}/metrics`)).text()
       const get = (dir: string) => Number(text.split('\n').find((l) => l.startsWith('murmur_bytes_total{') && l.includes('endpoint="sync"') && l.includes(`direction="${dir}"`))?.split(' ').pop() ?? 0)

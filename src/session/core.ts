@@ -112,23 +112,8 @@ export interface SessionFacts {
   readOnly: boolean
 }
 
-/**
- * How often a session re-announces itself on signaling while some peer is
- * reached only through the server, or while it reaches no peer at all
- * (ms). Under `LinkPolicy`'s 15 s hold, so a peer that hears the announces
- * but never pairs keeps counting as in the room and brings the relay on.
- */
+/** How often a session re-announces itself while some peer is reached only through the server (ms). */
 const REANNOUNCE_MS = 10_000
-/**
- * How often it re-announces otherwise, while below y-webrtc's connection
- * cap (ms). y-webrtc announces only on joining and when a connection
- * closes: a pairing lost without either would leave two backup-only peers
- * unaware of each other for good. Once heard, a pair that cannot form
- * relays, and the 10 s pace above takes over.
- */
-const HEARTBEAT_MS = 30_000
-/** How long after a connection was added or removed before re-announcing (ms). */
-const SETTLE_MS = 5_000
 /** A WebRTC connection still pairing after this long is closed and tried afresh (ms; `dropStalled`). */
 const STALL_MS = 8_000
 /** Awareness field in which a peer says its backup link relays (absent: backup-only). */
@@ -220,8 +205,6 @@ export class SessionCore {
   /** Peers heard on signaling (for the policy: who is in the room). */
   #signals: SignalWatch | null = null
   #announcedAt = 0
-  /** When y-webrtc last added or removed a connection (announces wait until pairing settles). */
-  #peersChangedAt = 0
   #syncUrl: string | null = null
   /** Companion documents' private logs (`backupCompanion`): they follow this document's link mode. */
   #companionLogs = new Set<PrivateLogLink>()
@@ -678,7 +661,6 @@ export class SessionCore {
   #neighborsMissing = false
 
   #onPeers = ({ added, removed }: { added: string[]; removed: string[] }) => {
-    this.#peersChangedAt = this.#now()
     const room = this.webrtc?.room
     if (room) {
       yieldToHigherPeers(room, added)
@@ -760,14 +742,8 @@ export class SessionCore {
     this.link?.setMode(mode, peers, viaServer)
     this.privateLog?.setMode(mode)
     for (const companion of this.#companionLogs) companion.setMode(mode)
-    // Ask the room to pair again now and then (REANNOUNCE_MS, HEARTBEAT_MS).
-    const roomForMore = room !== null && webrtc !== null && room.webrtcConns.size < webrtc.maxConns
-    const every = viaServer > 0 || (inMesh === 0 && roomForMore) ? REANNOUNCE_MS : roomForMore ? HEARTBEAT_MS : Infinity
-    if (signaling === 'connected' && this.#announcedAt === 0) this.#announcedAt = now // y-webrtc announced on connecting
-    // Not into a pairing under way: an announce then makes the other side start a second attempt
-    // that races the first (y-webrtc's glare handling), which lost the history sync of a new pair.
-    const settled = now - this.#peersChangedAt > SETTLE_MS && (room === null || [...room.webrtcConns.values()].every((c) => c.connected || c.closed))
-    if (webrtc && signaling === 'connected' && settled && now - this.#announcedAt > every) {
+    // Someone we only reach through the server: ask the mesh to try pairing again now and then.
+    if (viaServer > 0 && webrtc && signaling === 'connected' && now - this.#announcedAt > REANNOUNCE_MS) {
       this.#announcedAt = now
       reannounce(webrtc)
     }

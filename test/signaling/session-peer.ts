@@ -13,8 +13,7 @@
  * keystroke (transaction) per event-loop turn or every `<ms>`; `delete <n>`
  * deletes the first `n` characters; `ping <tag>` types `[tag]` and notes
  * when; `refuse <peerId>` never pairs with that y-webrtc peer (drops its
- * signaling, closes a connection to it; `*`: every peer), `accept <peerId>`
- * takes that back; `block <peerId>` lets its
+ * signaling, closes a connection to it); `block <peerId>` lets its
  * announces through but drops its offers and answers, as if ICE always
  * failed between the two. `uploads`: peers' changes the
  * backup link uploaded because the server lacked them; `marks`: for each
@@ -98,7 +97,7 @@ function filterSignaling() {
     conn.emit = (name, args) => {
       const m = args[0] as { type?: string; data?: { from?: string; type?: string } } | undefined
       const from = m?.data?.from ?? ''
-      if (name === 'message' && m?.type === 'publish' && (refused.has(from) || refused.has('*') || (blocked.has(from) && m.data?.type === 'signal'))) return
+      if (name === 'message' && m?.type === 'publish' && (refused.has(from) || (blocked.has(from) && m.data?.type === 'signal'))) return
       emit(name, args)
     }
   }
@@ -137,7 +136,6 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
   }
   if (cmd === 'refuse') return refuse(n, refused)
   if (cmd === 'block') return refuse(n, blocked)
-  if (cmd === 'accept') return void refused.delete(n)
   for (let i = 0; i < Number(n); i++) {
     if (cmd === 'type') session.text.insert(session.text.length, chars)
     else if (cmd === 'delete') session.text.delete(0, 1)
