@@ -612,9 +612,12 @@ export class SessionCore {
 
   // ---- Awareness ----------------------------------------------------------
 
+  /** Whether an awareness change came from the server (the backup link or the private log). */
+  #fromServer = (origin: unknown): boolean => origin !== null && (origin === this.websocket || origin === this.privateLog)
+
   #onAwarenessChange = ({ added, updated }: { added: number[]; updated: number[] }, origin: unknown) => {
     // y-protocols emits 'change' before 'update': note states from the server before the refresh below.
-    if (origin !== null && (origin === this.websocket || origin === this.privateLog)) for (const id of [...added, ...updated]) this.#serverSeen.add(id)
+    if (this.#fromServer(origin)) for (const id of [...added, ...updated]) this.#serverSeen.add(id)
     const states = this.awareness.getStates()
     for (const id of [...added, ...updated]) {
       if (id !== this.doc.clientID) sanitizeRemoteState(states.get(id) as Record<string, unknown> | undefined)
@@ -623,7 +626,7 @@ export class SessionCore {
   }
 
   #onAwarenessUpdate = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
-    if ((origin !== this.websocket && origin !== this.privateLog) || origin === null) return
+    if (!this.#fromServer(origin)) return
     for (const id of added) this.#serverSeen.add(id)
     for (const id of updated) this.#serverSeen.add(id)
     for (const id of removed) this.#serverSeen.delete(id)
@@ -639,7 +642,7 @@ export class SessionCore {
     const room = this.webrtc?.room
     if (room && !this.#destroyed) {
       ignoreOwnBroadcasts(room)
-      forwardOnlyWhenNeeded(room, this.meshIncomplete, (origin) => origin === this.websocket || origin === this.privateLog, (clientId) => this.#reach.reaches(clientId, this.#now()), (ids) => {
+      forwardOnlyWhenNeeded(room, this.meshIncomplete, this.#fromServer, (clientId) => this.#reach.reaches(clientId, this.#now()), (ids) => {
         for (const id of ids) this.#reach.passedOn(id, this.awareness.meta.get(id)?.clock ?? 0)
       })
       if (this.awareness.getLocalState()?.peerId !== room.peerId) this.awareness.setLocalStateField('peerId', room.peerId)
